@@ -1,0 +1,56 @@
+"""Shared fixtures: two tenants (each with an owner, an editor, a viewer), an outsider, API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tenants.context import tenant_context
+from tenants.models import Membership, Role, Tenant
+from tenants.services import apikey_create, tenant_create
+
+
+@dataclass
+class TenantWorld:
+    tenant: Tenant
+    owner: object
+    editor: object
+    viewer: object
+    api_key: str
+
+    def auth(self) -> dict:
+        """Headers for Django's test client."""
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.api_key}"}
+
+
+def _world(slug: str) -> TenantWorld:
+    User = get_user_model()
+    tenant = tenant_create(slug=slug, name=slug.title(), time_zone="America/New_York")
+    users = {}
+    for role in (Role.OWNER, Role.EDITOR, Role.VIEWER):
+        user = User.objects.create_user(username=f"{slug}-{role}", password="pw-for-tests-only", is_staff=True)
+        Membership.objects.create(user=user, tenant=tenant, role=role)
+        users[role] = user
+    _, key = apikey_create(tenant=tenant, name="tests")
+    return TenantWorld(tenant, users[Role.OWNER], users[Role.EDITOR], users[Role.VIEWER], key)
+
+
+@pytest.fixture
+def world_a(db) -> TenantWorld:
+    """Tenant ``acme-a`` with owner, editor, viewer and an API key."""
+    return _world("acme-a")
+
+
+@pytest.fixture
+def world_b(db) -> TenantWorld:
+    """Tenant ``globex-b``: the outsider tenant for isolation tests."""
+    return _world("globex-b")
+
+
+@pytest.fixture
+def in_tenant_a(world_a):
+    """Run the test body with tenant A in context."""
+    with tenant_context(world_a.tenant):
+        yield world_a

@@ -1,0 +1,47 @@
+"""Connector credentials: one row per external system a tenant connects (warehouse, Slack, ...)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from integrations.crypto import decrypt_json
+from tenants.models import TenantOwnedModel
+
+
+class ConnectorKind(models.TextChoices):
+    WAREHOUSE_POSTGRES = "warehouse_postgres", "Warehouse (PostgreSQL)"
+    SLACK = "slack", "Slack app"
+    WEB_SEARCH = "web_search", "Web search"
+    SALESFORCE = "salesforce", "Salesforce"
+    GONG = "gong", "Gong"
+    LLM = "llm", "LLM provider"
+
+
+class ConnectorCredential(TenantOwnedModel):
+    """A tenant's connection to an external system.
+
+    ``config`` holds non-secret settings (host, schema, team id...). ``secret_token`` holds the
+    secret part (passwords, tokens, signing secrets) as a Fernet token; read it with
+    :meth:`secrets` and write it with ``integrations.services.credential_set``. Neither the
+    token nor the decrypted values appear in ``__str__``, admin, logs, API output or run traces.
+    """
+
+    kind = models.CharField(max_length=32, choices=ConnectorKind.choices)
+    name = models.CharField(max_length=100, default="default")
+    config = models.JSONField(default=dict, blank=True)
+    secret_token = models.TextField(blank=True, default="", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "kind", "name"], name="uniq_credential")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+    def __repr__(self) -> str:
+        return f"<ConnectorCredential {self.pk} {self.kind}/{self.name}>"
+
+    def secrets(self) -> dict:
+        """Decrypted secret config (dict). Raises ``integrations.crypto.SecretDecryptError``."""
+        return decrypt_json(self.secret_token)

@@ -1,0 +1,65 @@
+"""Redaction of secrets in logs and run traces (DESIGN.md §5: auth headers were logged)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+# Key names whose values are secrets wherever they appear (headers, configs, tool inputs).
+_SECRET_KEY_RE = re.compile(
+    r"(authorization|password|passwd|secret|token|api[_-]?key|signing|private[_-]?key|credential|cookie)",
+    re.IGNORECASE,
+)
+# Secret-looking values inside free text.
+_SECRET_VALUE_RES = [
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"\bxox[abpors]-[A-Za-z0-9-]{8,}"),  # Slack tokens
+    re.compile(r"\brk_[A-Za-z0-9]{6,}_[A-Za-z0-9_-]{16,}"),  # our API keys
+    re.compile(r"\bwhsec_[A-Za-z0-9+/=]{16,}"),
+    re.compile(r"(?i)(postgres(?:ql)?://[^:/\s]+:)[^@\s]+(@)"),  # password in a DSN
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+]
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with tokens, keys and DSN passwords replaced by ``[REDACTED]``."""
+    for pattern in _SECRET_VALUE_RES:
+        if pattern.groups == 2:
+            text = pattern.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", text)
+        else:
+            text = pattern.sub(REDACTED, text)
+    return text
+
+
+def redact(value: Any) -> Any:
+    """Return a deep copy of ``value`` (dicts, lists, strings) with secrets redacted.
+
+    Dict entries whose key names a secret (``password``, ``token``, ``authorization``...) are
+    replaced whole; strings are scanned for secret-looking values.
+    """
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if isinstance(k, str) and _SECRET_KEY_RE.search(k) and v not in (None, "") else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """Logging filter that redacts secrets in the formatted message and its arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed log call must not break logging
+            return True
+        record.msg = redact_text(message)
+        record.args = None
+        return True

@@ -1,0 +1,188 @@
+"""Django settings for RevOps AI. Configuration comes only from the environment (see README)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from revops.lib.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("REVOPS_DATA_DIR", str(BASE_DIR / ".data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# Production refuses to start with development fallbacks (generated keys, embedded database).
+PRODUCTION = env_bool("REVOPS_PRODUCTION", False)
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+
+def _dev_secret(name: str, filename: str, generate) -> str:
+    """Return a secret from the environment, or (development only) one persisted under DATA_DIR."""
+    value = env_str(name)
+    if value:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(f"{name} (or {name}_FILE) must be set when REVOPS_PRODUCTION=1")
+    path = DATA_DIR / filename
+    if not path.exists():
+        path.write_text(generate())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _dev_secret("DJANGO_SECRET_KEY", "django_secret_key", lambda: secrets.token_urlsafe(50))
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+# Comma-separated Fernet keys; the first encrypts, all decrypt (rotation: prepend a new key,
+# run `manage.py credentials_rotate`, then drop the old one).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or [
+    _dev_secret("FIELD_ENCRYPTION_KEY", "field_encryption_key", _fernet_key)
+]
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_q",
+    "tenants",
+    "integrations",
+    "knowledge",
+    "agents",
+    "actions",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "revops.urls"
+WSGI_APPLICATION = "revops.wsgi.application"
+ASGI_APPLICATION = "revops.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: PostgreSQL with pgvector, always -------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if not DATABASE_URL:
+    if PRODUCTION:
+        raise ImproperlyConfigured("DATABASE_URL must be set when REVOPS_PRODUCTION=1")
+    from revops.embedded_db import embedded_database_url
+
+    DATABASE_URL = embedded_database_url(DATA_DIR)
+    EMBEDDED_DATABASE = True
+else:
+    EMBEDDED_DATABASE = False
+
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+if env_str("DATABASE_NAME_OVERRIDE"):
+    # Used by tests that start a real worker process against the test database.
+    DATABASES["default"]["NAME"] = env_str("DATABASE_NAME_OVERRIDE")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Request bodies above this are refused with 413 by the API and Slack endpoints.
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.auth.HasTenant"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "revops.lib.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RevOps AI API",
+    "DESCRIPTION": "Ask revenue questions; runs execute on workers and answer with traceable numbers.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Runs and workers ---------------------------------------------------------------------------
+# One wall-clock budget per run; the worker timeout is longer, and the broker's retry longer still,
+# so a task is never redelivered while its first attempt may still be running (DESIGN.md §5).
+RUN_BUDGET_SECONDS = env_int("RUN_BUDGET_SECONDS", 90, minimum=5)
+WORKER_TIMEOUT_SECONDS = RUN_BUDGET_SECONDS + 30
+RUN_MAX_ATTEMPTS = env_int("RUN_MAX_ATTEMPTS", 2, minimum=1)
+Q_CLUSTER = {
+    "name": "revops",
+    "orm": "default",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    "timeout": WORKER_TIMEOUT_SECONDS,
+    "retry": WORKER_TIMEOUT_SECONDS + 60,
+    "max_attempts": 1,  # runs are retried by our own reaper, which records the reason
+    "catch_up": False,
+    "ack_failures": True,
+    "poll": 0.5,
+    "sync": env_bool("Q_SYNC", False),
+    "label": "Django Q2",
+}
+
+# --- Integrations -------------------------------------------------------------------------------
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
+SLACK_MESSAGE_CHARS = 3000  # Slack truncates section text above this; longer answers are split
+WAREHOUSE_STATEMENT_TIMEOUT_MS = env_int("WAREHOUSE_STATEMENT_TIMEOUT_MS", 15_000, minimum=100)
+WAREHOUSE_DEFAULT_LIMIT = env_int("WAREHOUSE_DEFAULT_LIMIT", 1000, minimum=1)
+# http:// callback URLs are refused unless they point at loopback and this is on (development).
+ALLOW_HTTP_LOOPBACK_CALLBACKS = env_bool("ALLOW_HTTP_LOOPBACK_CALLBACKS", DEBUG)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "revops.lib.redact.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+}

@@ -1,0 +1,9 @@
+"""Test settings: django-q2 runs tasks in-process (override_settings does not reach Q_CLUSTER)."""
+
+from revops.settings import *  # noqa: F401,F403
+from revops.settings import Q_CLUSTER
+
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOW_HTTP_LOOPBACK_CALLBACKS = True
+SLACK_API_URL = "http://127.0.0.1:9/api/"  # nothing listens there; tests point it at a fake

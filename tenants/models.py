@@ -1,0 +1,121 @@
+"""Tenants, memberships, API keys, and the tenant-owned base model with its fail-closed manager."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from tenants.context import current_tenant
+
+
+def validate_time_zone(value: str) -> None:
+    """Raise ValidationError unless ``value`` is an IANA time zone name (e.g. ``Europe/Paris``)."""
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone")
+
+
+class Tenant(models.Model):
+    """A customer company. Every tenant-owned row points here.
+
+    ``settings`` (JSON) holds tenant options, e.g. ``{"as_of_date": "2025-06-30"}`` to pin the
+    as-of date of runs, ``{"llm_provider": "offline"}``.
+    """
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class TenantScopedQuerySet(models.QuerySet):
+    pass
+
+
+class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
+    """Fail-closed manager: rows of the tenant in context only; raises ``TenantNotSet`` without one.
+
+    ``Model.objects.unscoped()`` is the explicit, greppable opt-out (admin for superusers, the
+    task loader that resolves a run's tenant from its id, migrations of data).
+    """
+
+    def get_queryset(self) -> TenantScopedQuerySet:
+        return super().get_queryset().filter(tenant=current_tenant())
+
+    def unscoped(self) -> TenantScopedQuerySet:
+        """All tenants' rows. Every call site must say why it needs them."""
+        return super().get_queryset()
+
+
+class TenantOwnedModel(models.Model):
+    """Abstract base for every tenant-owned row (DESIGN.md §3.3).
+
+    ``objects`` is scoped to the tenant in context. ``all_tenants`` is a plain manager that only
+    Django's own machinery uses (it is the default and base manager, so related-object access,
+    uniqueness checks and cascades keep working); application code never names it.
+    Subclasses that declare ``Meta`` must inherit ``TenantOwnedModel.Meta``.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantScopedManager()
+    all_tenants = models.Manager()
+
+    class Meta:
+        abstract = True
+        default_manager_name = "all_tenants"
+        base_manager_name = "all_tenants"
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    EDITOR = "editor", "Editor"
+    VIEWER = "viewer", "Viewer"
+
+
+ROLES_THAT_EDIT = {Role.OWNER, Role.ADMIN, Role.EDITOR}
+
+
+class Membership(models.Model):
+    """A user's role in a tenant (owner/admin/editor/viewer). Reached from the user, not scoped."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    slack_user_id = models.CharField(
+        max_length=32, blank=True, help_text="The user's Slack member id in this tenant's workspace."
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="uniq_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class ApiKey(TenantOwnedModel):
+    """An API key for a tenant. Only a SHA-256 hash of the secret is stored; the key is shown once.
+
+    Key format: ``rk_<prefix>_<secret>`` where ``prefix`` (8 chars) is stored in clear to find the
+    row and ``secret`` (32 bytes, url-safe base64) is verified against ``key_hash``.
+    """
+
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"{self.name} (rk_{self.prefix}_…)"

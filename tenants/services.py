@@ -1,0 +1,59 @@
+"""Writes for tenants and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from tenants.models import ApiKey, Tenant
+
+
+class ApiKeyInvalid(Exception):
+    """The presented API key is malformed, unknown or revoked."""
+
+
+def tenant_create(*, slug: str, name: str, time_zone: str = "UTC", settings: dict | None = None) -> Tenant:
+    """Create a tenant. Raises ``django.core.exceptions.ValidationError`` on a bad slug or time zone."""
+    tenant = Tenant(slug=slug, name=name, time_zone=time_zone, settings=settings or {})
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+def _hash(secret: str) -> str:
+    # The secret is 256 random bits, so a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def apikey_create(*, tenant: Tenant, name: str = "default") -> tuple[ApiKey, str]:
+    """Create an API key; return ``(row, plaintext_key)``. The plaintext is not stored anywhere."""
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    row = ApiKey.objects.unscoped().create(tenant=tenant, name=name, prefix=prefix, key_hash=_hash(secret))
+    return row, f"rk_{prefix}_{secret}"
+
+
+def apikey_authenticate(*, raw_key: str) -> ApiKey:
+    """Return the live ApiKey for ``raw_key`` (``rk_<prefix>_<secret>``).
+
+    The tenant is unknown until the key is found, so the lookup is unscoped by prefix, then the
+    secret is compared in constant time. Raises :class:`ApiKeyInvalid`.
+    """
+    parts = raw_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != "rk" or not parts[1] or not parts[2]:
+        raise ApiKeyInvalid("Malformed API key.")
+    row = (
+        ApiKey.objects.unscoped()  # the key is what tells us the tenant
+        .select_related("tenant")
+        .filter(prefix=parts[1], revoked_at__isnull=True)
+        .first()
+    )
+    if row is None or not hmac.compare_digest(row.key_hash, _hash(parts[2])):
+        raise ApiKeyInvalid("Unknown or revoked API key.")
+    ApiKey.objects.unscoped().filter(pk=row.pk).update(last_used_at=timezone.now())
+    return row
