@@ -45,3 +45,22 @@ class ConnectorCredential(TenantOwnedModel):
     def secrets(self) -> dict:
         """Decrypted secret config (dict). Raises ``integrations.crypto.SecretDecryptError``."""
         return decrypt_json(self.secret_token)
+
+
+class SlackEvent(TenantOwnedModel):
+    """A Slack Events API delivery we acted on: the dedupe record (DESIGN.md §5).
+
+    Slack retries a delivery (``X-Slack-Retry-Num``) when it gets no 2xx within 3 seconds, and may
+    deliver the same ``event_id`` twice. The unique ``(tenant, event_id)`` constraint, not a
+    read-then-write check, is what guarantees one run per event under concurrent retries.
+    """
+
+    event_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=64, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "event_id"], name="uniq_slack_event")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

@@ -1,3 +1,9 @@
+"""Slack routes, included under ``slack/`` by ``revops/urls.py``."""
+
 from django.urls import path
 
-urlpatterns: list = []
+from integrations.slack.views import slack_events
+
+urlpatterns = [
+    path("events/<slug:tenant_slug>", slack_events, name="slack-events"),
+]

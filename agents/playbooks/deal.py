@@ -1,0 +1,238 @@
+"""Deal analysis: status, MEDDPICC evidence and gaps, health score and risk warnings for an
+account's opportunities, in the Dry Numbers / Bottom Line / Risks and Opportunities format.
+
+Rules come from the tenant's KB (``rule_set`` documents: deal_stages, deal_health, deal_risks,
+competitors); data from the warehouse through the semantic model. Call-note evidence beats the
+CRM stage when they conflict (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from agents.playbooks.base import SpecialistAnswer
+from agents.playbooks.evidence import find_evidence, phrases_found
+from agents.runtime.context import RunContext, fmt_usd, md_table
+from agents.runtime.entities import find_name
+
+AGENT = "deal_analysis"
+ELEMENT_LABELS = {
+    "metrics": "Metrics",
+    "economic_buyer": "Economic buyer",
+    "decision_criteria": "Decision criteria",
+    "decision_process": "Decision process",
+    "paper_process": "Paper process",
+    "identify_pain": "Identify pain",
+    "champion": "Champion",
+    "competition": "Competition",
+}
+STAGE_ORDER = ["Discover", "Proof of Concept", "Propose", "Negotiate", "Signature"]
+
+
+def resolve_account(ctx: RunContext, query: str, *, agent: str, previous: dict) -> tuple[str | None, int]:
+    """Find the account named in ``query`` (fuzzy) among the warehouse's accounts; falls back to the
+    account an earlier run of the conversation resolved. Returns (name or None, citation ref)."""
+    sm = ctx.semantic_model(agent=agent)
+    a = sm.entity("accounts")
+    res = ctx.sql(f"SELECT {a.col('name')} AS name FROM {a.sql_table} ORDER BY 1", agent=agent, purpose="account names for name resolution")
+    match = find_name(query, [r["name"] for r in res.rows])
+    if match:
+        return match.name, res.citation
+    if previous.get("account") in {r["name"] for r in res.rows}:
+        return previous["account"], res.citation
+    return None, res.citation
+
+
+def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
+    """Analyse the deals of the account named in the question. Raises ToolError on tool failures."""
+    account, names_ref = resolve_account(ctx, query, agent=AGENT, previous=previous)
+    if account is None:
+        return SpecialistAnswer(
+            AGENT,
+            "### Deal analysis\n\nI could not find an account named in your question among the accounts in "
+            f"your warehouse [{names_ref}]. Please give the account's name as it appears in the CRM.",
+        )
+    stages_kb = ctx.rules("deal_stages", agent=AGENT)
+    health_kb = ctx.rules("deal_health", agent=AGENT)
+    risks_kb = ctx.rules("deal_risks", agent=AGENT)
+    competitors_kb = ctx.rules("competitors", agent=AGENT)
+    sm = ctx.semantic_model(agent=AGENT)
+    o, p, t, n, a = (sm.entity(x) for x in ("opportunities", "products", "sales_teams", "call_notes", "accounts"))
+
+    firm = ctx.sql(
+        f"SELECT {a.col('sector')} AS sector, {a.col('employees')} AS employees, {a.col('revenue_musd')} AS revenue_musd "
+        f"FROM {a.sql_table} WHERE {a.col('name')} = %(account)s",
+        {"account": account},
+        agent=AGENT,
+        purpose="account firmographics",
+    )
+    opps = ctx.sql(
+        f"SELECT o.{o.col('id')} AS id, o.{o.col('stage')} AS stage, o.{o.col('owner')} AS owner, "
+        f"p.{p.col('name')} AS product, p.{p.col('list_price')} AS list_price, o.{o.col('amount')} AS amount, "
+        f"o.{o.col('engage_date')} AS engage_date, o.{o.col('close_date')} AS close_date, t.{t.col('office')} AS office "
+        f"FROM {o.sql_table} AS o LEFT JOIN {p.sql_table} AS p ON p.{p.col('id')} = o.{o.col('product_id')} "
+        f"LEFT JOIN {t.sql_table} AS t ON t.{t.col('owner')} = o.{o.col('owner')} "
+        f"WHERE o.{o.col('account')} = %(account)s ORDER BY o.{o.col('engage_date')} DESC NULLS LAST, 1",
+        {"account": account},
+        agent=AGENT,
+        purpose=f"opportunities of {account}",
+    )
+    notes_res = ctx.sql(
+        f"SELECT {n.col('contact')} AS contact, {n.col('activity_type')} AS activity_type, {n.col('status')} AS status, "
+        f"{n.col('date')} AS date, {n.col('text')} AS text FROM {n.sql_table} WHERE {n.col('account')} = %(account)s "
+        f"ORDER BY {n.col('date')} DESC",
+        {"account": account},
+        agent=AGENT,
+        purpose=f"call notes of {account}",
+    )
+    notes = notes_res.rows
+    open_v, won_v, lost_v = set(sm.stage_values("open")), set(sm.stage_values("won")), set(sm.stage_values("lost"))
+    open_deals = [r for r in opps.rows if r["stage"] in open_v]
+    won = [r for r in opps.rows if r["stage"] in won_v]
+    lost = [r for r in opps.rows if r["stage"] in lost_v]
+    stage_map: dict = stages_kb.get("crm_stage_map", {})
+    gates: dict = stages_kb.get("stages", {})
+    phrases: dict = stages_kb.get("evidence_phrases", {})
+    as_of = ctx.as_of
+
+    # MEDDPICC evidence from call notes (account level: the notes are per account and contact).
+    evidence = {el: find_evidence(notes, phrases.get(el, []), element=el) for el in ELEMENT_LABELS}
+    have = {el for el, ev in evidence.items() if ev}
+
+    # Per open deal: methodology stage, probability, expected amount (list price), days in stage.
+    rows, weighted, list_total = [], 0.0, 0.0
+    for d in open_deals:
+        method = stage_map.get(d["stage"], d["stage"])
+        prob = (gates.get(method) or {}).get("probability")
+        price = float(d["list_price"] or 0)
+        list_total += price
+        if prob is not None:
+            weighted += price * prob / 100
+        days = (as_of - d["engage_date"]).days if d["engage_date"] else None
+        rows.append((d, method, prob, days))
+    # The most advanced CRM stage among open deals sets the gate to check.
+    crm_method = max((m for _, m, _, _ in rows if m in STAGE_ORDER), key=STAGE_ORDER.index, default=None)
+    required = list((gates.get(crm_method) or {}).get("requires", [])) if crm_method else []
+    gaps = [el for el in required if el not in have]
+    evidence_stage = None
+    for stage in STAGE_ORDER:
+        if all(el in have for el in (gates.get(stage) or {}).get("requires", [])):
+            evidence_stage = stage
+        else:
+            break
+
+    # Activity facts.
+    completed = [x for x in notes if (x["status"] or "").lower() == "completed" and x["date"] and x["date"] <= as_of]
+    last_completed = completed[0]["date"] if completed else None
+    days_since = (as_of - last_completed).days if last_completed else None
+    contacts = sorted({x["contact"] for x in notes if x["contact"]})
+    last_note = next((x for x in notes if x["date"] and x["date"] <= as_of), None)
+    scheduled_after = [x for x in notes if (x["status"] or "").lower() == "scheduled" and x["date"] and (last_completed is None or x["date"] > last_completed)]
+
+    # Health score (KB: four dimensions x 25 points, 25 x found/listed).
+    signal_phrases = health_kb.get("signal_phrases", {})
+    recent_days = int(health_kb.get("recent_activity_days", 30))
+    signals = {
+        "recent_activity": days_since is not None and days_since <= recent_days,
+        "multi_threaded": len(contacts) > 1,
+        "next_meeting_scheduled": bool(scheduled_after),
+        **{el: el in have for el in ELEMENT_LABELS},
+        **{name: bool(phrases_found(notes, ph)) for name, ph in signal_phrases.items()},
+    }
+    dims = []
+    for key, spec in (health_kb.get("dimensions") or {}).items():
+        listed = spec.get("signals", [])
+        found = [s for s in listed if signals.get(s)]
+        dims.append((spec.get("label", key), round(25 * len(found) / len(listed)) if listed else 0, found, listed))
+    health = sum(d[1] for d in dims)
+    band = next((b["label"] for b in health_kb.get("bands", []) if health >= b["min"]), "n/a")
+
+    # Risk warnings (KB thresholds, days).
+    th = risks_kb.get("thresholds", {})
+    risks: list[str] = []
+    if open_deals and (days_since is None or days_since > th.get("no_activity_days", 30)):
+        risks.append(
+            f"**No activity**: last completed interaction {last_completed.isoformat() + f', {days_since} days before ' + as_of.isoformat() if last_completed else 'never recorded'} "
+            f"(threshold {th.get('no_activity_days', 30)} days) [{notes_res.citation}]."
+        )
+    if last_note and (last_note["status"] or "").lower() == "scheduled" and (as_of - last_note["date"]).days > th.get("ghosted_days", 21):
+        risks.append(f"**Ghosted**: the last interaction ({last_note['date'].isoformat()}, {last_note['contact']}) is still marked scheduled, {(as_of - last_note['date']).days} days on [{notes_res.citation}].")
+    if len(contacts) <= th.get("single_threaded_max_contacts", 1):
+        who = contacts[0] if contacts else "nobody"
+        risks.append(f"**Single-threaded**: call notes show {len(contacts)} contact ({who}) [{notes_res.citation}].")
+    if "economic_buyer" not in have:
+        risks.append(f"**No economic buyer** identified in {len(notes)} call notes [{notes_res.citation}].")
+    stalled = [r for r in rows if r[3] is not None and r[3] > th.get("stalled_in_stage_days", 90)]
+    if stalled:
+        risks.append(f"**Stalled in stage**: {len(stalled)} of {len(open_deals)} open opportunities engaged more than {th.get('stalled_in_stage_days', 90)} days ago [{opps.citation}].")
+    comp_names = phrases_found(notes, [str(c) for c in competitors_kb.get("competitors", [])])
+    if comp_names:
+        risks.append(f"**Competitor present**: {', '.join(comp_names)} named in call notes [{notes_res.citation}].")
+    elif evidence["competition"]:
+        risks.append(f"**Competitor present**: call notes mention competition ({evidence['competition'].date}) [{notes_res.citation}].")
+
+    opportunities: list[str] = []
+    if won:
+        opportunities.append(f"**Expansion history**: {len(won)} won opportunities worth {fmt_usd(sum(float(w['amount'] or 0) for w in won))} [{opps.citation}].")
+    if evidence["identify_pain"]:
+        ev = evidence["identify_pain"]
+        opportunities.append(f"**Pain on record** ({ev.contact}, {ev.date}): “{ev.snippet}” [{notes_res.citation}].")
+    if evidence["champion"]:
+        ev = evidence["champion"]
+        opportunities.append(f"**Possible champion**: {ev.contact} ({ev.date}) [{notes_res.citation}].")
+    elif len(notes) >= 5:
+        opportunities.append(f"**Engaged contact**: {len(notes)} interactions recorded [{notes_res.citation}].")
+
+    # --- render --------------------------------------------------------------------------
+    f = firm.rows[0] if firm.rows else {}
+    owners = sorted({d["owner"] for d in open_deals if d["owner"]})
+    lines = [f"## Deal status: {account}", "", "### The Dry Numbers", ""]
+    lines.append(
+        f"- **Account**: {account} ({f.get('sector') or 'sector n/a'}, {f.get('employees') or 'n/a'} employees) [{firm.citation}]"
+    )
+    lines.append(
+        f"- **Opportunities**: {len(open_deals)} open, {len(won)} won ({fmt_usd(sum(float(w['amount'] or 0) for w in won))}), "
+        f"{len(lost)} lost [{opps.citation}]"
+    )
+    if open_deals:
+        lines.append(
+            f"- **Amount**: open pipeline {fmt_usd(list_total)} at list price (open deals carry no amount in the CRM); "
+            f"probability-weighted {fmt_usd(weighted)} (list price x stage probability) [{opps.citation}]"
+        )
+        lines.append(f"- **Owners**: {', '.join(owners)}")
+        lines.append("- **Expected close**: not recorded in the CRM for open opportunities")
+        lines += ["", md_table(
+            ["Opportunity", "Product", "CRM stage", "Stage (probability)", "List price", "Owner", "Engaged", "Days in stage"],
+            [[d["id"], d["product"] or "n/a", d["stage"], f"{m} ({prob}%)" if prob is not None else m, fmt_usd(d["list_price"]), d["owner"],
+              d["engage_date"].isoformat() if d["engage_date"] else "not engaged", days if days is not None else "n/a"] for d, m, prob, days in rows],
+        )]
+    lines += ["", f"- **Deal health**: {health}/100 ({band}): " + "; ".join(f"{label} {score}/25" for label, score, _, _ in dims)]
+    lines += ["", "**MEDDPICC evidence from call notes**" + (f" (required for {crm_method}: {', '.join(ELEMENT_LABELS[e] for e in required)})" if required else ""), ""]
+    lines.append(md_table(
+        ["Element", "Evidence", "Source"],
+        [[label, f"“{evidence[el].phrase}”" if evidence[el] else "gap", f"{evidence[el].contact}, {evidence[el].date}" if evidence[el] else "-"] for el, label in ELEMENT_LABELS.items()],
+    ))
+
+    lines += ["", "### Bottom Line", ""]
+    if not open_deals:
+        lines.append(f"{account} has no open opportunities; {len(won)} won and {len(lost)} lost on record.")
+    else:
+        conflict = ""
+        if crm_method and evidence_stage != crm_method and (evidence_stage is None or STAGE_ORDER.index(evidence_stage) < STAGE_ORDER.index(crm_method)):
+            ev_text = f"only {evidence_stage}" if evidence_stage else "not even Discover"
+            conflict = (
+                f" The CRM says {crm_method} but the call notes support {ev_text}: missing "
+                f"{', '.join(ELEMENT_LABELS[g] for g in gaps)}; trust the calls."
+            )
+        lines.append(
+            f"{len(open_deals)} open opportunities worth {fmt_usd(list_total)} at list price; health {health}/100 ({band})."
+            + conflict
+        )
+    lines += ["", "### Risks and Opportunities", ""]
+    lines += [f"- Risk: {r}" for r in risks[:3]] or ["- Risk: none of the configured warnings fired."]
+    lines += [f"- Opportunity: {o_}" for o_ in opportunities[:3]]
+    if len(risks) > 3:
+        lines.append(f"- ({len(risks) - 3} more warnings: {'; '.join(r.split('**')[1] for r in risks[3:])})")
+    lines.append("- Not checked: close date pushed (the warehouse keeps no close-date history).")
+    entities = {"account": account, "open_opportunities": len(open_deals), "health": health}
+    return SpecialistAnswer(AGENT, "\n".join(lines), entities)

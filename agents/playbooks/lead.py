@@ -1,0 +1,157 @@
+"""Lead analysis: ICP fit for a contact at an account, engagement from call notes, an opening
+question. Formula and weights come from the tenant's ICP document (``rule_set: icp``)."""
+
+from __future__ import annotations
+
+import re
+
+from agents.playbooks.base import SpecialistAnswer
+from agents.playbooks.evidence import phrases_found
+from agents.runtime.context import RunContext, md_table
+from agents.runtime.entities import closest, find_name
+
+AGENT = "lead_analysis"
+
+
+def answer(ctx: RunContext, query: str, *, person: str | None, company: str | None, previous: dict) -> SpecialistAnswer:
+    """Assess ``person`` (from the router, else the question) at ``company``. Raises ToolError."""
+    icp = ctx.rules("icp", agent=AGENT)
+    sm = ctx.semantic_model(agent=AGENT)
+    n, a, o = sm.entity("call_notes"), sm.entity("accounts"), sm.entity("opportunities")
+
+    people = ctx.sql(
+        f"SELECT {n.col('contact')} AS contact, {n.col('account')} AS account, COUNT(*) AS notes "
+        f"FROM {n.sql_table} GROUP BY 1, 2 ORDER BY 1",
+        agent=AGENT,
+        purpose="contacts in call notes for name resolution",
+    )
+    accounts = ctx.sql(f"SELECT {a.col('name')} AS name FROM {a.sql_table}", agent=AGENT, purpose="account names for name resolution")
+    account_match = find_name(company or query, [r["name"] for r in accounts.rows])
+    candidates = [r for r in people.rows if not account_match or r["account"] == account_match.name] or people.rows
+    person_match = closest(person, [r["contact"] for r in candidates]) if person else find_name(query, [r["contact"] for r in candidates])
+    if person_match is None:
+        where = f" at {account_match.name}" if account_match else ""
+        return SpecialistAnswer(
+            AGENT,
+            f"### Lead Information\n\nI found no contact named {person or 'in your question'}{where} in the call notes "
+            f"[{people.citation}], so I cannot assess this lead from your data. Nothing here is guessed.",
+        )
+    contact = person_match.name
+    account = account_match.name if account_match else next(r["account"] for r in people.rows if r["contact"] == contact)
+
+    firm = ctx.sql(
+        f"SELECT {a.col('sector')} AS sector, {a.col('employees')} AS employees, {a.col('revenue_musd')} AS revenue_musd, "
+        f"{a.col('headquarters')} AS headquarters, {a.col('year_established')} AS year_established "
+        f"FROM {a.sql_table} WHERE {a.col('name')} = %(account)s",
+        {"account": account},
+        agent=AGENT,
+        purpose=f"firmographics of {account}",
+    )
+    notes_res = ctx.sql(
+        f"SELECT {n.col('activity_type')} AS activity_type, {n.col('status')} AS status, {n.col('date')} AS date, "
+        f"{n.col('text')} AS text FROM {n.sql_table} WHERE {n.col('contact')} = %(contact)s AND {n.col('account')} = %(account)s "
+        f"ORDER BY {n.col('date')} DESC",
+        {"contact": contact, "account": account},
+        agent=AGENT,
+        purpose=f"call notes with {contact}",
+    )
+    deals = ctx.sql(
+        f"SELECT {o.col('stage')} AS stage, COUNT(*) AS opportunities FROM {o.sql_table} "
+        f"WHERE {o.col('account')} = %(account)s GROUP BY 1 ORDER BY 1",
+        {"account": account},
+        agent=AGENT,
+        purpose=f"opportunities of {account} by stage",
+    )
+    f = firm.rows[0] if firm.rows else {}
+    notes = notes_res.rows
+
+    # Company score: mean of industry score and employee-band score (ICP document).
+    sector_raw = (f.get("sector") or "").strip().lower()
+    sector = (icp.get("industry_aliases") or {}).get(sector_raw, sector_raw)
+    industries = icp.get("industries") or {}
+    industry_score = float(industries[sector]) if sector in industries else (0.0 if sector else None)
+    band = None
+    if f.get("employees") is not None:
+        band = next((b for b in icp.get("employee_bands", []) if f["employees"] >= b["min"]), None)
+    parts_company = [x for x in (industry_score, band["score"] if band else None) if x is not None]
+    company_score = sum(parts_company) / len(parts_company) if parts_company else None
+    # Authority: the semantic model has no title column for contacts -> unknown, not guessed.
+    title = None
+    authority_score = None
+    # Technical signals: distinct technical phrases in this contact's notes, 3 = full score.
+    tech_found = phrases_found(notes, icp.get("technical_phrases", []))
+    technical_score = min(1.0, len(tech_found) / 3) if notes else None
+
+    weights = icp.get("weights", {})
+    known = {k: v for k, v in {"company": company_score, "authority": authority_score, "technical": technical_score}.items() if v is not None}
+    weight_sum = sum(float(weights.get(k, 0)) for k in known)
+    fit = sum(float(weights.get(k, 0)) * v for k, v in known.items()) / weight_sum if weight_sum else None
+    fit_label = next((b["label"] for b in icp.get("fit_bands", []) if fit is not None and fit >= b["min"]), "Unknown")
+    completeness = sum(x is not None for x in (f.get("sector"), f.get("employees"), title, notes or None))
+    confidence = "High" if completeness == 4 else "Medium" if completeness == 3 else "Low"
+
+    completed = [x for x in notes if (x["status"] or "").lower() == "completed"]
+    meetings = sum(1 for x in notes if (x["activity_type"] or "").lower() == "meeting")
+    first, last = (notes[-1]["date"], notes[0]["date"]) if notes else (None, None)
+    open_deals = sum(r["opportunities"] for r in deals.rows if r["stage"] in sm.stage_values("open"))
+    won_deals = sum(r["opportunities"] for r in deals.rows if r["stage"] in sm.stage_values("won"))
+
+    lines = [
+        "### Lead Information",
+        "",
+        f"- **Name**: {contact}" + ("" if person_match.score >= 99 else f" (closest match to “{person}”, {person_match.score:.0f}/100)"),
+        "- **Title**: not recorded in the CRM",
+        f"- **Company**: {account}: sector {f.get('sector') or 'n/a'}, {f.get('employees') if f.get('employees') is not None else 'n/a'} employees, "
+        f"revenue ${f.get('revenue_musd') if f.get('revenue_musd') is not None else 'n/a'}M, HQ {f.get('headquarters') or 'n/a'} [{firm.citation}]",
+        f"- **Relationship**: {len(notes)} interactions ({meetings} meetings, {len(notes) - meetings} e-mails; {len(completed)} completed), "
+        f"{first.isoformat() if first else 'n/a'} to {last.isoformat() if last else 'n/a'} [{notes_res.citation}]; "
+        f"account has {open_deals} open and {won_deals} won opportunities [{deals.citation}]",
+        "",
+        "### ICP Fit",
+        "",
+        f"**{fit_label}**" + (f" (score {fit:.2f} of 1.00)" if fit is not None else ""),
+        "",
+        "**Reasoning**",
+        "",
+        f"- Company {company_score:.2f}: industry {sector or 'n/a'} scores {industry_score if industry_score is not None else 'n/a'}"
+        + (f" (recorded as “{f.get('sector')}”)" if sector != sector_raw else "")
+        + (f", {band['label']} employees scores {band['score']}" if band else ", head count unknown")
+        if company_score is not None else "- Company: no firmographics found",
+        "- Authority: unknown, the CRM records no job title for contacts (left out of the formula, not guessed)",
+        f"- Technical signals {technical_score:.2f}: {', '.join(tech_found) if tech_found else 'none'} in the call notes"
+        if technical_score is not None else "- Technical signals: no call notes",
+        f"- Formula (ICP document): fit = (0.5 x company + 0.3 x authority + 0.2 x technical) / weights of the known parts = {fit:.2f}"
+        if fit is not None else "- Formula: not enough data to score",
+        "",
+        f"**Confidence**: {confidence}: {completeness} of 4 inputs known (industry, head count, title, call notes).",
+        "",
+        "### Engagement Strategy",
+        "",
+        f"- **Opening question**: {_opening_question(contact, account, notes)}",
+    ]
+    if notes:
+        latest = notes[0]
+        excerpt = re.sub(r"\s+", " ", latest["text"] or "")[:280]
+        lines.append(f"- **Latest note** ({latest['date']}, {latest['activity_type']}, {latest['status']}): “{excerpt}…” [{notes_res.citation}]")
+    lines.append("- Outreach drafts are written only when you ask for them.")
+    return SpecialistAnswer(AGENT, "\n".join(lines), {"contact": contact, "account": account, "icp_fit": fit_label})
+
+
+_THEMES = [
+    ("integration", "integration", "how the integration with your current workflows is going, and what a seamless onboarding would need for your team"),
+    ("onboarding", "onboarding", "what a smooth onboarding would need to cover for your team"),
+    ("scalab", "scalability", "how you expect your needs to scale over the next year"),
+    ("cost", "cost", "which costs you most want to bring down this year"),
+    ("efficien", "efficiency", "where your team loses the most time today"),
+    ("demo", "the demonstration", "what you would need to see to move forward"),
+]
+
+
+def _opening_question(contact: str, account: str, notes: list[dict]) -> str:
+    """An opening question built from the themes of the contact's five latest notes (no invented facts)."""
+    first_name = contact.split()[0]
+    blob = " ".join((n.get("text") or "").lower() for n in notes[:5])
+    for key, label, topic in _THEMES:
+        if key in blob:
+            return f"“{first_name}, last time we talked about {label}: could you tell me {topic}?” (theme from the latest notes)"
+    return f"“{first_name}, what is the most important problem {account} wants to solve this quarter?” (no recurring theme in the notes)"

@@ -1,0 +1,77 @@
+"""Deterministic routing: the supervisor's first decision, tested, before any LLM (DESIGN.md §5).
+
+Prompt-only routing in the reference framework sent "[person] from [company]" to web search;
+here a person-at-company pattern always means lead analysis.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEAL = "deal_analysis"
+LEAD = "lead_analysis"
+DATA = "data"
+WEB = "web_search"
+EXECUTION = "execution"
+SPECIALISTS = (DEAL, LEAD, DATA, WEB, EXECUTION)
+
+# "Paul Stokes from Acme Corporation", "Jane O'Neil at Globex": two+ capitalised words, from/at/of, a name.
+_PERSON_AT_COMPANY = re.compile(
+    r"\b([A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+){1,2})\s+(?:from|at|of|with)\s+(?:the\s+)?([A-Z][\w&.'’-]*(?:\s+[A-Z][\w&.'’-]*){0,4})"
+)
+_LEAD_WORDS = re.compile(r"\b(lead|prospect\b|icp|ideal customer|qualif(y|ication) (him|her|them|this contact))", re.I)
+_EXEC_WORDS = re.compile(
+    r"^\s*(please\s+)?(send|notify|post|alert|message|email|e-mail|ping|update|create|log|write|schedule|remind)\b"
+    r"|\b(send|post|notify|alert)\b.*\b(to|in)\s+(#|the\s+\w+\s+channel|slack|the owner|owner|him|her|them)",
+    re.I,
+)
+_WEB_WORDS = re.compile(
+    r"\b(research|look up|google|search the web|web search|news|press release|website|online|funding|recent announcements?)\b",
+    re.I,
+)
+_DEAL_WORDS = re.compile(
+    r"\b(deal|deals|opportunit(y|ies)|status|meddpicc|probability|close date|health|risks?|stage of|forecast for)\b",
+    re.I,
+)
+_DATA_WORDS = re.compile(
+    r"\b(win rate|revenue|pipeline|how many|how much|top \d*|average|avg|total|list|which|by (agent|rep|office|region|product|sector|industry|quarter|month)|count|trend|competitor)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """Specialists to run, in order, and why (shown in the run's route step)."""
+
+    agents: list[str]
+    reason: str
+    person: str | None = None
+    company: str | None = None
+
+
+def classify(query: str) -> RouteDecision:
+    """Route a question to specialist agents with ordered, documented rules.
+
+    1. an imperative to send/notify/post/update -> execution (plus deal analysis when it is about a deal);
+    2. "[Person Name] from/at [Company]" or lead/ICP wording -> lead analysis;
+    3. research/news/website wording -> web search;
+    4. deal/opportunity/status/MEDDPICC/probability/risk wording -> deal analysis;
+    5. metrics and lists (win rate, revenue, pipeline, top, which...) -> data; also the fallback.
+    """
+    text = query.strip()
+    if _EXEC_WORDS.search(text):
+        agents = [DEAL, EXECUTION] if re.search(r"\b(deal|opportunit|at-risk|at risk)", text, re.I) else [EXECUTION]
+        return RouteDecision(agents, "an instruction to act (send/notify/post/update)")
+    m = _PERSON_AT_COMPANY.search(text)
+    if m and not re.match(r"(?i)(the|our|win|deal|deals)\b", m.group(1)):
+        return RouteDecision([LEAD], "a person at a company", person=m.group(1), company=m.group(2).rstrip(" ?.!,"))
+    if _LEAD_WORDS.search(text):
+        return RouteDecision([LEAD], "lead / ICP wording")
+    if _WEB_WORDS.search(text):
+        return RouteDecision([WEB], "research or news wording")
+    if _DEAL_WORDS.search(text) and not re.search(r"\bwin rate\b|\bby (agent|office|region|product|sector)\b", text, re.I):
+        return RouteDecision([DEAL], "deal / opportunity wording")
+    if _DATA_WORDS.search(text):
+        return RouteDecision([DATA], "a metric or list question")
+    return RouteDecision([DATA], "no specific signal; the data agent answers metric questions")

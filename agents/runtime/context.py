@@ -1,0 +1,256 @@
+"""The per-run tool belt: every tool call goes through here, so every call is a recorded step and
+every number an answer shows can be traced to the SQL (or document) that produced it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Iterable
+
+from django.conf import settings
+
+from agents.models import Run, RunStep, StepKind
+from agents.runtime.semantic import SemanticModel, SemanticModelError
+from revops.lib.redact import redact, redact_text
+
+PREVIEW_ROWS = 20
+MAX_TEXT = 2000
+
+
+class ToolError(Exception):
+    """A tool failed (refused SQL, unreachable connector, missing configuration). The message is
+    safe to show to the user and is recorded in the run step."""
+
+
+class BudgetExceeded(ToolError):
+    """The run's wall-clock budget (``RUN_BUDGET_SECONDS``) ran out."""
+
+
+def jsonable(value: Any) -> Any:
+    """Convert Decimal/date values (from psycopg rows) to JSON types."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+@dataclass
+class QueryResult:
+    """Rows of one SQL tool call as dicts (Decimal kept), with the citation index they came from."""
+
+    columns: list[str]
+    rows: list[dict]
+    sql: str
+    citation: int
+    truncated: bool = False
+
+
+@dataclass
+class RunContext:
+    """Tool belt for one run. ``citations`` accumulates SQL and KB citations (1-based ``ref``)."""
+
+    run: Run
+    started: float = field(default_factory=time.monotonic)
+    budget_seconds: float = field(default_factory=lambda: float(settings.RUN_BUDGET_SECONDS))
+    citations: list[dict] = field(default_factory=list)
+    _position: int = 0
+    _semantic: SemanticModel | None = None
+    _warehouse: Any = None
+    _kb_cited: set = field(default_factory=set)
+
+    @property
+    def as_of(self) -> dt.date:
+        return self.run.as_of
+
+    # -- recording ---------------------------------------------------------------------------
+    def record(
+        self,
+        *,
+        agent: str,
+        kind: str,
+        name: str = "",
+        input: dict | None = None,
+        output_summary: str = "",
+        output: dict | None = None,
+        duration_ms: int = 0,
+        error: str = "",
+    ) -> RunStep:
+        """Append a redacted step to the run."""
+        self._position += 1
+        return RunStep.objects.create(
+            tenant=self.run.tenant,
+            run=self.run,
+            position=self._position,
+            agent=agent,
+            kind=kind,
+            name=name,
+            input=redact(jsonable(input or {})),
+            output_summary=redact_text(output_summary)[:MAX_TEXT],
+            output=redact(jsonable(output or {})),
+            duration_ms=max(0, int(duration_ms)),
+            error=redact_text(error)[:MAX_TEXT],
+        )
+
+    def check_budget(self) -> None:
+        """Raise BudgetExceeded when the run's wall-clock budget is spent."""
+        if time.monotonic() - self.started > self.budget_seconds:
+            raise BudgetExceeded(f"the run's time budget of {self.budget_seconds:.0f} s ran out")
+
+    # -- knowledge ---------------------------------------------------------------------------
+    def rules(self, rule_set: str, *, agent: str) -> dict:
+        """Front-matter parameters of the published KB document declaring ``rule_set: <name>``.
+
+        Cites the document. Raises ToolError when no such document exists (the editors must
+        publish it; the code has no hidden defaults for business rules).
+        """
+        from knowledge.frontmatter import split_front_matter
+        from knowledge.models import KnowledgeDocument
+
+        started = time.monotonic()
+        for doc in KnowledgeDocument.objects.filter(body__contains=f"rule_set: {rule_set}").order_by("-updated_at"):
+            params, _ = split_front_matter(doc.body)
+            if params.get("rule_set") == rule_set:
+                self.cite_document(doc)
+                self.record(
+                    agent=agent,
+                    kind=StepKind.TOOL_CALL,
+                    name="kb_rules",
+                    input={"rule_set": rule_set},
+                    output_summary=f"{doc.title} (v{doc.version})",
+                    duration_ms=(time.monotonic() - started) * 1000,
+                )
+                return params
+        message = f"the knowledge base has no document with 'rule_set: {rule_set}'"
+        self.record(agent=agent, kind=StepKind.TOOL_CALL, name="kb_rules", input={"rule_set": rule_set}, error=message)
+        raise ToolError(message)
+
+    def cite_document(self, doc, heading_path: str = "") -> int:
+        """Add a KB citation once per (document, heading); returns its 1-based ref."""
+        key = (doc.pk, heading_path)
+        for c in self.citations:
+            if c.get("type") == "kb" and (c["document_id"], c.get("heading_path", "")) == key:
+                return c["ref"]
+        ref = len(self.citations) + 1
+        self.citations.append(
+            {"ref": ref, "type": "kb", "document_id": doc.pk, "title": doc.title, "version": doc.version, "heading_path": heading_path}
+        )
+        return ref
+
+    def kb_search(self, query: str, *, agent: str, k: int = 3, kinds: list[str] | None = None) -> list:
+        """Search the tenant's KB (hybrid/cosine, tenant-filtered); cites each hit's document and heading."""
+        from knowledge.models import KnowledgeDocument
+        from knowledge.selectors import chunk_search
+
+        started = time.monotonic()
+        hits = chunk_search(tenant=self.run.tenant, query=query, k=k, kinds=kinds)
+        self.record(
+            agent=agent,
+            kind=StepKind.TOOL_CALL,
+            name="kb_search",
+            input={"query": query, "k": k, "kinds": kinds},
+            output_summary=f"{len(hits)} chunk(s)",
+            output={"hits": [{"document": h.document_title, "heading": h.heading_path, "score": round(h.score, 3)} for h in hits]},
+            duration_ms=(time.monotonic() - started) * 1000,
+        )
+        docs = {d.pk: d for d in KnowledgeDocument.objects.filter(pk__in=[h.document_id for h in hits])}
+        for h in hits:
+            if h.document_id in docs:
+                self.cite_document(docs[h.document_id], h.heading_path)
+        return hits
+
+    def semantic_model(self, *, agent: str) -> SemanticModel:
+        """The tenant's semantic model (cached per run). Raises ToolError when missing/malformed."""
+        if self._semantic is None:
+            params = self.rules("semantic_model", agent=agent)
+            doc_ref = self.citations[-1]
+            try:
+                self._semantic = SemanticModel.from_params(params)
+            except SemanticModelError as exc:
+                raise ToolError(str(exc)) from exc
+            self._semantic = SemanticModel(
+                entities=self._semantic.entities,
+                stages=self._semantic.stages,
+                joins=self._semantic.joins,
+                document_id=doc_ref["document_id"],
+                document_title=doc_ref["title"],
+                document_version=doc_ref["version"],
+            )
+        return self._semantic
+
+    # -- warehouse ---------------------------------------------------------------------------
+    def sql(self, sql: str, params: dict | None = None, *, agent: str, purpose: str) -> QueryResult:
+        """Run a read-only SELECT on the tenant's warehouse through the SQL guard.
+
+        Records a ``tool_call`` step (SQL, params, row count, preview of rows) and a citation.
+        Raises ToolError with the guard's or database's reason (also recorded in the step).
+        """
+        from integrations.warehouse.base import WarehouseError
+        from integrations.warehouse.selectors import warehouse_for_tenant
+
+        self.check_budget()
+        sm = self.semantic_model(agent=agent)
+        started = time.monotonic()
+        try:
+            if self._warehouse is None:
+                self._warehouse = warehouse_for_tenant(allowed_tables=sm.table_names())
+            result = self._warehouse.execute(sql, params or {})
+        except WarehouseError as exc:
+            self.record(
+                agent=agent,
+                kind=StepKind.TOOL_CALL,
+                name="warehouse_sql",
+                input={"purpose": purpose, "sql": sql, "params": params or {}},
+                error=str(exc),
+                duration_ms=(time.monotonic() - started) * 1000,
+            )
+            raise ToolError(str(exc)) from exc
+        rows = [dict(zip(result.columns, r)) for r in result.rows]
+        ref = len(self.citations) + 1
+        step = self.record(
+            agent=agent,
+            kind=StepKind.TOOL_CALL,
+            name="warehouse_sql",
+            input={"purpose": purpose, "sql": result.sql, "params": params or {}},
+            output_summary=f"{result.row_count} row(s){' (truncated)' if result.truncated else ''}",
+            output={"columns": result.columns, "rows": [list(r) for r in result.rows[:PREVIEW_ROWS]]},
+            duration_ms=(time.monotonic() - started) * 1000,
+        )
+        self.citations.append(
+            {"ref": ref, "type": "sql", "purpose": purpose, "sql": result.sql, "params": jsonable(params or {}), "row_count": result.row_count, "step": step.position}
+        )
+        return QueryResult(result.columns, rows, result.sql, ref, result.truncated)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(jsonable(value), sort_keys=True)
+
+
+def fmt_usd(value: Any) -> str:
+    """``$1,234,567`` (USD, rounded to the dollar); ``n/a`` for None."""
+    if value is None:
+        return "n/a"
+    return f"${float(value):,.0f}"
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    """``42.5%`` for a value already in percent; ``n/a`` for None."""
+    if value is None:
+        return "n/a"
+    return f"{float(value):.{digits}f}%"
+
+
+def md_table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    """A GitHub-style markdown table; ``|`` in cells is escaped."""
+    headers = list(headers)
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Typed request/response schemas of the runs API (DESIGN.md §5: typed schemas at boundaries)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from agents.models import Run, RunStep
+from agents.services import MAX_QUERY_CHARS
+from revops.lib.urls import UnsafeURL, check_outbound_url
+
+
+class RunCreateSerializer(serializers.Serializer):
+    query = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True)
+    source_system = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    source_process = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    callback_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+    thread_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    as_of = serializers.DateField(required=False, allow_null=True, default=None, help_text="YYYY-MM-DD; default: the tenant's as-of date")
+
+    def validate_callback_url(self, value: str) -> str:
+        if value:
+            try:
+                check_outbound_url(value, resolve=False)  # resolved again at delivery time
+            except UnsafeURL as exc:
+                raise serializers.ValidationError(str(exc)) from exc
+        return value
+
+
+class RunQueuedSerializer(serializers.Serializer):
+    tracking_id = serializers.UUIDField()
+    status = serializers.CharField()
+    queued_at = serializers.DateTimeField()
+
+
+class RunStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RunStep
+        fields = ["position", "agent", "kind", "name", "input", "output_summary", "duration_ms", "error"]
+
+
+class RunDetailSerializer(serializers.ModelSerializer):
+    answer = serializers.CharField(source="answer_markdown")
+    thread_id = serializers.SerializerMethodField()
+    steps = RunStepSerializer(many=True, read_only=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = Run
+        fields = [
+            "tracking_id", "status", "query", "as_of", "route", "route_reason", "answer", "answer_plain",
+            "citations", "error", "provider", "usage", "source_system", "source_process", "thread_id",
+            "callback_status", "queued_at", "started_at", "finished_at", "duration_ms", "steps",
+        ]
+
+    def get_thread_id(self, run: Run) -> str | None:
+        return run.conversation.external_key if run.conversation_id and run.channel == "api" else None

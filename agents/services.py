@@ -1,0 +1,178 @@
+"""Writes for runs: create (enqueue on commit), claim, execute, finish, reap stale runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from agents.models import Channel, Conversation, Run, RunStatus
+from agents.timeperiods import resolve_as_of
+from tenants.context import tenant_context
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 4000
+
+
+def conversation_get_or_create(*, tenant: Tenant, channel: str, external_key: str) -> Conversation:
+    """The conversation for a Slack thread or API ``thread_id`` (created on first use)."""
+    conversation, _ = Conversation.objects.unscoped().get_or_create(
+        tenant=tenant, channel=channel, external_key=external_key[:255]
+    )
+    return conversation
+
+
+def run_create(
+    *,
+    tenant: Tenant,
+    channel: str,
+    query: str,
+    as_of: dt.date | None = None,
+    thread_key: str = "",
+    source_system: str = "",
+    source_process: str = "",
+    callback_url: str = "",
+    reply_to: dict | None = None,
+    created_by=None,
+    enqueue: bool = True,
+) -> Run:
+    """Record a queued run and enqueue ``agents.tasks.execute_run`` once the transaction commits.
+
+    ``as_of`` defaults to the tenant's pinned ``settings["as_of_date"]`` or today in the tenant's
+    time zone (DESIGN.md §4 Time). ``thread_key`` links the run to a conversation so follow-ups
+    see earlier turns. ``enqueue=False`` leaves the run for the caller to execute in-process (the
+    ``ask`` command). Raises ``ValueError`` for an empty or oversized (> 4,000 chars) query.
+    """
+    query = (query or "").strip()
+    if not query:
+        raise ValueError("query must not be empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValueError(f"query is longer than {MAX_QUERY_CHARS} characters")
+    conversation = (
+        conversation_get_or_create(tenant=tenant, channel=channel, external_key=thread_key) if thread_key else None
+    )
+    with tenant_context(tenant):
+        run = Run.objects.create(
+            tenant=tenant,
+            channel=channel,
+            conversation=conversation,
+            query=query,
+            as_of=as_of or resolve_as_of(tenant=tenant),
+            source_system=source_system,
+            source_process=source_process,
+            callback_url=callback_url,
+            reply_to=reply_to or {},
+            created_by=created_by,
+        )
+    if enqueue:
+        transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
+    return run
+
+
+def run_enqueue(*, run_id: int) -> None:
+    """Hand a run to the django-q2 broker."""
+    async_task("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}")
+
+
+def _stale_before() -> dt.datetime:
+    return timezone.now() - timedelta(seconds=settings.WORKER_TIMEOUT_SECONDS + 30)
+
+
+def run_claim(*, run_id: int) -> bool:
+    """Atomically move a run to ``running`` (conditional UPDATE), counting the attempt.
+
+    Claims a queued run, or a running one whose worker is presumed dead (started longer ago than
+    the worker timeout). Returns False when another worker has it or it is finished, which makes
+    the task idempotent and safe to deliver twice.
+    """
+    claimed = (
+        Run.objects.unscoped()  # the tenant is not known before the row is loaded; filtered by pk
+        .filter(pk=run_id)
+        .filter(Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, started_at__lt=_stale_before()))
+        .update(status=RunStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
+    )
+    return claimed == 1
+
+
+def run_execute(*, run: Run) -> Run:
+    """Answer a claimed run with the supervisor, store the answer, then deliver it (Slack, callback).
+
+    Any exception inside the agents marks the run failed with a readable reason; nothing is left
+    ``running``. Must be called inside ``tenant_context(run.tenant)``.
+    """
+    from agents.runtime.supervisor import supervise
+
+    started = time.monotonic()
+    _deliver_ack(run)
+    try:
+        outcome = supervise(run=run)
+    except Exception as exc:  # the run records the failure; the worker must not die on it
+        logger.exception("run %s failed", run.pk)
+        run.status = RunStatus.FAILED
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        run.answer_markdown = run.answer_markdown or "Sorry, this question could not be answered: an internal error occurred."
+        run.answer_plain = run.answer_plain or run.answer_markdown
+    else:
+        run.status = RunStatus.SUCCEEDED
+        run.route = outcome.route
+        run.route_reason = outcome.route_reason
+        run.answer_markdown = outcome.answer_markdown
+        run.answer_plain = outcome.answer_plain
+        run.citations = outcome.citations
+        run.entities = outcome.entities
+        run.provider = outcome.provider
+        run.usage = outcome.usage
+    run.finished_at = timezone.now()
+    run.save()
+    logger.info("run %s %s in %.0f ms", run.pk, run.status, (time.monotonic() - started) * 1000)
+    _deliver_answer(run)
+    return run
+
+
+def _deliver_ack(run: Run) -> None:
+    if run.reply_to.get("slack"):
+        from integrations.slack.services import slack_post_ack
+
+        slack_post_ack(run=run)
+
+
+def _deliver_answer(run: Run) -> None:
+    if run.reply_to.get("slack"):
+        from integrations.slack.services import slack_post_answer
+
+        slack_post_answer(run=run)
+    if run.callback_url:
+        from agents.callbacks import callback_deliver
+
+        callback_deliver(run=run)
+
+
+def run_reap_stale() -> dict[str, int]:
+    """Requeue or fail runs whose worker died (DESIGN.md §5: never left running forever).
+
+    A run still ``running`` after the worker timeout plus 30 s is requeued while it has attempts
+    left (``RUN_MAX_ATTEMPTS``), else marked failed with the reason. Returns counts.
+    """
+    requeued = failed = 0
+    stale = Run.objects.unscoped().filter(status=RunStatus.RUNNING, started_at__lt=_stale_before())  # all tenants: maintenance
+    for run in stale.only("pk", "attempts"):
+        if run.attempts < settings.RUN_MAX_ATTEMPTS:
+            if Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.RUNNING).update(status=RunStatus.QUEUED):
+                transaction.on_commit(lambda pk=run.pk: run_enqueue(run_id=pk))
+                requeued += 1
+        else:
+            failed += Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                status=RunStatus.FAILED,
+                finished_at=timezone.now(),
+                error=f"The worker stopped before finishing (attempt {run.attempts} of {settings.RUN_MAX_ATTEMPTS}).",
+            )
+    return {"requeued": requeued, "failed": failed}

@@ -1,0 +1,26 @@
+"""django-q2 tasks: thin wrappers that load rows by id and call one service (DESIGN.md §3.6)."""
+
+from __future__ import annotations
+
+import logging
+
+from agents.models import Run
+from agents.services import run_claim, run_execute, run_reap_stale
+from tenants.context import tenant_context
+
+logger = logging.getLogger(__name__)
+
+
+def execute_run(run_id: int) -> str:
+    """Claim and answer run ``run_id``; a duplicate delivery finds it claimed and does nothing."""
+    if not run_claim(run_id=run_id):
+        return "skipped: already claimed or finished"
+    run = Run.objects.unscoped().select_related("tenant").get(pk=run_id)  # the task loader resolves the tenant
+    with tenant_context(run.tenant):
+        run_execute(run=run)
+    return run.status
+
+
+def reap_stale_runs() -> dict[str, int]:
+    """Scheduled every minute: requeue or fail runs whose worker died."""
+    return run_reap_stale()

@@ -1,0 +1,184 @@
+"""PostgreSQL warehouse backend: guarded, read-only, time-boxed SELECTs through psycopg 3.
+
+Three layers keep a statement a read (the guard alone is not trusted):
+
+1. :func:`integrations.warehouse.guard.validate_select` refuses anything but one SELECT over the
+   semantic-model tables and caps its rows;
+2. every statement runs in its own short transaction: ``SET TRANSACTION READ ONLY``,
+   ``SET LOCAL statement_timeout``, ``SET LOCAL search_path TO <schema>``, and is sent with the
+   extended query protocol (``prepare=True``), which PostgreSQL refuses to run with more than one
+   command in it;
+3. the connection logs in as a role that only holds ``SELECT`` on the schema
+   (:func:`integrations.warehouse.loader.warehouse_load_demo` creates it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql as pg_sql
+
+from integrations.warehouse.base import (
+    WarehouseQueryError,
+    WarehouseResult,
+    WarehouseUnavailable,
+)
+from integrations.warehouse.guard import validate_select
+
+CONNECT_TIMEOUT_S = 5
+APPLICATION_NAME = "revops-warehouse"
+
+
+class PostgresWarehouse:
+    """A tenant's PostgreSQL warehouse schema, read through the SQL guard.
+
+    Args:
+        conninfo: ``{"host", "port", "dbname", "user", "password"}``; ``host`` may be a Unix
+            socket directory; ``port`` may be empty (libpq default 5432); ``password`` may be
+            empty (trust / peer authentication).
+        schema: the schema holding the tables; it becomes the only ``search_path`` entry, and the
+            only schema qualifier the guard accepts.
+        allowed_tables: bare names of the tables the semantic model exposes.
+        statement_timeout_ms: server-side limit per statement, milliseconds (>= 1).
+        default_limit: most rows a result carries (>= 1); more are reported as ``truncated``.
+
+    The object holds the password only to connect; it is never part of ``repr`` or of an error.
+    A connection is opened per :meth:`execute` call and closed afterwards (agent queries are
+    few and slow; a pool would keep idle sessions on the tenant's warehouse).
+    """
+
+    def __init__(
+        self,
+        *,
+        conninfo: Mapping[str, Any],
+        schema: str,
+        allowed_tables: Iterable[str],
+        statement_timeout_ms: int,
+        default_limit: int,
+    ) -> None:
+        if not schema:
+            raise ValueError("schema is required")
+        if int(statement_timeout_ms) < 1:
+            raise ValueError("statement_timeout_ms must be >= 1")
+        if int(default_limit) < 1:
+            raise ValueError("default_limit must be >= 1")
+        self.host = str(conninfo.get("host") or "")
+        self.port = str(conninfo.get("port") or "")
+        self.dbname = str(conninfo.get("dbname") or "")
+        self.user = str(conninfo.get("user") or "")
+        self._password = str(conninfo.get("password") or "")
+        self.schema = schema
+        self.allowed_tables = tuple(sorted({t.lower() for t in allowed_tables}))
+        self.statement_timeout_ms = int(statement_timeout_ms)
+        self.default_limit = int(default_limit)
+
+    def __repr__(self) -> str:
+        return (
+            f"<PostgresWarehouse {self.user}@{self._where()} schema={self.schema} "
+            f"tables={len(self.allowed_tables)} limit={self.default_limit}>"
+        )
+
+    def _where(self) -> str:
+        return f"{self.host or 'localhost'}:{self.port or '5432'}/{self.dbname}"
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._password, "********") if self._password else text
+
+    def connect(self) -> psycopg.Connection:
+        """A new psycopg connection (not in autocommit), or :class:`WarehouseUnavailable`.
+
+        Waits at most ``CONNECT_TIMEOUT_S`` (5) seconds.
+        """
+        kwargs: dict[str, Any] = {
+            "host": self.host or None,
+            "port": self.port or None,
+            "dbname": self.dbname or None,
+            "user": self.user or None,
+            "password": self._password or None,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": APPLICATION_NAME,
+        }
+        try:
+            return psycopg.connect(**{k: v for k, v in kwargs.items() if v is not None})
+        except psycopg.Error as exc:
+            reason = self._redact(str(exc).strip()) or type(exc).__name__
+            # "from None": the driver exception is not chained, so nothing that might carry the
+            # connection string travels with the error.
+            raise WarehouseUnavailable(
+                f"cannot connect to the warehouse database {self.dbname!r} at {self._where()} "
+                f"as {self.user!r}: {reason}"
+            ) from None
+
+    def execute(self, sql: str, params: Sequence | Mapping | None = None) -> WarehouseResult:
+        """Validate ``sql`` with the guard and run it read-only; see :class:`WarehouseConnector`.
+
+        The guard caps the statement at ``default_limit + 1`` rows: the extra row is fetched only
+        to learn whether the cap cut rows (``truncated``) and is not returned, so
+        ``WarehouseResult.sql`` shows ``LIMIT <default_limit + 1>``.
+
+        Returns:
+            :class:`WarehouseResult` with at most ``default_limit`` rows.
+
+        Raises:
+            UnsafeSQL: refused by the guard (nothing is sent to the database).
+            WarehouseUnavailable: cannot connect (message names host, port, db and user).
+            WarehouseQueryError: the statement failed; ``"statement timed out after N ms"`` when
+                it ran longer than ``statement_timeout_ms``.
+        """
+        safe_sql = validate_select(
+            sql,
+            allowed_tables=self.allowed_tables,
+            default_limit=self.default_limit + 1,
+            schema=self.schema,
+        )
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET TRANSACTION READ ONLY")
+                cur.execute(f"SET LOCAL statement_timeout = {self.statement_timeout_ms}")
+                cur.execute(pg_sql.SQL("SET LOCAL search_path TO {}").format(pg_sql.Identifier(self.schema)))
+                started = time.monotonic()
+                # prepare=True: extended protocol, so PostgreSQL itself refuses a second command.
+                cur.execute(safe_sql, params, prepare=True)
+                if cur.description is None:
+                    raise WarehouseQueryError("the statement returned no result set")
+                columns = [col.name for col in cur.description]
+                rows = cur.fetchmany(self.default_limit + 1)
+                duration_ms = int((time.monotonic() - started) * 1000)
+        except pg_errors.QueryCanceled:
+            raise WarehouseQueryError(f"statement timed out after {self.statement_timeout_ms} ms") from None
+        except psycopg.Error as exc:
+            raise WarehouseQueryError(self._redact(_pg_message(exc))) from None
+        finally:
+            try:
+                conn.rollback()  # nothing to keep: the transaction was read-only
+            except psycopg.Error:
+                pass
+            conn.close()
+        truncated = len(rows) > self.default_limit
+        rows = [tuple(row) for row in rows[: self.default_limit]]
+        return WarehouseResult(
+            columns=columns,
+            rows=rows,
+            sql=safe_sql,
+            row_count=len(rows),
+            truncated=truncated,
+            duration_ms=duration_ms,
+        )
+
+
+def _pg_message(exc: psycopg.Error) -> str:
+    """PostgreSQL's primary message (plus detail/hint), or the driver's text for client errors."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if not primary:
+        return str(exc).strip() or type(exc).__name__
+    parts = [primary]
+    for extra in (getattr(diag, "message_detail", None), getattr(diag, "message_hint", None)):
+        if extra:
+            parts.append(extra)
+    return "; ".join(parts)

@@ -1,0 +1,26 @@
+"""django-q2 tasks for the knowledge base (thin: load by id, resolve the tenant, call a service)."""
+
+from __future__ import annotations
+
+import logging
+
+from knowledge.models import KnowledgeDocument
+from knowledge.services import document_index
+from tenants.context import tenant_context
+
+logger = logging.getLogger(__name__)
+
+
+def index_document(document_id: int) -> int | None:
+    """Rebuild the chunks of document ``document_id``; return the chunk count.
+
+    The task loader is where the tenant is resolved: the row is loaded unscoped by id and its
+    tenant is put in context. An unknown id (document deleted after the save) is logged and
+    ignored (returns None). Safe to retry: indexing replaces the chunks atomically.
+    """
+    document = KnowledgeDocument.objects.unscoped().select_related("tenant").filter(pk=document_id).first()
+    if document is None:
+        logger.warning("index_document: document %s does not exist (deleted?); nothing to do", document_id)
+        return None
+    with tenant_context(document.tenant):
+        return document_index(document=document)
