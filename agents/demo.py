@@ -49,27 +49,35 @@ def demo_documents(tenant: Tenant, docs_dir: Path = DOCS_DIR) -> int:
     return count
 
 
-def demo_setup(*, tenant_slug: str = DEMO_SLUG, schema: str = DEMO_SCHEMA) -> DemoInfo:
-    """Create or refresh the demo tenant; returns it with a fresh API key (older demo keys revoked)."""
-    from django.utils import timezone
-
-    from integrations.warehouse.loader import reader_role_name, warehouse_load_demo
-
+def demo_tenant_configure(*, tenant_slug: str, schema: str, reader_role: str, reader_password: str) -> Tenant:
+    """Create or refresh the demo tenant over an already loaded warehouse schema: tenant (as-of
+    date pinned to 2025-06-30), warehouse credential (password encrypted) and KB documents."""
     tenant, _ = Tenant.objects.update_or_create(
         slug=tenant_slug,
         defaults={"name": "Demo Hardware Co.", "time_zone": "America/New_York", "settings": {"as_of_date": DEMO_AS_OF, "llm_provider": "offline"}},
     )
-    role = reader_role_name(dbname=connection.settings_dict["NAME"], schema=schema)
-    password = secrets.token_urlsafe(24)
-    tables = warehouse_load_demo(schema=schema, reader_role=role, reader_password=password)
     credential_set(
         tenant=tenant,
         kind=ConnectorKind.WAREHOUSE_POSTGRES,
-        config={"schema": schema, "user": role, "use_app_database": True},
-        secrets={"password": password},
+        config={"schema": schema, "user": reader_role, "use_app_database": True},
+        secrets={"password": reader_password},
     )
-    documents = demo_documents(tenant)
+    demo_documents(tenant)
+    return tenant
+
+
+def demo_setup(*, tenant_slug: str = DEMO_SLUG, schema: str = DEMO_SCHEMA) -> DemoInfo:
+    """Load the warehouse and configure the demo tenant; returns it with a fresh API key (older
+    demo keys revoked). Idempotent."""
+    from django.utils import timezone
+
+    from integrations.warehouse.loader import reader_role_name, warehouse_load_demo
+
+    role = reader_role_name(dbname=connection.settings_dict["NAME"], schema=schema)
+    password = secrets.token_urlsafe(24)
+    tables = warehouse_load_demo(schema=schema, reader_role=role, reader_password=password)
+    tenant = demo_tenant_configure(tenant_slug=tenant_slug, schema=schema, reader_role=role, reader_password=password)
     with transaction.atomic():
         ApiKey.objects.unscoped().filter(tenant=tenant, name="demo", revoked_at__isnull=True).update(revoked_at=timezone.now())
         _, key = apikey_create(tenant=tenant, name="demo")
-    return DemoInfo(tenant, key, tables, documents)
+    return DemoInfo(tenant, key, tables, len(list(DOCS_DIR.glob("*.md"))))

@@ -20,6 +20,7 @@ SPECIALISTS = (DEAL, LEAD, DATA, WEB, EXECUTION)
 _PERSON_AT_COMPANY = re.compile(
     r"\b([A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+){1,2})\s+(?:from|at|of|with)\s+(?:the\s+)?([A-Z][\w&.'’-]*(?:\s+[A-Z][\w&.'’-]*){0,4})"
 )
+_LEADING_VERBS = {"assess", "evaluate", "qualify", "score", "analyze", "analyse", "tell", "who", "is", "about", "check", "review", "rate"}
 _LEAD_WORDS = re.compile(r"\b(lead|prospect\b|icp|ideal customer|qualif(y|ication) (him|her|them|this contact))", re.I)
 _EXEC_WORDS = re.compile(
     r"^\s*(please\s+)?(send|notify|post|alert|message|email|e-mail|ping|update|create|log|write|schedule|remind)\b"
@@ -65,7 +66,11 @@ def classify(query: str) -> RouteDecision:
         return RouteDecision(agents, "an instruction to act (send/notify/post/update)")
     m = _PERSON_AT_COMPANY.search(text)
     if m and not re.match(r"(?i)(the|our|win|deal|deals)\b", m.group(1)):
-        return RouteDecision([LEAD], "a person at a company", person=m.group(1), company=m.group(2).rstrip(" ?.!,"))
+        words = m.group(1).split()
+        while len(words) > 2 and words[0].lower() in _LEADING_VERBS:
+            words.pop(0)
+        if len(words) >= 2 and words[0].lower() not in _LEADING_VERBS:
+            return RouteDecision([LEAD], "a person at a company", person=" ".join(words), company=m.group(2).rstrip(" ?.!,"))
     if _LEAD_WORDS.search(text):
         return RouteDecision([LEAD], "lead / ICP wording")
     if _WEB_WORDS.search(text):

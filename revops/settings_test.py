@@ -7,3 +7,11 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOW_HTTP_LOOPBACK_CALLBACKS = True
 SLACK_API_URL = "http://127.0.0.1:9/api/"  # nothing listens there; tests point it at a fake
+
+# One test database per pytest process, so concurrent runs on the shared embedded server (two
+# developers' shells, an editor's test runner) never drop each other's database.
+import os as _os
+
+from revops.settings import DATABASES
+
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_os.getpid()}"}

@@ -206,6 +206,8 @@ def validate_select(
     """
     if isinstance(default_limit, bool) or not isinstance(default_limit, int) or default_limit < 1:
         raise ValueError(f"default_limit must be a positive integer, got {default_limit!r}")
+    if not isinstance(sql, str):
+        raise UnsafeSQL(f"SQL must be a string, got {type(sql).__name__}")
     allowed = frozenset(t.strip().lower() for t in allowed_tables if t and t.strip())
     marked, positional_count, named = _mark_placeholders(sql)
 
@@ -292,8 +294,6 @@ def _unmark_placeholders(rendered: str, *, count: int, named: Counter) -> str:
 
 def _parse_one(sql: str) -> exp.Expression:
     """Parse exactly one statement (a trailing semicolon is fine) or raise UnsafeSQL."""
-    if not isinstance(sql, str):
-        raise UnsafeSQL(f"SQL must be a string, got {type(sql).__name__}")
     try:
         statements = [s for s in sqlglot.parse(sql, read=_DIALECT_NAME) if s is not None]
     except ParseError as exc:

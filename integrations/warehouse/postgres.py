@@ -106,12 +106,12 @@ class PostgresWarehouse:
             return psycopg.connect(**{k: v for k, v in kwargs.items() if v is not None})
         except psycopg.Error as exc:
             reason = self._redact(str(exc).strip()) or type(exc).__name__
-            # "from None": the driver exception is not chained, so nothing that might carry the
-            # connection string travels with the error.
-            raise WarehouseUnavailable(
-                f"cannot connect to the warehouse database {self.dbname!r} at {self._where()} "
-                f"as {self.user!r}: {reason}"
-            ) from None
+        # Raised outside the except block: the driver exception is neither chained nor kept as
+        # __context__, so nothing that might carry connection details travels with the error.
+        raise WarehouseUnavailable(
+            f"cannot connect to the warehouse database {self.dbname!r} at {self._where()} "
+            f"as {self.user!r}: {reason}"
+        )
 
     def execute(self, sql: str, params: Sequence | Mapping | None = None) -> WarehouseResult:
         """Validate ``sql`` with the guard and run it read-only; see :class:`WarehouseConnector`.
@@ -136,6 +136,7 @@ class PostgresWarehouse:
             schema=self.schema,
         )
         conn = self.connect()
+        failure: str | None = None
         try:
             with conn.cursor() as cur:
                 cur.execute("SET TRANSACTION READ ONLY")
@@ -145,20 +146,25 @@ class PostgresWarehouse:
                 # prepare=True: extended protocol, so PostgreSQL itself refuses a second command.
                 cur.execute(safe_sql, params, prepare=True)
                 if cur.description is None:
-                    raise WarehouseQueryError("the statement returned no result set")
-                columns = [col.name for col in cur.description]
-                rows = cur.fetchmany(self.default_limit + 1)
-                duration_ms = int((time.monotonic() - started) * 1000)
+                    failure = "the statement returned no result set"
+                else:
+                    columns = [col.name for col in cur.description]
+                    rows = cur.fetchmany(self.default_limit + 1)
+                    duration_ms = int((time.monotonic() - started) * 1000)
         except pg_errors.QueryCanceled:
-            raise WarehouseQueryError(f"statement timed out after {self.statement_timeout_ms} ms") from None
+            failure = f"statement timed out after {self.statement_timeout_ms} ms"
         except psycopg.Error as exc:
-            raise WarehouseQueryError(self._redact(_pg_message(exc))) from None
+            failure = self._redact(_pg_message(exc))
         finally:
             try:
                 conn.rollback()  # nothing to keep: the transaction was read-only
             except psycopg.Error:
                 pass
             conn.close()
+        if failure is not None:
+            # Raised outside the except block so the driver error (which may quote the
+            # statement or a value) is not attached as __context__.
+            raise WarehouseQueryError(failure)
         truncated = len(rows) > self.default_limit
         rows = [tuple(row) for row in rows[: self.default_limit]]
         return WarehouseResult(

@@ -15,6 +15,15 @@ class UnsafeURL(ValueError):
     """The URL may not be called from our servers; the message says why."""
 
 
+def _is_loopback_name(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_outbound_url(url: str, *, resolve: bool = True) -> None:
     """Raise UnsafeURL unless ``url`` is safe to call now. With ``resolve`` the host's addresses
     are checked (at delivery time, not only at registration, against DNS rebinding)."""
@@ -26,6 +35,8 @@ def check_outbound_url(url: str, *, resolve: bool = True) -> None:
     allow_loopback = parts.scheme == "http" and settings.ALLOW_HTTP_LOOPBACK_CALLBACKS
     if parts.scheme == "http" and not allow_loopback:
         raise UnsafeURL("plain http is not allowed; use https")
+    if allow_loopback and not _is_loopback_name(parts.hostname):
+        raise UnsafeURL("plain http is allowed only to loopback addresses")
     if not resolve:
         return
     try:

@@ -1,0 +1,41 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create the virtualenv and install
+# what they need; the database is an embedded PostgreSQL + pgvector unless DATABASE_URL is set.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8765
+
+.PHONY: demo test serve worker web migrate stop-db clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate --noinput
+
+## The main job end to end on the embedded default: demo tenant, worker, web server, questions via the REST API.
+demo: migrate
+	$(PY) manage.py demo --key-file .data/demo_api_key
+	$(PY) manage.py demo_run --port $(PORT)
+
+## The whole test suite.
+test: $(STAMP)
+	$(PY) -m pytest
+
+## Web server and django-q2 worker together (Ctrl-C stops both).
+serve: migrate
+	trap 'kill 0' INT TERM EXIT; $(PY) manage.py qcluster & $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+worker: migrate
+	$(PY) manage.py qcluster
+
+stop-db:
+	-$(VENV)/lib/python*/site-packages/pgserver/pginstall/bin/pg_ctl -D .data/pg stop -m fast
+
+clean: stop-db
+	rm -rf .data $(VENV)

@@ -1,0 +1,36 @@
+import pytest
+
+from agents.routing import DATA, DEAL, EXECUTION, LEAD, WEB, classify
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("What is the status of the Acme Corporation deals?", [DEAL]),
+        ("Assess Paul Stokes from Acme Corporation as a lead", [LEAD]),
+        ("Tell me about Jane Doe at Globex", [LEAD]),  # the reference framework sent this to web search
+        ("What is the MEDDPICC status of Codehow?", [DEAL]),
+        ("What's the probability the Betasoloin opportunity closes?", [DEAL]),
+        ("What is the win rate by regional office?", [DATA]),
+        ("How much closed-won revenue did we book last quarter?", [DATA]),
+        ("Which accounts have mentioned competitors in call notes?", [DATA]),
+        ("Top 5 accounts by revenue", [DATA]),
+        ("Research Acme Corporation's latest news", [WEB]),
+        ("Send a summary of at-risk deals to #deals", [DEAL, EXECUTION]),
+        ("Notify the owner of the Acme deal", [DEAL, EXECUTION]),
+        ("Update the close date on opportunity X", [DEAL, EXECUTION]),
+        ("Post the weekly summary in #revops", [EXECUTION]),
+        ("hello", [DATA]),
+    ],
+)
+def test_classify_routes(query, expected):
+    assert classify(query).agents == expected
+
+
+def test_person_and_company_are_extracted():
+    decision = classify("Assess Paul Stokes from Acme Corporation as a lead")
+    assert (decision.person, decision.company) == ("Paul Stokes", "Acme Corporation")
+
+
+def test_win_rate_by_agent_is_data_not_deal():
+    assert classify("What is the win rate by agent for deals?").agents == [DATA]
