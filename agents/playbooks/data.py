@@ -15,6 +15,7 @@ from agents.runtime.context import RunContext, fmt_pct, fmt_usd, md_table
 from agents.timeperiods import parse_period
 
 AGENT = "data"
+TABLE_ROWS = 25  # longer lists continue as one line so Slack messages stay readable
 
 _DIMENSIONS = [
     (r"\b(agent|agents|rep|reps|salesperson|sales people|seller|owner)s?\b", "owner", "sales agent"),
@@ -277,9 +278,12 @@ def competitor_mentions(ctx: RunContext) -> SpecialistAnswer:
         "",
         md_table(
             ["Account", "Notes", "Contacts", "Last mention"],
-            [[r["account"], r["notes"], r["contacts"], r["last_mention"].isoformat() if r["last_mention"] else "n/a"] for r in accounts.rows],
+            [[r["account"], r["notes"], r["contacts"], r["last_mention"].isoformat() if r["last_mention"] else "n/a"] for r in accounts.rows[:TABLE_ROWS]],
         ),
     ]
+    if len(accounts.rows) > TABLE_ROWS:
+        rest = accounts.rows[TABLE_ROWS:]
+        lines += ["", f"Also ({len(rest)} more, fewer notes each): " + ", ".join(f"{r['account']} ({r['notes']})" for r in rest) + "."]
     if per_name and per_name.rows:
         row = per_name.rows[0]
         ranked = sorted(((names[i], row[f"c{i}"]) for i in range(len(names))), key=lambda x: -x[1])

@@ -112,11 +112,18 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         rows.append((d, method, prob, days))
     # The most advanced CRM stage among open deals sets the gate to check.
     crm_method = max((m for _, m, _, _ in rows if m in STAGE_ORDER), key=STAGE_ORDER.index, default=None)
-    required = list((gates.get(crm_method) or {}).get("requires", [])) if crm_method else []
+    # Gates are cumulative: a stage requires its own elements and those of every earlier stage.
+    def cumulative(stage: str) -> list[str]:
+        out: list[str] = []
+        for s in STAGE_ORDER[: STAGE_ORDER.index(stage) + 1]:
+            out += [el for el in (gates.get(s) or {}).get("requires", []) if el not in out]
+        return out
+
+    required = cumulative(crm_method) if crm_method else []
     gaps = [el for el in required if el not in have]
     evidence_stage = None
     for stage in STAGE_ORDER:
-        if all(el in have for el in (gates.get(stage) or {}).get("requires", [])):
+        if all(el in have for el in cumulative(stage)):
             evidence_stage = stage
         else:
             break
@@ -219,10 +226,10 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     else:
         conflict = ""
         if crm_method and evidence_stage != crm_method and (evidence_stage is None or STAGE_ORDER.index(evidence_stage) < STAGE_ORDER.index(crm_method)):
-            ev_text = f"only {evidence_stage}" if evidence_stage else "not even Discover"
+            ev_text = f"support only {evidence_stage}" if evidence_stage else "do not yet meet the Discover gate"
             conflict = (
-                f" The CRM says {crm_method} but the call notes support {ev_text}: missing "
-                f"{', '.join(ELEMENT_LABELS[g] for g in gaps)}; trust the calls."
+                f" The CRM says {crm_method} but the call notes {ev_text} (missing "
+                f"{', '.join(ELEMENT_LABELS[g] for g in gaps)}); the calls win over the CRM stage."
             )
         lines.append(
             f"{len(open_deals)} open opportunities worth {fmt_usd(list_total)} at list price; health {health}/100 ({band})."

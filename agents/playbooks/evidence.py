@@ -18,27 +18,36 @@ class Evidence:
     snippet: str
 
 
-def find_evidence(notes: list[dict], phrases: list[str], *, element: str, text_key: str = "text") -> Evidence | None:
-    """Scan ``notes`` (dicts with text/date/contact, newest first) for any phrase (case-insensitive).
+def _pattern(phrase: str) -> re.Pattern | None:
+    # A phrase matches at a word start ("head of" must not match "ahead of"); it may end mid-word
+    # so stems like "struggl" or "scalab" work.
+    phrase = str(phrase).strip().lower()
+    return re.compile(r"(?<![a-z0-9])" + re.escape(phrase), re.I) if phrase else None
 
-    The snippet is up to 160 characters around the match, quoted as data, never as instructions.
-    """
+
+def _sentence(text: str, start: int, end: int, limit: int = 220) -> str:
+    left = max(text.rfind(".", 0, start), text.rfind("\n", 0, start)) + 1
+    right_candidates = [i for i in (text.find(".", end), text.find("\n", end)) if i >= 0]
+    right = min(right_candidates) + 1 if right_candidates else len(text)
+    sentence = re.sub(r"\s+", " ", text[left:right]).strip()
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
+
+
+def find_evidence(notes: list[dict], phrases: list[str], *, element: str, text_key: str = "text") -> Evidence | None:
+    """Scan ``notes`` (dicts with text/date/contact, newest first) for any phrase (case-insensitive,
+    at a word start). The snippet is the sentence that matched (at most 220 characters), quoted as
+    data, never as instructions."""
+    patterns = [(str(p).strip(), _pattern(p)) for p in phrases]
     for note in notes:
         text = note.get(text_key) or ""
-        low = text.lower()
-        for phrase in phrases:
-            p = str(phrase).lower()
-            if not p:
-                continue
-            i = low.find(p)
-            if i >= 0:
-                start = max(0, i - 70)
-                snippet = re.sub(r"\s+", " ", text[start : i + len(p) + 90]).strip()
-                return Evidence(element, str(phrase).strip(), note.get("date"), note.get("contact") or "", snippet)
+        for phrase, pattern in patterns:
+            m = pattern.search(text) if pattern else None
+            if m:
+                return Evidence(element, phrase, note.get("date"), note.get("contact") or "", _sentence(text, m.start(), m.end()))
     return None
 
 
 def phrases_found(notes: list[dict], phrases: list[str], *, text_key: str = "text") -> list[str]:
-    """Distinct phrases that occur in any note, in the phrase list's order."""
-    blob = " ".join((n.get(text_key) or "").lower() for n in notes)
-    return [p for p in phrases if str(p).lower() in blob]
+    """Distinct phrases that occur (at a word start) in any note, in the phrase list's order."""
+    blob = " ".join((n.get(text_key) or "") for n in notes)
+    return [str(p) for p in phrases if (pat := _pattern(p)) and pat.search(blob)]

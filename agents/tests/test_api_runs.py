@@ -71,7 +71,7 @@ def test_competitor_mentions_match_csv(client, demo, django_capture_on_commit_ca
     assert run["status"] == "succeeded", run["error"]
     assert f"**{len(accounts)} accounts**" in run["answer"]
     for name in accounts:
-        assert f"| {name} |" in run["answer"]
+        assert f"| {name} |" in run["answer"] or f"{name} (" in run["answer"]
 
 
 def test_deal_status_of_acme(client, demo, django_capture_on_commit_callbacks):

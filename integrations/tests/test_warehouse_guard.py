@@ -124,6 +124,11 @@ def test_default_limit_must_be_positive() -> None:
         validate_select("SELECT 1", allowed_tables=TABLES, default_limit=0)
 
 
+def test_allowed_tables_must_not_be_a_string() -> None:
+    with pytest.raises(TypeError):
+        validate_select("SELECT * FROM accounts", allowed_tables="accounts", default_limit=10)
+
+
 def test_output_is_itself_valid_input() -> None:
     first = check("select a.account, p.close_value from sales_pipeline p join accounts a on a.account_id = p.account_id")
     assert check(first) == first

@@ -310,6 +310,9 @@ def test_params_and_percent_literals(demo: Demo) -> None:
     with_params = wh.execute("SELECT count(*) FROM accounts WHERE account LIKE 'A%%' AND sector = %s", ["technolgy"])
     without = wh.execute("SELECT count(*) FROM accounts WHERE account LIKE 'A%' AND sector = 'technolgy'")
     assert with_params.rows == without.rows
+    # empty params (what callers pass by default) behave like no params
+    assert wh.execute("SELECT count(*) FROM accounts WHERE account LIKE 'A%' AND sector = 'technolgy'", {}).rows == without.rows
+    assert wh.execute("SELECT count(*) FROM accounts WHERE account LIKE 'A%%' AND sector = 'technolgy'", []).rows == without.rows
 
 
 def test_insert_is_refused_by_the_guard(demo: Demo) -> None:

@@ -203,11 +203,14 @@ def validate_select(
     Raises:
         UnsafeSQL: the statement was refused; the message says which rule and where.
         ValueError: ``default_limit`` is not a positive integer.
+        TypeError: ``allowed_tables`` is a string instead of an iterable of names.
     """
     if isinstance(default_limit, bool) or not isinstance(default_limit, int) or default_limit < 1:
         raise ValueError(f"default_limit must be a positive integer, got {default_limit!r}")
     if not isinstance(sql, str):
         raise UnsafeSQL(f"SQL must be a string, got {type(sql).__name__}")
+    if isinstance(allowed_tables, str):
+        raise TypeError("allowed_tables must be an iterable of table names, not a single string")
     allowed = frozenset(t.strip().lower() for t in allowed_tables if t and t.strip())
     marked, positional_count, named = _mark_placeholders(sql)
 

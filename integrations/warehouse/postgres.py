@@ -46,6 +46,10 @@ class PostgresWarehouse:
         statement_timeout_ms: server-side limit per statement, milliseconds (>= 1).
         default_limit: most rows a result carries (>= 1); more are reported as ``truncated``.
 
+    Raises:
+        ValueError: empty schema, or a timeout / limit below 1.
+        TypeError: ``allowed_tables`` is a single string.
+
     The object holds the password only to connect; it is never part of ``repr`` or of an error.
     A connection is opened per :meth:`execute` call and closed afterwards (agent queries are
     few and slow; a pool would keep idle sessions on the tenant's warehouse).
@@ -62,6 +66,8 @@ class PostgresWarehouse:
     ) -> None:
         if not schema:
             raise ValueError("schema is required")
+        if isinstance(allowed_tables, str):
+            raise TypeError("allowed_tables must be an iterable of table names, not a single string")
         if int(statement_timeout_ms) < 1:
             raise ValueError("statement_timeout_ms must be >= 1")
         if int(default_limit) < 1:
@@ -120,6 +126,10 @@ class PostgresWarehouse:
         to learn whether the cap cut rows (``truncated``) and is not returned, so
         ``WarehouseResult.sql`` shows ``LIMIT <default_limit + 1>``.
 
+        ``params`` empty (``{}`` / ``[]``) is treated as ``None`` (the text is sent as is, so
+        ``LIKE 'A%'`` works) unless the text holds a ``%%`` escape, which only means ``%`` when
+        psycopg processes placeholders.
+
         Returns:
             :class:`WarehouseResult` with at most ``default_limit`` rows.
 
@@ -135,6 +145,10 @@ class PostgresWarehouse:
             default_limit=self.default_limit + 1,
             schema=self.schema,
         )
+        if params is not None and len(params) == 0 and "%%" not in safe_sql:
+            # Callers pass {} by default; psycopg would then read every '%' as a placeholder and
+            # reject LIKE 'A%'. Empty params with no '%%' escape mean "no params".
+            params = None
         conn = self.connect()
         failure: str | None = None
         try:
@@ -151,8 +165,11 @@ class PostgresWarehouse:
                     columns = [col.name for col in cur.description]
                     rows = cur.fetchmany(self.default_limit + 1)
                     duration_ms = int((time.monotonic() - started) * 1000)
-        except pg_errors.QueryCanceled:
-            failure = f"statement timed out after {self.statement_timeout_ms} ms"
+        except pg_errors.QueryCanceled as exc:
+            if "timeout" in _pg_message(exc):
+                failure = f"statement timed out after {self.statement_timeout_ms} ms"
+            else:  # cancelled by an administrator or a shutdown
+                failure = self._redact(_pg_message(exc))
         except psycopg.Error as exc:
             failure = self._redact(_pg_message(exc))
         finally:

@@ -1,0 +1,106 @@
+"""The main job through a real django-q2 worker process (``manage.py qcluster``) against the test
+database, and the recovery of runs whose worker died."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from agents.demo import demo_tenant_configure
+from agents.models import Run, RunStatus
+from agents.services import run_create, run_reap_stale
+from agents.tasks import execute_run
+from agents.tests.conftest import read_csv
+from tenants.services import apikey_create
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_api_question_is_answered_by_a_real_worker(client, demo_warehouse):
+    tenant = demo_tenant_configure(
+        tenant_slug="demo", schema=demo_warehouse.schema, reader_role=demo_warehouse.role, reader_password=demo_warehouse.password
+    )
+    _, key = apikey_create(tenant=tenant, name="worker-test")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "revops.settings", "DATABASE_NAME_OVERRIDE": connection.settings_dict["NAME"], "Q_WORKERS": "1"}
+    worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        response = client.post(
+            "/api/v1/runs", data=json.dumps({"query": "What is the win rate by sector?"}), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}"
+        )
+        assert response.status_code == 202
+        tracking_id = response.json()["tracking_id"]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            run = client.get(f"/api/v1/runs/{tracking_id}", HTTP_AUTHORIZATION=f"Bearer {key}").json()
+            if run["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.5)
+    finally:
+        worker.terminate()
+        try:
+            output = worker.communicate(timeout=20)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            output = worker.communicate()[0].decode(errors="replace")
+    assert run["status"] == "succeeded", f"run: {run}\nworker output:\n{output[-3000:]}"
+    # Expected win rate per sector computed from the CSV files.
+    sector = {r["account"]: r["sector"] for r in read_csv("accounts")}
+    won: dict[str, int] = {}
+    closed: dict[str, int] = {}
+    for r in read_csv("sales_pipeline"):
+        if r["deal_stage"] in ("Won", "Lost") and r["account"]:
+            s = sector[r["account"]]
+            closed[s] = closed.get(s, 0) + 1
+            won[s] = won.get(s, 0) + (r["deal_stage"] == "Won")
+    for s, n in closed.items():
+        assert f"| {s} | {won[s]} | {n - won[s]} | {100 * won[s] / n:.1f}% |" in run["answer"]
+    assert run["started_at"] and run["finished_at"]
+
+
+def _stale(run: Run, minutes: int = 30) -> None:
+    Run.objects.unscoped().filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=timezone.now() - dt.timedelta(minutes=minutes), attempts=1)
+
+
+def test_run_whose_worker_died_is_requeued_then_answered(demo, django_capture_on_commit_callbacks, settings):
+    settings.RUN_MAX_ATTEMPTS = 2
+    run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", enqueue=False)
+    _stale(run)  # as if a worker claimed it and was killed
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_reap_stale() == {"requeued": 1, "failed": 0}
+    run = Run.objects.unscoped().get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED and run.attempts == 2
+
+
+def test_run_out_of_attempts_is_failed_with_the_reason(demo, settings):
+    settings.RUN_MAX_ATTEMPTS = 1
+    run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", enqueue=False)
+    _stale(run)
+    assert run_reap_stale() == {"requeued": 0, "failed": 1}
+    run = Run.objects.unscoped().get(pk=run.pk)
+    assert run.status == RunStatus.FAILED and "worker stopped" in run.error
+
+
+def test_duplicate_delivery_does_not_run_twice(demo):
+    run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", enqueue=False)
+    assert execute_run(run.pk) == RunStatus.SUCCEEDED
+    steps = Run.objects.unscoped().get(pk=run.pk).steps.count()
+    assert execute_run(run.pk).startswith("skipped")
+    assert Run.objects.unscoped().get(pk=run.pk).steps.count() == steps
+
+
+def test_a_fresh_running_run_is_not_stolen(demo):
+    run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", enqueue=False)
+    _stale(run, minutes=0)
+    assert execute_run(run.pk).startswith("skipped")
+    assert run_reap_stale() == {"requeued": 0, "failed": 0}
