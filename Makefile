@@ -35,7 +35,8 @@ worker: migrate
 	$(PY) manage.py qcluster
 
 stop-db:
-	-$(VENV)/lib/python*/site-packages/pgserver/pginstall/bin/pg_ctl -D .data/pg stop -m fast
+	-$(PY) -c 'import os; from pathlib import Path; from pgserver._commands import pg_ctl; pg_ctl(["-w", "stop", "-m", "fast"], pgdata=Path(".data/pg").resolve(), user="pgserver" if os.geteuid() == 0 else None)'
+
 
 clean: stop-db
 	rm -rf .data $(VENV)
