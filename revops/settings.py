@@ -185,5 +185,9 @@ LOGGING = {
     "filters": {"redact": {"()": "revops.lib.redact.RedactingFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "pgserver": {"level": "WARNING"},
+        "django-q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
+    },
 }
