@@ -30,6 +30,14 @@ def _text(status: int, message: str) -> HttpResponse:
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
+def _signature_valid(signing_secret: str, body: bytes, request: HttpRequest) -> bool:
+    """Slack's ``v0`` HMAC-SHA256 signature check, with its 5-minute timestamp window."""
+    try:
+        return SignatureVerifier(signing_secret).is_valid_request(body, dict(request.headers))
+    except (ValueError, TypeError):  # e.g. a non-numeric X-Slack-Request-Timestamp
+        return False
+
+
 @csrf_exempt
 @require_POST
 def slack_events(request: HttpRequest, tenant_slug: str) -> HttpResponse:
@@ -62,7 +70,7 @@ def slack_events(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         app = slack_app_get()
         if app is None:
             return _text(404, "Not found")
-        if not SignatureVerifier(app.signing_secret).is_valid_request(body, dict(request.headers)):
+        if not _signature_valid(app.signing_secret, body, request):
             logger.warning("slack event for tenant %s: invalid or stale signature", tenant.slug)
             return _text(401, "Invalid signature")
         try:

@@ -176,6 +176,18 @@ def test_stale_timestamp_is_refused(client, slack_a):
     assert events_of(slack_a.tenant) == 0
 
 
+def test_non_numeric_timestamp_is_refused(client, slack_a):
+    body = json.dumps(event_payload()).encode()
+    response = client.post(
+        "/slack/events/acme-a",
+        data=body,
+        content_type="application/json",
+        HTTP_X_SLACK_REQUEST_TIMESTAMP="yesterday",
+        HTTP_X_SLACK_SIGNATURE=SignatureVerifier(SECRET_A).generate_signature(timestamp="yesterday", body=body),
+    )
+    assert response.status_code == 401
+
+
 def test_malformed_json_is_a_400(client, slack_a):
     response = post_signed(client, "acme-a", b'{"type": "event_callback", ', secret=SECRET_A)
     assert response.status_code == 400
