@@ -5,6 +5,7 @@ from __future__ import annotations
 SCHEDULES = [
     # name, func, schedule type (I = minutes), minutes
     ("agents.reap_stale_runs", "agents.tasks.reap_stale_runs", "I", 1),
+    ("integrations.slack_events_purge", "integrations.tasks.slack_events_purge", "I", 24 * 60),
 ]
 
 

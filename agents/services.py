@@ -109,11 +109,11 @@ def run_execute(*, run: Run) -> Run:
     Any exception inside the agents marks the run failed with a readable reason; nothing is left
     ``running``. Must be called inside ``tenant_context(run.tenant)``.
     """
-    from agents.runtime.supervisor import supervise
-
     started = time.monotonic()
-    _deliver_ack(run)
     try:
+        _deliver_ack(run)
+        from agents.runtime.supervisor import supervise
+
         outcome = supervise(run=run)
     except Exception as exc:  # the run records the failure; the worker must not die on it
         logger.exception("run %s failed", run.pk)
@@ -156,13 +156,22 @@ def _deliver_answer(run: Run) -> None:
         callback_deliver(run=run)
 
 
+QUEUED_RESEND_AFTER = timedelta(minutes=10)
+
+
 def run_reap_stale() -> dict[str, int]:
     """Requeue or fail runs whose worker died (DESIGN.md §5: never left running forever).
 
     A run still ``running`` after the worker timeout plus 30 s is requeued while it has attempts
-    left (``RUN_MAX_ATTEMPTS``), else marked failed with the reason. Returns counts.
+    left (``RUN_MAX_ATTEMPTS``), else marked failed with the reason. A run still ``queued`` after
+    10 minutes (its broker message was lost, e.g. the enqueue failed after commit) is enqueued
+    again; the claim makes a duplicate delivery harmless. Returns counts.
     """
     requeued = failed = 0
+    lost = Run.objects.unscoped().filter(status=RunStatus.QUEUED, queued_at__lt=timezone.now() - QUEUED_RESEND_AFTER)  # all tenants: maintenance
+    resent = list(lost.values_list("pk", flat=True)[:500])
+    for pk in resent:
+        transaction.on_commit(lambda pk=pk: run_enqueue(run_id=pk))
     stale = Run.objects.unscoped().filter(status=RunStatus.RUNNING, started_at__lt=_stale_before())  # all tenants: maintenance
     for run in stale.only("pk", "attempts"):
         if run.attempts < settings.RUN_MAX_ATTEMPTS:
@@ -175,4 +184,4 @@ def run_reap_stale() -> dict[str, int]:
                 finished_at=timezone.now(),
                 error=f"The worker stopped before finishing (attempt {run.attempts} of {settings.RUN_MAX_ATTEMPTS}).",
             )
-    return {"requeued": requeued, "failed": failed}
+    return {"requeued": requeued, "failed": failed, "resent": len(resent)}

@@ -77,7 +77,7 @@ def test_run_whose_worker_died_is_requeued_then_answered(demo, django_capture_on
     run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", enqueue=False)
     _stale(run)  # as if a worker claimed it and was killed
     with django_capture_on_commit_callbacks(execute=True):
-        assert run_reap_stale() == {"requeued": 1, "failed": 0}
+        assert run_reap_stale() == {"requeued": 1, "failed": 0, "resent": 0}
     run = Run.objects.unscoped().get(pk=run.pk)
     assert run.status == RunStatus.SUCCEEDED and run.attempts == 2
 
@@ -86,7 +86,7 @@ def test_run_out_of_attempts_is_failed_with_the_reason(demo, settings):
     settings.RUN_MAX_ATTEMPTS = 1
     run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", enqueue=False)
     _stale(run)
-    assert run_reap_stale() == {"requeued": 0, "failed": 1}
+    assert run_reap_stale() == {"requeued": 0, "failed": 1, "resent": 0}
     run = Run.objects.unscoped().get(pk=run.pk)
     assert run.status == RunStatus.FAILED and "worker stopped" in run.error
 
@@ -103,4 +103,12 @@ def test_a_fresh_running_run_is_not_stolen(demo):
     run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", enqueue=False)
     _stale(run, minutes=0)
     assert execute_run(run.pk).startswith("skipped")
-    assert run_reap_stale() == {"requeued": 0, "failed": 0}
+    assert run_reap_stale() == {"requeued": 0, "failed": 0, "resent": 0}
+
+
+def test_queued_run_whose_message_was_lost_is_resent(demo, django_capture_on_commit_callbacks):
+    run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", enqueue=False)
+    Run.objects.unscoped().filter(pk=run.pk).update(queued_at=timezone.now() - dt.timedelta(minutes=11))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_reap_stale() == {"requeued": 0, "failed": 0, "resent": 1}
+    assert Run.objects.unscoped().get(pk=run.pk).status == RunStatus.SUCCEEDED

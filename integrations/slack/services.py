@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from agents.models import Run, RunStatus
@@ -160,6 +162,17 @@ def slack_event_handle(*, tenant: Tenant, payload: dict) -> str:
     except ValueError as exc:  # run_create refuses empty/oversized questions
         return f"ignored: {exc}"
     return "queued"
+
+
+def slack_events_purge(*, older_than: timedelta = timedelta(days=2)) -> int:
+    """Delete dedupe rows older than ``older_than`` (all tenants); returns how many were deleted.
+
+    Slack stops retrying an event about an hour after the first attempt, so two days keeps a
+    wide margin. Meant for a daily schedule.
+    """
+    cutoff = timezone.now() - older_than
+    deleted, _ = SlackEvent.objects.unscoped().filter(received_at__lt=cutoff).delete()  # all tenants: maintenance
+    return deleted
 
 
 # --- outbound -----------------------------------------------------------------------------------

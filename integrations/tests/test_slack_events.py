@@ -12,16 +12,18 @@ import json
 import logging
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from slack_sdk.signature import SignatureVerifier
 
 from agents.models import Run, RunStatus
 from agents.services import run_create
 from integrations.models import SlackEvent
 from integrations.services import credential_set
-from integrations.slack.services import slack_event_handle, slack_post_ack, slack_post_answer
+from integrations.slack.services import slack_event_handle, slack_events_purge, slack_post_ack, slack_post_answer
 from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
 from tenants.context import tenant_context
 from tenants.models import Membership, Tenant
@@ -383,6 +385,14 @@ def test_dedupe_row_is_unique_per_tenant(slack_a, slack_b):
     SlackEvent.objects.unscoped().create(tenant=slack_b.tenant, event_id="EvSame", event_type="app_mention")
     with pytest.raises(IntegrityError), transaction.atomic():
         SlackEvent.objects.unscoped().create(tenant=slack_a.tenant, event_id="EvSame", event_type="message")
+
+
+def test_purge_deletes_only_old_dedupe_rows(slack_a, slack_b):
+    old = SlackEvent.objects.unscoped().create(tenant=slack_a.tenant, event_id="EvOld")
+    SlackEvent.objects.unscoped().filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=3))
+    SlackEvent.objects.unscoped().create(tenant=slack_b.tenant, event_id="EvNew")
+    assert slack_events_purge(older_than=timedelta(days=2)) == 1
+    assert list(SlackEvent.objects.unscoped().values_list("event_id", flat=True)) == ["EvNew"]
 
 
 @pytest.mark.django_db(transaction=True)
