@@ -76,6 +76,20 @@ def _opp_from(ctx: RunContext, dims: set[str]) -> tuple[str, dict]:
     return sql, cols
 
 
+def _won_in_period(ctx: RunContext, query: str):
+    """(opportunities entity, period or None, WHERE clause, params) for won deals closed in the
+    period the question names (all time when it names none)."""
+    sm = ctx.semantic_model(agent=AGENT)
+    o = sm.entity("opportunities")
+    period = parse_period(query, as_of=ctx.as_of)
+    params: dict = {"won": sm.stage_values("won")}
+    where = f"WHERE {o.col('stage')} = ANY(%(won)s)"
+    if period:
+        where += f" AND {o.col('close_date')} BETWEEN %(start)s AND %(end)s"
+        params.update(start=period.start, end=period.end)
+    return o, period, where, params
+
+
 def win_rate(ctx: RunContext, query: str) -> SpecialistAnswer:
     """Win rate = Won / (Won + Lost) in percent over closed opportunities (semantic model stages)."""
     sm = ctx.semantic_model(agent=AGENT)
@@ -128,14 +142,7 @@ def win_rate(ctx: RunContext, query: str) -> SpecialistAnswer:
 
 def closed_won_revenue(ctx: RunContext, query: str) -> SpecialistAnswer:
     """Sum of the amount column over won opportunities whose close date is in the period (USD)."""
-    sm = ctx.semantic_model(agent=AGENT)
-    o = sm.entity("opportunities")
-    period = parse_period(query, as_of=ctx.as_of)
-    params: dict = {"won": sm.stage_values("won")}
-    where = f"WHERE {o.col('stage')} = ANY(%(won)s)"
-    if period:
-        where += f" AND {o.col('close_date')} BETWEEN %(start)s AND %(end)s"
-        params.update(start=period.start, end=period.end)
+    o, period, where, params = _won_in_period(ctx, query)
     total = ctx.sql(
         f"SELECT COUNT(*) AS deals, SUM({o.col('amount')}) AS revenue, MIN({o.col('close_date')}) AS first_close, "
         f"MAX({o.col('close_date')}) AS last_close FROM {o.sql_table} {where}",
@@ -167,16 +174,11 @@ def closed_won_revenue(ctx: RunContext, query: str) -> SpecialistAnswer:
 
 def top_accounts(ctx: RunContext, query: str) -> SpecialistAnswer:
     """Accounts ranked by closed-won revenue (USD); N from the question (default 10, max 50)."""
-    sm = ctx.semantic_model(agent=AGENT)
-    o = sm.entity("opportunities")
     m = re.search(r"\btop\s+(\d{1,2})\b", query, re.I)
     n = min(int(m.group(1)), 50) if m else 10
-    period = parse_period(query, as_of=ctx.as_of)
-    params: dict = {"won": sm.stage_values("won"), "n": n}
-    where = f"WHERE {o.col('stage')} = ANY(%(won)s) AND {o.col('account')} IS NOT NULL"
-    if period:
-        where += f" AND {o.col('close_date')} BETWEEN %(start)s AND %(end)s"
-        params.update(start=period.start, end=period.end)
+    o, period, where, params = _won_in_period(ctx, query)
+    where += f" AND {o.col('account')} IS NOT NULL"
+    params["n"] = n
     res = ctx.sql(
         f"SELECT {o.col('account')} AS account, COUNT(*) AS won_deals, SUM({o.col('amount')}) AS revenue "
         f"FROM {o.sql_table} {where} GROUP BY 1 ORDER BY revenue DESC, account LIMIT %(n)s",
@@ -191,14 +193,7 @@ def top_accounts(ctx: RunContext, query: str) -> SpecialistAnswer:
 
 def average_deal_size(ctx: RunContext, query: str) -> SpecialistAnswer:
     """Mean amount of won opportunities (USD), with median and count."""
-    sm = ctx.semantic_model(agent=AGENT)
-    o = sm.entity("opportunities")
-    period = parse_period(query, as_of=ctx.as_of)
-    params: dict = {"won": sm.stage_values("won")}
-    where = f"WHERE {o.col('stage')} = ANY(%(won)s)"
-    if period:
-        where += f" AND {o.col('close_date')} BETWEEN %(start)s AND %(end)s"
-        params.update(start=period.start, end=period.end)
+    o, period, where, params = _won_in_period(ctx, query)
     res = ctx.sql(
         f"SELECT COUNT(*) AS deals, ROUND(AVG({o.col('amount')}), 2) AS average, "
         f"PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY {o.col('amount')}) AS median FROM {o.sql_table} {where}",
