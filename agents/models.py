@@ -69,6 +69,9 @@ class Run(TenantOwnedModel):
     error = models.TextField(blank=True, default="")
     provider = models.CharField(max_length=32, blank=True, default="")
     usage = models.JSONField(default=dict, blank=True)
+    grounding = models.JSONField(
+        default=dict, blank=True, help_text='{"checked": n, "unmatched": ["$9,999", ...]}: numbers in the answer traced to tool results'
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     source_system = models.CharField(max_length=100, blank=True, default="")
     source_process = models.CharField(max_length=100, blank=True, default="")
@@ -124,3 +127,16 @@ class RunStep(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.agent} {self.kind} {self.name}"
+
+
+class PromptVersion(models.Model):
+    """A system prompt, stored once per distinct text (sha256) and referenced by LLM steps as
+    ``"<name>@<sha256[:12]>"``. Not tenant-owned: prompts are product code, not tenant data."""
+
+    name = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64, unique=True)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.sha256[:12]}"

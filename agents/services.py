@@ -103,18 +103,19 @@ def run_claim(*, run_id: int) -> bool:
     return claimed == 1
 
 
-def run_execute(*, run: Run) -> Run:
+def run_execute(*, run: Run, provider=None) -> Run:
     """Answer a claimed run with the supervisor, store the answer, then deliver it (Slack, callback).
 
     Any exception inside the agents marks the run failed with a readable reason; nothing is left
-    ``running``. Must be called inside ``tenant_context(run.tenant)``.
+    ``running``. ``provider`` overrides the tenant's LLM provider (tests, the eval command).
+    Must be called inside ``tenant_context(run.tenant)``.
     """
     started = time.monotonic()
     try:
         _deliver_ack(run)
         from agents.runtime.supervisor import supervise
 
-        outcome = supervise(run=run)
+        outcome = supervise(run=run, provider=provider)
     except Exception as exc:  # the run records the failure; the worker must not die on it
         logger.exception("run %s failed", run.pk)
         run.status = RunStatus.FAILED
@@ -131,6 +132,7 @@ def run_execute(*, run: Run) -> Run:
         run.entities = outcome.entities
         run.provider = outcome.provider
         run.usage = outcome.usage
+        run.grounding = outcome.grounding
     run.finished_at = timezone.now()
     run.save()
     logger.info("run %s %s in %.0f ms", run.pk, run.status, (time.monotonic() - started) * 1000)

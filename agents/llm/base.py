@@ -77,6 +77,19 @@ class LLMError(Exception):
     """A provider call failed (after retries)."""
 
 
+class LLMConfigurationError(LLMError):
+    """The provider is misconfigured (missing model, credentials, region); not retried."""
+
+
+# Normalised stop reasons (Bedrock Converse's names; OpenAI finish reasons map onto them).
+STOP_END_TURN = "end_turn"
+STOP_TOOL_USE = "tool_use"
+STOP_MAX_TOKENS = "max_tokens"
+STOP_REFUSED = {"guardrail_intervened", "content_filtered"}
+STOP_CONTEXT = "model_context_window_exceeded"
+STOP_MALFORMED = {"malformed_model_output", "malformed_tool_use"}
+
+
 class OfflineProvider:
     """No LLM. ``complete`` is never called: the runtime checks ``is_offline`` and renders the
     deterministic playbooks' templates instead."""
@@ -91,14 +104,31 @@ class OfflineProvider:
 OFFLINE_NOTICE = "_Answered offline: computed by deterministic playbooks from your data; no LLM was used._"
 
 
+PROVIDERS = ("offline", "bedrock", "openai")
+
+
 def provider_for_tenant(tenant) -> LLMProvider:
     """The tenant's provider from ``tenant.settings["llm_provider"]`` (default ``offline``).
 
-    Raises ImproperlyConfigured for a provider this build does not have yet (bedrock and
-    openai arrive with the LLM issue), so a misconfigured tenant fails loudly instead of
-    silently answering offline.
+    ``bedrock`` and ``openai`` read their model and credentials from the tenant's ``llm``
+    ConnectorCredential named after the provider (see README). Raises ImproperlyConfigured for
+    an unknown provider or a missing credential, so a misconfigured tenant fails loudly instead
+    of silently answering offline.
     """
     name = (tenant.settings or {}).get("llm_provider", "offline")
     if name == "offline":
         return OfflineProvider()
-    raise ImproperlyConfigured(f"LLM provider {name!r} is not available in this build; use 'offline'")
+    if name not in PROVIDERS:
+        raise ImproperlyConfigured(f"unknown LLM provider {name!r}; choose one of {', '.join(PROVIDERS)}")
+    from integrations.models import ConnectorCredential, ConnectorKind
+
+    cred = ConnectorCredential.objects.unscoped().filter(tenant=tenant, kind=ConnectorKind.LLM, name=name).first()  # tenant given explicitly
+    if name == "bedrock":
+        from agents.llm.bedrock import BedrockProvider
+
+        return BedrockProvider.from_credential(cred)
+    if cred is None:
+        raise ImproperlyConfigured("the openai provider needs an 'llm' connector credential named 'openai' (base_url, model, api_key)")
+    from agents.llm.openai_compat import OpenAICompatProvider
+
+    return OpenAICompatProvider.from_credential(cred)

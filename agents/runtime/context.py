@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from django.conf import settings
 
 from agents.models import Run, RunStep, StepKind
+from agents.runtime.grounding import GroundingSources
 from agents.runtime.semantic import SemanticModel, SemanticModelError
 from revops.lib.redact import redact, redact_text
 
@@ -64,7 +65,8 @@ class RunContext:
     _position: int = 0
     _semantic: SemanticModel | None = None
     _warehouse: Any = None
-    _kb_cited: set = field(default_factory=set)
+    sources: GroundingSources = field(default_factory=GroundingSources)
+    computations: list[dict] = field(default_factory=list)
 
     @property
     def as_of(self) -> dt.date:
@@ -99,6 +101,19 @@ class RunContext:
             error=redact_text(error)[:MAX_TEXT],
         )
 
+    def computed(self, label: str, value: Any, formula: str = "") -> Any:
+        """Declare a figure a playbook derived from tool results (e.g. a weighted pipeline), so the
+        grounding check can trace it; listed in the run's ``compute`` step. Returns ``value``."""
+        self.sources.add(value)
+        self.computations.append({"label": label, "value": jsonable(value), "formula": formula})
+        return value
+
+    def flush_computations(self, *, agent: str) -> None:
+        """Record the declared computations as one step (called once per specialist)."""
+        if self.computations:
+            self.record(agent=agent, kind=StepKind.TOOL_CALL, name="compute", output_summary=f"{len(self.computations)} derived figure(s)", output={"computations": self.computations})
+            self.computations = []
+
     def check_budget(self) -> None:
         """Raise BudgetExceeded when the run's wall-clock budget is spent."""
         if time.monotonic() - self.started > self.budget_seconds:
@@ -119,6 +134,8 @@ class RunContext:
             params, _ = split_front_matter(doc.body)
             if params.get("rule_set") == rule_set:
                 self.cite_document(doc)
+                self.sources.add(params)
+                self.sources.add(doc.body)
                 self.record(
                     agent=agent,
                     kind=StepKind.TOOL_CALL,
@@ -160,6 +177,7 @@ class RunContext:
             output={"hits": [{"document": h.document_title, "heading": h.heading_path, "score": round(h.score, 3)} for h in hits]},
             duration_ms=(time.monotonic() - started) * 1000,
         )
+        self.sources.add([h.text for h in hits])
         docs = {d.pk: d for d in KnowledgeDocument.objects.filter(pk__in=[h.document_id for h in hits])}
         for h in hits:
             if h.document_id in docs:
@@ -213,6 +231,7 @@ class RunContext:
             )
             raise ToolError(str(exc)) from exc
         rows = [dict(zip(result.columns, r)) for r in result.rows]
+        self.sources.add(result.rows)
         ref = len(self.citations) + 1
         step = self.record(
             agent=agent,

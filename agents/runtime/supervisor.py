@@ -1,6 +1,11 @@
-"""The supervisor: routes a run to specialists, collects their sections, and assembles a grounded
-answer with its sources. Offline (the default provider) the specialists' deterministic playbooks
-compute everything and the answer says so."""
+"""The supervisor: routes a run to specialists, collects their sections, checks grounding and
+assembles the answer with its sources.
+
+Offline (the default provider) the specialists' deterministic playbooks compute and render
+everything and the answer says so. With a model (Bedrock, OpenAI-compatible) the deterministic
+route is a strong hint the model may extend, the playbooks' required queries still run first in
+code, and each specialist's model narrates from their results with its role's tools.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,17 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from agents.llm.base import OFFLINE_NOTICE, provider_for_tenant
+from agents.llm.base import OFFLINE_NOTICE, LLMError, LLMProvider, Message, ToolSpec, provider_for_tenant
 from agents.models import Run, RunStatus, StepKind
 from agents.playbooks import data, deal, execution, lead, web
-from agents.routing import DATA, DEAL, EXECUTION, LEAD, WEB, classify
-from agents.runtime.context import RunContext, ToolError
+from agents.routing import DATA, DEAL, EXECUTION, LEAD, SPECIALISTS, WEB, RouteDecision, classify
+from agents.runtime import grounding
+from agents.runtime.context import BudgetExceeded, RunContext, ToolError
+from agents.runtime.loop import Budgets, Usage, llm_call, specialist_loop
+from agents.runtime.prompts import SUPERVISOR
 
 AGENT = "supervisor"
+HISTORY_CHARS = 6000
 
 
 @dataclass
@@ -29,69 +38,150 @@ class Outcome:
     entities: dict = field(default_factory=dict)
     provider: str = "offline"
     usage: dict = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
+    grounding: dict = field(default_factory=dict)
+
+
+def previous_runs(run: Run) -> list[Run]:
+    """Earlier successful runs of the same conversation, oldest first."""
+    if run.conversation_id is None:
+        return []
+    return list(
+        Run.objects.filter(conversation_id=run.conversation_id, status=RunStatus.SUCCEEDED, queued_at__lt=run.queued_at)
+        .order_by("queued_at")
+        .only("query", "answer_plain", "entities")
+    )
 
 
 def previous_entities(run: Run) -> dict:
     """Entities resolved by the latest earlier successful run in the same conversation."""
-    if run.conversation_id is None:
-        return {}
-    prior = (
-        Run.objects.filter(conversation_id=run.conversation_id, status=RunStatus.SUCCEEDED, queued_at__lt=run.queued_at)
-        .order_by("-queued_at")
-        .values_list("entities", flat=True)
-        .first()
-    )
-    return prior or {}
+    prior = previous_runs(run)
+    return prior[-1].entities if prior else {}
 
 
-def supervise(*, run: Run) -> Outcome:
-    """Answer ``run`` (tenant in context). Specialist failures become an honest section, not a crash."""
+def conversation_history(prior: list[Run]) -> list[Message]:
+    """Earlier turns as messages; when long, older turns are summarised to their first line."""
+    turns = [(r.query, r.answer_plain) for r in prior]
+    total = sum(len(q) + len(a) for q, a in turns)
+    messages: list[Message] = []
+    for i, (question, answer) in enumerate(turns):
+        if total > HISTORY_CHARS and i < len(turns) - 2:
+            first = next((line for line in answer.splitlines() if line.strip()), "")
+            answer = f"(summary) {first[:200]}"
+        messages += [Message(role="user", text=question), Message(role="assistant", text=answer[:3000])]
+    return messages
+
+
+HANDOFF = ToolSpec(
+    "handoff",
+    "Choose the specialists that answer the question, in order.",
+    {
+        "type": "object",
+        "properties": {"agents": {"type": "array", "items": {"type": "string", "enum": list(SPECIALISTS)}, "minItems": 1, "maxItems": 3}},
+        "required": ["agents"],
+        "additionalProperties": False,
+    },
+)
+
+
+def llm_route(ctx: RunContext, provider: LLMProvider, decision: RouteDecision, *, history: list[Message], usage: Usage, budgets: Budgets) -> list[str]:
+    """Let the model refine the deterministic route; the classifier's choice is kept and the model
+    may add specialists up to ``max_handoffs``. Any model failure keeps the classifier's route."""
+    hint = decision.agents
+    system = SUPERVISOR.format(hint=", ".join(hint), max_extra=max(0, budgets.max_handoffs - len(hint)))
+    try:
+        completion = llm_call(ctx, provider, agent=AGENT, system_name="supervisor", system=system, messages=history + [Message(role="user", text=ctx.run.query)], tools=[HANDOFF], usage=usage, budgets=budgets)
+    except (LLMError, BudgetExceeded):
+        return hint
+    chosen = list(hint)
+    for call in completion.message.tool_calls:
+        if call.name == "handoff":
+            for agent in call.arguments.get("agents", []):
+                if agent in SPECIALISTS and agent not in chosen and len(chosen) < budgets.max_handoffs:
+                    chosen.append(agent)
+    # Execution acts on what the others found, so it always goes last.
+    return sorted(chosen, key=lambda a: a == EXECUTION)
+
+
+def _playbook(ctx: RunContext, agent: str, run: Run, decision: RouteDecision, previous: dict, sections: list[str]):
+    if agent == DEAL:
+        return deal.answer(ctx, run.query, previous=previous)
+    if agent == LEAD:
+        return lead.answer(ctx, run.query, person=decision.person, company=decision.company, previous=previous)
+    if agent == WEB:
+        return web.answer(ctx, run.query)
+    if agent == EXECUTION:
+        return execution.answer(ctx, run.query, prior_markdown="\n\n".join(sections))
+    return data.answer(ctx, run.query)
+
+
+def supervise(*, run: Run, provider: LLMProvider | None = None) -> Outcome:
+    """Answer ``run`` (tenant in context). ``provider`` defaults to the tenant's. Specialist
+    failures become an honest section, not a crash."""
     ctx = RunContext(run=run)
-    provider = provider_for_tenant(run.tenant)
+    provider = provider or provider_for_tenant(run.tenant)
+    budgets = Budgets.from_tenant(run.tenant)
+    usage = Usage()
     started = time.monotonic()
     decision = classify(run.query)
-    previous = previous_entities(run)
+    prior = previous_runs(run)
+    previous = prior[-1].entities if prior else {}
+    history = conversation_history(prior)
     ctx.record(
         agent=AGENT,
         kind=StepKind.ROUTE,
         name="classify",
-        input={"query": run.query, "as_of": run.as_of.isoformat(), "previous_entities": previous},
+        input={"query": run.query, "as_of": run.as_of.isoformat(), "previous_entities": previous, "history_turns": len(prior)},
         output={"agents": decision.agents, "reason": decision.reason, "person": decision.person, "company": decision.company},
         output_summary=f"{', '.join(decision.agents)}: {decision.reason}",
         duration_ms=(time.monotonic() - started) * 1000,
     )
+    agents = decision.agents
+    if not provider.is_offline:
+        agents = llm_route(ctx, provider, decision, history=history, usage=usage, budgets=budgets)
+        if agents != decision.agents:
+            ctx.record(agent=AGENT, kind=StepKind.ROUTE, name="llm_route", output={"agents": agents}, output_summary=", ".join(agents))
     sections: list[str] = []
     entities: dict = {}
-    for agent in decision.agents:
+    for agent in agents:
         try:
             ctx.check_budget()
-            if agent == DEAL:
-                result = deal.answer(ctx, run.query, previous=previous)
-            elif agent == LEAD:
-                result = lead.answer(ctx, run.query, person=decision.person, company=decision.company, previous=previous)
-            elif agent == WEB:
-                result = web.answer(ctx, run.query)
-            elif agent == EXECUTION:
-                result = execution.answer(ctx, run.query, prior_markdown="\n\n".join(sections))
-            else:
-                result = data.answer(ctx, run.query)
+            result = _playbook(ctx, agent, run, decision, previous, sections)
         except ToolError as exc:
             sections.append(f"### {agent.replace('_', ' ').capitalize()}\n\nI could not complete this part: {exc}. No figures were guessed.")
             continue
-        sections.append(result.markdown)
+        finally:
+            ctx.flush_computations(agent=agent)
         entities.update(result.entities)
-    notice = OFFLINE_NOTICE if provider.is_offline else ""
+        if provider.is_offline or agent == EXECUTION:
+            sections.append(result.markdown)
+        else:
+            loop = specialist_loop(ctx, provider, agent=agent, question=run.query, playbook_markdown=result.markdown, history=history, usage=usage, budgets=budgets)
+            sections.append(loop.markdown)
     body = "\n\n".join(sections)
-    markdown = f"{body}\n\n{notice} As of {run.as_of.isoformat()}.\n\n{render_sources(ctx.citations)}".strip()
-    ctx.record(agent=AGENT, kind=StepKind.ANSWER, name="answer", output_summary=f"{len(markdown)} characters, {len(ctx.citations)} citation(s)")
+    ctx.sources.add(run.query)
+    ctx.sources.add(run.as_of)
+    checked = grounding.check(body, ctx.sources)
+    caveat = grounding.caveat(checked)
+    notice = OFFLINE_NOTICE if provider.is_offline else f"_Written by {provider.name} from the tool results cited below._"
+    markdown = "\n\n".join(p for p in (body, caveat, f"{notice} As of {run.as_of.isoformat()}.", render_sources(ctx.citations)) if p).strip()
+    ctx.record(
+        agent=AGENT,
+        kind=StepKind.ANSWER,
+        name="answer",
+        output={"grounding": checked.as_dict(), "usage": usage.as_dict()},
+        output_summary=f"{len(markdown)} characters, {len(ctx.citations)} citation(s), {checked.checked - len(checked.unmatched)}/{checked.checked} figures grounded",
+        error=caveat,
+    )
     return Outcome(
-        route=decision.agents,
+        route=agents,
         route_reason=decision.reason,
         answer_markdown=markdown,
         answer_plain=markdown_to_plain(markdown),
         citations=ctx.citations,
         entities=entities,
         provider=provider.name,
+        usage=usage.as_dict(),
+        grounding=checked.as_dict(),
     )
 
 
