@@ -35,6 +35,12 @@ _DEAL_WORDS = re.compile(
     r"\b(deal|deals|opportunit(y|ies)|status|meddpicc|probability|close date|health|risks?|stage of|forecast for)\b",
     re.I,
 )
+# Metric wording that wins over deal wording ("average deal size", "how many deals").
+_DATA_OVER_DEAL = re.compile(
+    r"\bwin rate\b|\bby (agent|rep|office|region|product|sector|industry|stage|quarter|month)\b|\baverage\b|\bavg\b|\bdeal size\b"
+    r"|\bhow many\b|\bnumber of\b|\btotal\b|\bpipeline\b|\btop \d+",
+    re.I,
+)
 _DATA_WORDS = re.compile(
     r"\b(win rate|revenue|pipeline|how many|how much|top \d*|average|avg|total|list|which|by (agent|rep|office|region|product|sector|industry|quarter|month)|count|trend|competitor)\b",
     re.I,
@@ -75,7 +81,7 @@ def classify(query: str) -> RouteDecision:
         return RouteDecision([LEAD], "lead / ICP wording")
     if _WEB_WORDS.search(text):
         return RouteDecision([WEB], "research or news wording")
-    if _DEAL_WORDS.search(text) and not re.search(r"\bwin rate\b|\bby (agent|office|region|product|sector)\b", text, re.I):
+    if _DEAL_WORDS.search(text) and not _DATA_OVER_DEAL.search(text):
         return RouteDecision([DEAL], "deal / opportunity wording")
     if _DATA_WORDS.search(text):
         return RouteDecision([DATA], "a metric or list question")

@@ -76,12 +76,20 @@ def _opp_from(ctx: RunContext, dims: set[str]) -> tuple[str, dict]:
     return sql, cols
 
 
+def _period(ctx: RunContext, query: str):
+    """The period the question names, relative to the as-of date; declared for grounding."""
+    period = parse_period(query, as_of=ctx.as_of)
+    if period:
+        ctx.computed("period", [period.start, period.end, period.label], f"relative to as-of {ctx.as_of.isoformat()}")
+    return period
+
+
 def _won_in_period(ctx: RunContext, query: str):
     """(opportunities entity, period or None, WHERE clause, params) for won deals closed in the
     period the question names (all time when it names none)."""
     sm = ctx.semantic_model(agent=AGENT)
     o = sm.entity("opportunities")
-    period = parse_period(query, as_of=ctx.as_of)
+    period = _period(ctx, query)
     params: dict = {"won": sm.stage_values("won")}
     where = f"WHERE {o.col('stage')} = ANY(%(won)s)"
     if period:
@@ -95,7 +103,7 @@ def win_rate(ctx: RunContext, query: str) -> SpecialistAnswer:
     sm = ctx.semantic_model(agent=AGENT)
     o = sm.entity("opportunities")
     dim = next(((key, label) for pattern, key, label in _DIMENSIONS if re.search(pattern, query, re.I)), None)
-    period = parse_period(query, as_of=ctx.as_of)
+    period = _period(ctx, query)
     from_sql, cols = _opp_from(ctx, {dim[0]} if dim else set())
     stage = o.col("stage", "o")
     params = {"won": sm.stage_values("won"), "lost": sm.stage_values("lost")}
@@ -125,6 +133,7 @@ def win_rate(ctx: RunContext, query: str) -> SpecialistAnswer:
         best, worst = res.rows[0], res.rows[-1]
         total_won = sum(r["won"] for r in res.rows)
         total_lost = sum(r["lost"] for r in res.rows)
+        ctx.computed("closed opportunities", [total_won, total_lost, total_won + total_lost], "won, lost, won + lost over all groups")
         summary = (
             f"Highest: **{best[dim[0]]}** at {fmt_pct(best['win_rate_pct'])}; lowest: **{worst[dim[0]]}** at "
             f"{fmt_pct(worst['win_rate_pct'])}, over {total_won + total_lost:,} closed opportunities "
@@ -133,6 +142,7 @@ def win_rate(ctx: RunContext, query: str) -> SpecialistAnswer:
         body = f"{title}\n\n{summary}\n\n{table}\n\nWin rate = Won / (Won + Lost), closed opportunities only."
     else:
         r = res.rows[0]
+        ctx.computed("closed opportunities", r["won"] + r["lost"], "won + lost")
         body = (
             f"{title}\n\n**{fmt_pct(r['win_rate_pct'])}**: {r['won']:,} won of {r['won'] + r['lost']:,} closed "
             f"opportunities [{res.citation}].\n\nWin rate = Won / (Won + Lost), closed opportunities only."
@@ -187,7 +197,7 @@ def top_accounts(ctx: RunContext, query: str) -> SpecialistAnswer:
         purpose="top accounts by closed-won revenue",
     )
     scope = period.describe() if period else "all time"
-    table = md_table(["#", "Account", "Won deals", "Closed-won revenue"], [[i, r["account"], r["won_deals"], fmt_usd(r["revenue"])] for i, r in enumerate(res.rows, 1)])
+    table = md_table(["Account", "Won deals", "Closed-won revenue"], [[r["account"], r["won_deals"], fmt_usd(r["revenue"])] for r in res.rows])
     return SpecialistAnswer(AGENT, f"### Top {len(res.rows)} accounts by closed-won revenue, {scope}\n\n{table}\n\nSource [{res.citation}].", {"metric": "top_accounts"})
 
 
@@ -229,8 +239,8 @@ def pipeline_by_stage(ctx: RunContext) -> SpecialistAnswer:
         ["Stage", "Open opportunities", "Value at list price", "Without account"],
         [[r["stage"], f"{r['opportunities']:,}", fmt_usd(r["list_value"]), f"{r['without_account']:,}"] for r in res.rows],
     )
-    total = sum(r["opportunities"] for r in res.rows)
-    value = sum(float(r["list_value"] or 0) for r in res.rows)
+    total = ctx.computed("open opportunities", sum(r["opportunities"] for r in res.rows), "sum over stages")
+    value = ctx.computed("open value at list price", sum(float(r["list_value"] or 0) for r in res.rows), "sum over stages")
     return SpecialistAnswer(
         AGENT,
         f"### Open pipeline by stage\n\n{total:,} open opportunities worth {fmt_usd(value)} at list price [{res.citation}]. "
@@ -265,6 +275,7 @@ def competitor_mentions(ctx: RunContext) -> SpecialistAnswer:
             agent=AGENT,
             purpose="call notes naming each competitor",
         )
+    ctx.computed("competitor mentions", [len(accounts.rows), sum(r["notes"] for r in accounts.rows), max(0, len(accounts.rows) - TABLE_ROWS)], "accounts, notes, accounts beyond the table")
     lines = [
         "### Accounts that mentioned competitors in call notes",
         "",

@@ -190,6 +190,17 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     elif len(notes) >= 5:
         opportunities.append(f"**Engaged contact**: {len(notes)} interactions recorded [{notes_res.citation}].")
 
+    # Derived figures, declared so the grounding check can trace them (formulas in the step).
+    won_total = ctx.computed("won amount", sum(float(w["amount"] or 0) for w in won), "sum of amount over won opportunities")
+    ctx.computed("opportunity counts", [len(open_deals), len(won), len(lost)], "open / won / lost")
+    ctx.computed("open pipeline at list price", list_total, "sum of list price over open opportunities")
+    ctx.computed("weighted pipeline", weighted, "sum of list price x stage probability / 100")
+    ctx.computed("days in stage", [r[3] for r in rows if r[3] is not None], "as-of date - engage date")
+    ctx.computed("activity", [days_since, len(contacts), len(notes), len(stalled)], "days since last completed interaction, contacts, notes, stalled deals")
+    ctx.computed("last note age", (as_of - last_note["date"]).days if last_note else None, "as-of date - last note date")
+    ctx.computed("deal health", [health] + [d[1] for d in dims], "sum of 25 x found/listed per dimension")
+    ctx.computed("warnings not shown", max(0, len(risks) - 3))
+
     # --- render --------------------------------------------------------------------------
     f = firm.rows[0] if firm.rows else {}
     owners = sorted({d["owner"] for d in open_deals if d["owner"]})
@@ -198,7 +209,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         f"- **Account**: {account} ({f.get('sector') or 'sector n/a'}, {f.get('employees') or 'n/a'} employees) [{firm.citation}]"
     )
     lines.append(
-        f"- **Opportunities**: {len(open_deals)} open, {len(won)} won ({fmt_usd(sum(float(w['amount'] or 0) for w in won))}), "
+        f"- **Opportunities**: {len(open_deals)} open, {len(won)} won ({fmt_usd(won_total)}), "
         f"{len(lost)} lost [{opps.citation}]"
     )
     if open_deals:

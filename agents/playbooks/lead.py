@@ -90,11 +90,14 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     completeness = sum(x is not None for x in (f.get("sector"), f.get("employees"), title, notes or None))
     confidence = "High" if completeness == 4 else "Medium" if completeness == 3 else "Low"
 
+    ctx.computed("ICP scores", [company_score, industry_score, technical_score, fit], "company = mean(industry, employee band); fit = weighted mean of known parts")
+    ctx.computed("inputs known", [completeness, 4], "of industry, head count, title, call notes")
     completed = [x for x in notes if (x["status"] or "").lower() == "completed"]
     meetings = sum(1 for x in notes if (x["activity_type"] or "").lower() == "meeting")
     first, last = (notes[-1]["date"], notes[0]["date"]) if notes else (None, None)
     open_deals = sum(r["opportunities"] for r in deals.rows if r["stage"] in sm.stage_values("open"))
     won_deals = sum(r["opportunities"] for r in deals.rows if r["stage"] in sm.stage_values("won"))
+    ctx.computed("engagement counts", [len(notes), meetings, len(notes) - meetings, len(completed), open_deals, won_deals], "interactions, meetings, e-mails, completed, open and won opportunities")
 
     lines = [
         "### Lead Information",
@@ -102,7 +105,7 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
         f"- **Name**: {contact}" + ("" if person_match.score >= 99 else f" (closest match to “{person}”, {person_match.score:.0f}/100)"),
         "- **Title**: not recorded in the CRM",
         f"- **Company**: {account}: sector {f.get('sector') or 'n/a'}, {f.get('employees') if f.get('employees') is not None else 'n/a'} employees, "
-        f"revenue ${f.get('revenue_musd') if f.get('revenue_musd') is not None else 'n/a'}M, HQ {f.get('headquarters') or 'n/a'} [{firm.citation}]",
+        f"revenue {'USD ' + format(float(f['revenue_musd']), ',.2f') + ' million' if f.get('revenue_musd') is not None else 'n/a'}, HQ {f.get('headquarters') or 'n/a'} [{firm.citation}]",
         f"- **Relationship**: {len(notes)} interactions ({meetings} meetings, {len(notes) - meetings} e-mails; {len(completed)} completed), "
         f"{first.isoformat() if first else 'n/a'} to {last.isoformat() if last else 'n/a'} [{notes_res.citation}]; "
         f"account has {open_deals} open and {won_deals} won opportunities [{deals.citation}]",

@@ -21,6 +21,9 @@ from agents.routing import DATA, DEAL, EXECUTION, LEAD, WEB, classify
         ("Update the close date on opportunity X", [DEAL, EXECUTION]),
         ("Post the weekly summary in #revops", [EXECUTION]),
         ("hello", [DATA]),
+        ("average deal size this year", [DATA]),
+        ("How many deals did we win last quarter?", [DATA]),
+        ("What is the total pipeline by stage?", [DATA]),
     ],
 )
 def test_classify_routes(query, expected):
