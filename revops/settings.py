@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from revops.lib.env import env_bool, env_int, env_list, env_str
+from revops.lib.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("REVOPS_DATA_DIR", str(BASE_DIR / ".data")))
@@ -170,6 +170,9 @@ Q_CLUSTER = {
     "sync": env_bool("Q_SYNC", False),
     "label": "Django Q2",
 }
+
+LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 60, minimum=1)
+LLM_RETRY_BASE_SECONDS = env_float("LLM_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
 
 # --- Integrations -------------------------------------------------------------------------------
 SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")

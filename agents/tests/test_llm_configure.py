@@ -1,0 +1,23 @@
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from agents.llm.base import provider_for_tenant
+from agents.llm.openai_compat import OpenAICompatProvider
+from tenants.models import Tenant
+
+
+def test_switch_provider_without_code_change(world_a, tmp_path):
+    key = tmp_path / "key"
+    key.write_text("sk-local-123\n")
+    call_command("llm_configure", "--tenant", "acme-a", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m1", "--api-key-file", str(key), stdout=StringIO())
+    provider = provider_for_tenant(Tenant.objects.get(slug="acme-a"))
+    assert isinstance(provider, OpenAICompatProvider) and provider.model == "m1"
+    call_command("llm_configure", "--tenant", "acme-a", "--provider", "offline", stdout=StringIO())
+    assert provider_for_tenant(Tenant.objects.get(slug="acme-a")).is_offline
+
+
+def test_openai_needs_a_model(world_a):
+    with pytest.raises(CommandError, match="--model"):
+        call_command("llm_configure", "--tenant", "acme-a", "--provider", "openai", stdout=StringIO())
