@@ -1,6 +1,10 @@
-from django.contrib import admin
+import json
 
-from agents.models import Run, RunStep
+from django.contrib import admin
+from django.http import Http404
+from django.utils.html import format_html, format_html_join
+
+from agents.models import PromptVersion, Run, RunStep
 
 
 class RunStepInline(admin.TabularInline):
@@ -22,11 +26,40 @@ class RunAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel"]
     search_fields = ["query", "tracking_id"]
     inlines = [RunStepInline]
-    readonly_fields = [f.name for f in Run._meta.fields]
+    readonly_fields = ["timeline"] + [f.name for f in Run._meta.fields]
+
+    @admin.display(description="timeline")
+    def timeline(self, run: Run) -> str:
+        """The run's steps as a readable timeline: time offset, agent, what happened, tokens, errors."""
+        rows = []
+        for step in run.steps.all():
+            detail = step.output_summary
+            if step.kind == "tool_call" and step.input.get("sql"):
+                detail = f"{detail} · {step.input['sql'][:300]}"
+            if step.kind == "llm":
+                calls = ", ".join(c["name"] for c in step.output.get("tool_calls", []))
+                detail = f"{detail}{' · calls ' + calls if calls else ''} · prompt {step.input.get('system_prompt', '')}"
+            rows.append((step.position, step.agent, step.get_kind_display(), step.name, detail, step.duration_ms, step.error or ""))
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style='max-width:60em'>{}</td><td>{} ms</td><td style='color:#b00'>{}</td></tr>",
+            rows,
+        )
+        usage = json.dumps(run.usage or {})
+        return format_html(
+            "<p>{} · provider {} · tokens {} · grounding {}</p><table><tr><th>#</th><th>agent</th><th>kind</th><th>name</th><th>detail</th><th>time</th><th>error</th></tr>{}</table>",
+            run.get_status_display(), run.provider or "offline", usage, json.dumps(run.grounding or {}), body,
+        )
 
     @admin.display(description="query")
     def short_query(self, run: Run) -> str:
         return run.query[:80]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Another tenant's run is a 404, not Django's "does not exist" redirect.
+        if not self.get_queryset(request).filter(pk=object_id).exists():
+            raise Http404("No such run.")
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def _tenant_ids(self, request):
         return list(request.user.memberships.values_list("tenant_id", flat=True))
@@ -51,3 +84,20 @@ class RunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
+
+
+@admin.register(PromptVersion)
+class PromptVersionAdmin(admin.ModelAdmin):
+    """System prompts by version (product code, shared by all tenants); superusers only."""
+
+    list_display = ["name", "sha256", "created_at"]
+    readonly_fields = ["name", "sha256", "text", "created_at"]
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
