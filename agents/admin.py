@@ -57,7 +57,11 @@ class RunAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Another tenant's run is a 404, not Django's "does not exist" redirect.
-        if not self.get_queryset(request).filter(pk=object_id).exists():
+        try:
+            found = self.get_queryset(request).filter(pk=int(object_id)).exists()
+        except ValueError:
+            found = False
+        if not found:
             raise Http404("No such run.")
         return super().change_view(request, object_id, form_url, extra_context)
 
