@@ -9,6 +9,7 @@ CRM stage when they conflict (DESIGN.md §4).
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from agents.playbooks.base import SpecialistAnswer
 from agents.playbooks.evidence import find_evidence, phrases_found
@@ -46,6 +47,8 @@ def resolve_account(ctx: RunContext, query: str, *, agent: str, previous: dict) 
 def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     """Analyse the deals of the account named in the question. Raises ToolError on tool failures."""
     account, names_ref = resolve_account(ctx, query, agent=AGENT, previous=previous)
+    if account is None and re.search(r"at[- ]risk|risky|stalled|stuck|slipping", query, re.I):
+        return at_risk_deals(ctx)
     if account is None:
         return SpecialistAnswer(
             AGENT,
@@ -254,3 +257,40 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     lines.append("- Not checked: close date pushed (the warehouse keeps no close-date history).")
     entities = {"account": account, "open_opportunities": len(open_deals), "health": health}
     return SpecialistAnswer(AGENT, "\n".join(lines), entities)
+
+
+def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
+    """Pipeline-wide: open opportunities stalled in stage longer than the KB threshold (days since
+    engage date at the as-of date), longest first, with owner and list price (USD)."""
+    risks_kb = ctx.rules("deal_risks", agent=AGENT)
+    days = int((risks_kb.get("thresholds") or {}).get("stalled_in_stage_days", 90))
+    sm = ctx.semantic_model(agent=AGENT)
+    o, p = sm.entity("opportunities"), sm.entity("products")
+    cutoff = ctx.computed("stalled cutoff", ctx.as_of - dt.timedelta(days=days), f"as-of date - {days} days")
+    base = (
+        f"FROM {o.sql_table} AS o LEFT JOIN {p.sql_table} AS p ON p.{p.col('id')} = o.{o.col('product_id')} "
+        f"WHERE o.{o.col('stage')} = ANY(%(open)s) AND o.{o.col('engage_date')} < %(cutoff)s"
+    )
+    params = {"open": sm.stage_values("open"), "cutoff": cutoff, "n": limit}
+    totals = ctx.sql(f"SELECT COUNT(*) AS deals, SUM(p.{p.col('list_price')}) AS list_value {base}", params, agent=AGENT, purpose="stalled open opportunities: totals")
+    top = ctx.sql(
+        f"SELECT o.{o.col('id')} AS id, o.{o.col('account')} AS account, o.{o.col('owner')} AS owner, p.{p.col('name')} AS product, "
+        f"p.{p.col('list_price')} AS list_price, o.{o.col('engage_date')} AS engage_date {base} "
+        f"ORDER BY o.{o.col('engage_date')}, 1 LIMIT %(n)s",
+        params,
+        agent=AGENT,
+        purpose="stalled open opportunities: longest in stage",
+    )
+    t = totals.rows[0]
+    ages = ctx.computed("days in stage", [(ctx.as_of - r["engage_date"]).days for r in top.rows], "as-of date - engage date")
+    table = md_table(
+        ["Opportunity", "Account", "Owner", "Product", "List price", "Engaged", "Days in stage"],
+        [[r["id"], r["account"] or "(no account)", r["owner"], r["product"], fmt_usd(r["list_price"]), r["engage_date"].isoformat(), a] for r, a in zip(top.rows, ages)],
+    )
+    return SpecialistAnswer(
+        AGENT,
+        f"### At-risk deals: stalled in stage\n\n**{t['deals']:,} open opportunities** have been in stage more than {days} days "
+        f"(engaged before {cutoff.isoformat()}), worth {fmt_usd(t['list_value'])} at list price [{totals.citation}]. "
+        f"The {len(top.rows)} longest-stalled [{top.citation}]:\n\n{table}",
+        {"at_risk_deals": t["deals"]},
+    )

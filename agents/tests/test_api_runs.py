@@ -186,3 +186,13 @@ def test_openapi_schema_is_served(client):
     response = client.get("/api/v1/schema")
     assert response.status_code == 200
     assert b"/api/v1/runs" in response.content
+
+
+def test_at_risk_deals_pipeline_wide_matches_csv(client, demo, django_capture_on_commit_callbacks):
+    cutoff = dt.date(2025, 6, 30) - dt.timedelta(days=90)
+    stalled = [r for r in read_csv("sales_pipeline") if r["deal_stage"] in ("Prospecting", "Engaging") and r["engage_date"] and _date(r["engage_date"]) < cutoff]
+    run = ask(client, demo, "Which deals are at risk?", django_capture_on_commit_callbacks)
+    assert run["route"] == ["deal_analysis"]
+    assert f"**{len(stalled):,} open opportunities** have been in stage more than 90 days" in run["answer"]
+    oldest = min(stalled, key=lambda r: (_date(r["engage_date"]), r["opportunity_id"]))
+    assert oldest["opportunity_id"] in run["answer"]
