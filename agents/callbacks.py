@@ -1,22 +1,24 @@
 """Delivery of a finished run to the ``callback_url`` given when it was created.
 
-POST JSON (tracking id, source system/process, query, status, answer markdown and plain,
-citations, timings); only 2xx is success; redirects are not followed; 429/5xx and network
-errors are retried (3 attempts, exponential backoff); timeout 15 s. The URL is re-checked
-against the SSRF guard at delivery time. The outcome is stored in ``run.callback_status``.
+The delivery is a ``webhook`` action (``actions``): recorded with the idempotency key
+``run-callback:<tracking id>`` (a re-executed run never calls back twice), signed per Standard
+Webhooks with the tenant's run-callback secret (``manage.py signing_secret --tenant SLUG``),
+SSRF-checked at delivery time, only 2xx is success, redirects are not followed, 408/429/5xx and
+network errors are retried with backoff (the first retries in this worker, later ones by the
+actions dispatcher), timeout 15 s. ``run.callback_status`` follows the action's outcome.
+
+Body: the run document of :func:`run_payload` plus ``"type": "run.completed"``.
 """
 
 from __future__ import annotations
 
 import logging
 
-import httpx
-from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, wait_exponential
-
 from agents.models import Run
-from revops.lib.urls import UnsafeURL, check_outbound_url
 
 logger = logging.getLogger(__name__)
+
+CALLBACK_EVENT = "run.completed"
 
 
 def run_payload(run: Run) -> dict:
@@ -40,31 +42,39 @@ def run_payload(run: Run) -> dict:
     }
 
 
-class _Retryable(Exception):
-    pass
-
-
-@retry(retry=retry_if_exception(lambda e: isinstance(e, _Retryable)), stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.5, max=4))
-def _post(url: str, payload: dict) -> int:
-    try:
-        response = httpx.post(url, json=payload, timeout=15.0, follow_redirects=False)
-    except httpx.TransportError as exc:
-        raise _Retryable(type(exc).__name__) from exc
-    if response.status_code == 429 or response.status_code >= 500:
-        raise _Retryable(f"HTTP {response.status_code}")
-    return response.status_code
-
-
 def callback_deliver(*, run: Run) -> str:
-    """POST the run to its callback URL; returns and stores a short status ("delivered: 200"...)."""
+    """POST the run to its callback URL now (in this worker) through a webhook action.
+
+    Returns and stores (``run.callback_status``) a short status: ``"delivered: HTTP 200"``,
+    ``"refused by receiver: HTTP 404"``, ``"not delivered: <SSRF guard reason>"``,
+    ``"retrying: attempt 3 of 8 at ... (action N)"`` or ``"failed after N attempts: ..."``.
+    A run whose callback action already exists reports that action's status without sending.
+    """
+    from actions.handlers.base import ActionInvalid
+    from actions.models import ActionKind
+    from actions.services import action_create, action_execute, callback_status_text
+
+    if not run.callback_url:
+        return ""
     try:
-        check_outbound_url(run.callback_url)
-        code = _post(run.callback_url, run_payload(run))
-        status = f"delivered: HTTP {code}" if 200 <= code < 300 else f"refused by receiver: HTTP {code}"
-    except UnsafeURL as exc:
-        status = f"not delivered: {exc}"
-    except RetryError as exc:
-        status = f"failed after 3 attempts: {exc.last_attempt.exception()}"
-    Run.objects.filter(pk=run.pk).update(callback_status=status[:200])
+        proposal = action_create(
+            tenant=run.tenant,
+            kind=ActionKind.WEBHOOK,
+            payload={"callback_url": run.callback_url, "event_type": CALLBACK_EVENT, "data": run_payload(run)},
+            idempotency_key=f"run-callback:{run.tracking_id}",
+            run=run,
+            requested_by=run.created_by,
+            requested_via="callback",
+            enqueue=False,
+        )
+    except ActionInvalid as exc:
+        status = f"not delivered: {exc}"[:200]
+        Run.objects.unscoped().filter(pk=run.pk).update(callback_status=status)  # by pk
+        return status
+    action = proposal.action
+    if proposal.created:
+        action = action_execute(action_id=action.pk) or action
+    status = callback_status_text(action)[:200]
+    Run.objects.unscoped().filter(pk=run.pk).update(callback_status=status)  # by pk
     logger.info("run %s callback %s", run.pk, status)
     return status

@@ -192,5 +192,6 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
         "django-q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
+        "httpx": {"level": "WARNING"},  # it logs every outbound URL at INFO
     },
 }

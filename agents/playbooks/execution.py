@@ -1,41 +1,262 @@
-"""Execution specialist (first cut): turns an instruction into a *proposed* action with a
-preview. Nothing is sent here: delivery, approval and handlers come with the actions issue."""
+"""Execution specialist: turns an instruction into actions (``actions`` app), each with a preview.
+
+Deterministic planning (no LLM needed), one action per destination it can name exactly:
+
+- ``#channel`` in the request, or notify/alert/message wording -> ``slack_notify``: to the
+  channel; to the deal owners named by the deal analysis ("**Owners**: ...") through the
+  policy's ``slack_users`` map or a member whose name matches and who has a Slack id; to the
+  requester (a Slack run); else to the policy's ``default_channel``;
+- update/set/change + an Opportunity/Contact Salesforce id + a known field + "to <value>" ->
+  ``crm_update``;
+- log/record/write/save + "insight" -> ``warehouse_write`` (score from the deal health score,
+  or an explicit "score 0.8"; never invented);
+- "webhook" -> ``webhook`` to the registered endpoint named in the request (or the only one).
+
+The tenant's policy decides what runs at once (by default notifications and webhooks to
+registered endpoints) and what waits in ``proposed`` for a human (CRM updates, warehouse
+writes): this module never executes a held action. The answer lists every action id with its
+status and how to approve it. A request it cannot map to an exact destination gets an
+explanation, not a guess.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from dataclasses import dataclass
 
-from actions.models import Action, ActionKind
+from actions.handlers.base import ActionInvalid
+from actions.models import Action, ActionKind, ActionStatus, WebhookEndpoint
+from actions.selectors import action_policy_get
+from actions.services import action_create
 from agents.models import StepKind
 from agents.playbooks.base import SpecialistAnswer
 from agents.runtime.context import RunContext
+from tenants.models import Membership
 
 AGENT = "execution"
 
+_CHANNEL = re.compile(r"(?<![\w<])#([a-z0-9][a-z0-9._-]{0,79})", re.I)
+_NOTIFY = re.compile(r"\b(slack|notify|alert|ping|message|send|post|tell)\b", re.I)
+_OWNER = re.compile(r"\b(owner|owners|account executive|ae|rep)\b", re.I)
+_ME = re.compile(r"\b(me|myself)\b", re.I)
+_CRM_VERB = re.compile(r"\b(update|set|change|move)\b", re.I)
+_CRM_RECORD = re.compile(r"\b(opportunity|opp|deal|contact)\s+(?:id\s+)?([A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)\b", re.I)
+_CRM_VALUE = re.compile(r"\bto\s+[\"“']?(.+?)[\"”']?\s*[.!]?\s*$", re.I | re.S)
+_INSIGHT = re.compile(r"\b(log|record|write|save|store|add)\b.*\binsights?\b", re.I | re.S)
+_SCORE = re.compile(r"\bscore\s*(?:of\s*)?([01](?:\.\d+)?)\b", re.I)
+_WEBHOOK = re.compile(r"\bwebhooks?\b", re.I)
+_OWNERS_LINE = re.compile(r"\*\*Owners?\*\*:\s*(.+)")
+_HEALTH_LINE = re.compile(r"\*\*Deal health\*\*:\s*(\d{1,3})/100\s*\(([^)]+)\)")
+
+# Field wording -> Salesforce API name, per object.
+CRM_FIELDS = {
+    "Opportunity": {
+        "stage": "StageName", "close date": "CloseDate", "amount": "Amount", "next step": "NextStep",
+        "probability": "Probability", "forecast category": "ForecastCategoryName", "description": "Description",
+    },
+    "Contact": {"title": "Title", "email": "Email", "phone": "Phone", "department": "Department", "description": "Description"},
+}
+
+
+@dataclass
+class Planned:
+    kind: str
+    payload: dict
+
+
+def _strip_markdown(text: str) -> str:
+    return re.sub(r"\*\*(.+?)\*\*", r"\1", re.sub(r"^#{1,6}\s*", "", text, flags=re.M)).strip()
+
+
+def _slack_user_for(owner: str, *, ctx: RunContext, mapping: dict[str, str]) -> str:
+    if owner in mapping:
+        return mapping[owner]
+    for member in Membership.objects.filter(tenant=ctx.run.tenant).exclude(slack_user_id="").select_related("user"):
+        if member.user.get_full_name().strip().lower() == owner.strip().lower():
+            return member.slack_user_id
+    return ""
+
+
+def _plan_slack(ctx: RunContext, query: str, body: str, notes: list[str]) -> list[Planned]:
+    policy = action_policy_get(tenant=ctx.run.tenant)
+    header = f"*From RevOps AI* (run {ctx.run.tracking_id})\n\n"
+    channels = [f"#{c.lower()}" for c in _CHANNEL.findall(query)]
+    plans = [Planned(ActionKind.SLACK_NOTIFY, {"channel": c, "text": header + body}) for c in dict.fromkeys(channels)]
+    if plans:
+        return plans
+    if _OWNER.search(query):
+        owners_line = next(iter(_OWNERS_LINE.findall(body)), "")
+        owners = [o.strip() for o in owners_line.split(",") if o.strip()]
+        if not owners:
+            notes.append("I could not tell who the owner is: the deal analysis named no owner.")
+            return []
+        unmapped = []
+        for owner in owners:
+            user_id = _slack_user_for(owner, ctx=ctx, mapping=policy.slack_users)
+            if user_id:
+                plans.append(Planned(ActionKind.SLACK_NOTIFY, {"channel": user_id, "text": header + body}))
+            else:
+                unmapped.append(owner)
+        if unmapped and policy.default_channel:
+            text = f"{header}For {', '.join(unmapped)} (no Slack account on file):\n\n{body}"
+            plans.append(Planned(ActionKind.SLACK_NOTIFY, {"channel": policy.default_channel, "text": text}))
+        elif unmapped:
+            notes.append(
+                f"No Slack account is on file for {', '.join(unmapped)}: add them to the tenant's "
+                "`actions.slack_users` setting (or set a `default_channel`) and ask again."
+            )
+        return plans
+    requester = ((ctx.run.reply_to or {}).get("slack") or {}).get("user")
+    if requester and (_ME.search(query) or not policy.default_channel):
+        return [Planned(ActionKind.SLACK_NOTIFY, {"channel": requester, "text": header + body})]
+    if policy.default_channel:
+        return [Planned(ActionKind.SLACK_NOTIFY, {"channel": policy.default_channel, "text": header + body})]
+    notes.append("Tell me where to send it: a `#channel`, or configure a `default_channel` for the tenant.")
+    return []
+
+
+def _plan_crm(query: str, notes: list[str]) -> list[Planned]:
+    record = _CRM_RECORD.search(query)
+    if not record:
+        notes.append("To update the CRM I need the Salesforce record id (15 or 18 characters) of the opportunity or contact.")
+        return []
+    obj = "Contact" if record.group(1).lower() == "contact" else "Opportunity"
+    fields = CRM_FIELDS[obj]
+    field = next((api for words, api in sorted(fields.items(), key=lambda kv: -len(kv[0])) if re.search(rf"\b{words}\b", query, re.I)), None)
+    value = _CRM_VALUE.search(query[record.end():]) or _CRM_VALUE.search(query)
+    if field is None or value is None:
+        notes.append(f"Say which field and value, e.g. “set the stage of opportunity {record.group(2)} to Negotiation/Review”. Fields: {', '.join(fields)}.")
+        return []
+    return [Planned(ActionKind.CRM_UPDATE, {"object": obj, "record_id": record.group(2), "fields": {field: value.group(1).strip()}})]
+
+
+def _plan_insight(query: str, prior: str, notes: list[str]) -> list[Planned]:
+    health = _HEALTH_LINE.search(prior)
+    explicit = _SCORE.search(query)
+    if explicit:
+        score = float(explicit.group(1))
+    elif health:
+        score = int(health.group(1)) / 100
+    else:
+        notes.append("An insight needs a score between 0 and 1: say “score 0.7”, or ask about a deal so its health score can be used.")
+        return []
+    is_risk = bool(re.search(r"\brisk", query, re.I)) or bool(health and health.group(2).strip().lower() in ("at risk", "critical", "lost"))
+    title = re.sub(r"^\s*(please\s+)?(log|record|write|save|store|add)\s+(an?\s+)?insights?\s*(that|:)?\s*", "", query, flags=re.I).strip() or query
+    return [
+        Planned(
+            ActionKind.WAREHOUSE_WRITE,
+            {
+                "category": "deal" if health else "general",
+                "type": "risk" if is_risk else "observation",
+                "title": title[:200],
+                "description": _strip_markdown(prior)[:4000] or query[:4000],
+                "score": round(min(1.0, max(0.0, score)), 3),
+                "source_agent": "deal_analysis" if health else AGENT,
+            },
+        )
+    ]
+
+
+def _plan_webhook(ctx: RunContext, query: str, prior: str, notes: list[str]) -> list[Planned]:
+    endpoints = list(WebhookEndpoint.objects.filter(enabled=True).order_by("pk"))
+    named = [e for e in endpoints if e.description and e.description.lower() in query.lower()]
+    chosen = named[:1] or (endpoints if len(endpoints) == 1 else [])
+    if not chosen:
+        names = ", ".join(f"“{e.description or e.url}”" for e in endpoints) or "none registered"
+        notes.append(f"Which webhook? Name one of the registered endpoints ({names}).")
+        return []
+    data = {"run": str(ctx.run.tracking_id), "query": ctx.run.query, "summary_markdown": prior[:20000]}
+    return [Planned(ActionKind.WEBHOOK, {"endpoint_id": chosen[0].pk, "event_type": "revops.summary", "data": data})]
+
+
+def plan(ctx: RunContext, query: str, *, prior_markdown: str) -> tuple[list[Planned], list[str]]:
+    """The actions an instruction asks for, and notes on what could not be planned (shown to the
+    user). Pure planning: nothing is recorded or sent."""
+    notes: list[str] = []
+    plans: list[Planned] = []
+    prior = prior_markdown.strip()
+    body = prior or query
+    if _CRM_VERB.search(query) and (_CRM_RECORD.search(query) or re.search(r"\b(crm|salesforce)\b", query, re.I)):
+        plans += _plan_crm(query, notes)
+    if _INSIGHT.search(query):
+        plans += _plan_insight(query, prior, notes)
+    if _WEBHOOK.search(query):
+        plans += _plan_webhook(ctx, query, prior, notes)
+    if _CHANNEL.search(query) or (_NOTIFY.search(query) and not plans and not notes):
+        plans += _plan_slack(ctx, query, body, notes)
+    if not plans and not notes:
+        notes.append("I could not tell which action you want: notify (a #channel, the owner, me), update a CRM record, log an insight, or call a webhook.")
+    return plans, notes
+
+
+def _key(ctx: RunContext, planned: Planned) -> str:
+    canonical = json.dumps(planned.payload, sort_keys=True, default=str)
+    return "run:" + hashlib.sha256(f"{ctx.run.tracking_id}:{planned.kind}:{canonical}".encode()).hexdigest()[:48]
+
+
+def _status_line(action: Action, *, in_slack: bool) -> str:
+    label = f"**Action {action.pk}** · {action.get_kind_display()} → {action.target}"
+    if action.status == ActionStatus.PROPOSED:
+        where = "with the Approve / Reject buttons in Slack, or " if in_slack else ""
+        return (
+            f"- {label}: *awaiting approval* (the tenant's policy holds this kind for a human). Nothing has been changed yet; "
+            f"approve or reject it {where}with `POST /api/v1/actions/{action.pk}/approve` (or `/reject`)."
+        )
+    if action.status == ActionStatus.SUCCEEDED:
+        return f"- {label}: *done*."
+    if action.status in (ActionStatus.QUEUED, ActionStatus.RUNNING):
+        return f"- {label}: *{action.status}* (runs without approval under the tenant's policy)."
+    detail = f": {action.last_error}" if action.last_error else ""
+    return f"- {label}: *{action.status}*{detail}"
+
 
 def answer(ctx: RunContext, query: str, *, prior_markdown: str) -> SpecialistAnswer:
-    """Record a proposed action for ``query`` (``prior_markdown`` is what earlier specialists found)."""
-    channel = re.search(r"(#[\w-]+)", query)
-    if channel or re.search(r"\b(slack|notify|alert|ping|message)\b", query, re.I):
-        kind, target = ActionKind.SLACK_NOTIFY, channel.group(1) if channel else "the opportunity owner"
-    elif re.search(r"\b(update|set|change)\b", query, re.I):
-        kind, target = ActionKind.CRM_UPDATE, "CRM"
-    elif re.search(r"\bwebhook\b", query, re.I):
-        kind, target = ActionKind.WEBHOOK, "registered webhook"
-    else:
-        kind, target = ActionKind.SLACK_NOTIFY, "the requester"
-    preview = prior_markdown.strip() or query
-    key = hashlib.sha256(f"{ctx.run.tracking_id}:{kind}:{target}".encode()).hexdigest()[:40]
-    action, _ = Action.objects.get_or_create(
-        tenant=ctx.run.tenant,
-        idempotency_key=key,
-        defaults={"run": ctx.run, "kind": kind, "target": target, "payload": {"text": preview[:4000]}, "preview": preview[:4000]},
-    )
-    ctx.record(agent=AGENT, kind=StepKind.TOOL_CALL, name="action_propose", input={"kind": kind, "target": target}, output_summary=f"action {action.pk} proposed")
-    return SpecialistAnswer(
-        AGENT,
-        f"### Proposed action\n\n- **Action {action.pk}**: {action.get_kind_display()} to {target}, status *{action.status}*.\n"
-        "- Nothing has been sent: this build records actions for review; delivery and approval are not enabled yet.",
-        {"action_id": action.pk},
-    )
+    """Record the actions ``query`` asks for (``prior_markdown``: what earlier specialists found,
+    used as the message body / insight description) and report them with their ids.
+
+    Returns a ``### Actions`` section; ``entities["action_ids"]`` lists the ids. Each action is
+    a ``tool_call`` step ``action_propose``. Invalid payloads are reported, not raised.
+    """
+    plans, notes = plan(ctx, query, prior_markdown=prior_markdown)
+    in_slack = bool((ctx.run.reply_to or {}).get("slack")) or bool(action_policy_get(tenant=ctx.run.tenant).approval_channel)
+    lines: list[str] = []
+    ids: list[int] = []
+    previews: list[str] = []
+    for planned in plans:
+        try:
+            proposal = action_create(
+                tenant=ctx.run.tenant,
+                kind=planned.kind,
+                payload=planned.payload,
+                idempotency_key=_key(ctx, planned),
+                run=ctx.run,
+                requested_by=ctx.run.created_by,
+                requested_via="agent",
+            )
+        except ActionInvalid as exc:
+            ctx.record(agent=AGENT, kind=StepKind.TOOL_CALL, name="action_propose", input={"kind": planned.kind}, error=str(exc))
+            notes.append(f"A {planned.kind} action was not recorded: {exc}")
+            continue
+        action = Action.objects.get(pk=proposal.action.pk)  # status after a possible immediate run
+        ids.append(action.pk)
+        ctx.record(
+            agent=AGENT,
+            kind=StepKind.TOOL_CALL,
+            name="action_propose",
+            input={"kind": planned.kind, "target": action.target, "idempotency_key": action.idempotency_key},
+            output_summary=f"action {action.pk} {action.status}",
+            output={"action_id": action.pk, "status": action.status},
+        )
+        lines.append(_status_line(action, in_slack=in_slack))
+        if action.status == ActionStatus.PROPOSED:
+            quoted = "\n".join(f"> {line}" if line else ">" for line in action.preview.splitlines()[:25])
+            previews.append(f"Preview of action {action.pk}:\n\n{quoted}")
+    parts = ["### Actions", ""]
+    parts += lines or ["- No action was recorded."]
+    if previews:
+        parts += ["", *previews]
+    if notes:
+        parts += ["", *(f"- {n}" for n in notes)]
+    return SpecialistAnswer(AGENT, "\n".join(parts), {"action_ids": ids})

@@ -48,7 +48,7 @@ def warehouse_for_tenant(*, allowed_tables: Iterable[str]) -> PostgresWarehouse:
             or the secrets cannot be decrypted.
         tenants.context.TenantNotSet: no tenant in context.
     """
-    credential = credential_get(kind=ConnectorKind.WAREHOUSE_POSTGRES)
+    credential = credential_get(kind=ConnectorKind.WAREHOUSE_POSTGRES, name="default")
     if credential is None:
         raise WarehouseUnavailable("no warehouse connector is configured for this tenant")
     config: dict[str, Any] = credential.config or {}

@@ -1,0 +1,626 @@
+"""Writes for actions: create (with the approval policy), approve/reject, claim, execute with
+retries, recover from dead workers, retry now; webhook endpoints and signing secrets.
+
+Every status change goes through :func:`_transition` (a row lock plus a status check, then the
+update and an :class:`ActionEvent` in the same transaction), except the worker's claim, which is
+one conditional ``UPDATE ... WHERE status = 'queued'`` so two deliveries of the same task can
+never both run the action.
+
+Retry policy (settings read with defaults, all optional):
+
+- ``ACTIONS_MAX_ATTEMPTS`` (8): attempts before an action is ``dead``.
+- ``ACTIONS_RETRY_BASE_SECONDS`` (1.0), ``ACTIONS_RETRY_FACTOR`` (4.0),
+  ``ACTIONS_RETRY_MAX_DELAY_SECONDS`` (3600): the delay before attempt ``n + 1`` is
+  ``d = min(max, base * factor ** (n - 1))`` with equal jitter (uniform in ``[d/2, d]``), and at
+  least the receiver's ``Retry-After`` (capped at the max). Defaults: ~1 s, 4 s, 16 s, 64 s,
+  4 min, 17 min, 1 h: about 1.4 h from the first to the eighth attempt.
+- ``ACTIONS_INLINE_RETRY_MAX_SECONDS`` (5): a retry due within this many seconds is made by the
+  same worker after a sleep (it keeps its claim); a later one releases the action as ``queued``
+  with ``next_attempt_at``, and :func:`actions_dispatch_due` (scheduled every minute) enqueues
+  it when due.
+- ``ACTIONS_LEASE_SECONDS`` (120): how long a claim lasts; a running action whose lease ran out
+  (its worker was killed) is requeued by :func:`actions_dispatch_due`, counting the lost attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from actions.handlers import handler_for
+from actions.handlers.base import ActionInvalid, PermanentError, RetryableError
+from actions.models import Action, ActionEvent, ActionKind, ActionStatus, SigningSecret, WebhookEndpoint
+from actions.outbound import secret_generate
+from actions.selectors import action_policy_get, signing_secrets_active
+from integrations.crypto import encrypt_json
+from revops.lib.redact import redact_text
+from revops.lib.urls import check_outbound_url
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+S = ActionStatus
+RESEND_QUEUED_AFTER = timedelta(minutes=5)
+MAX_ERROR_CHARS = 2000
+
+__all__ = [
+    "ActionInvalid",
+    "ActionStateError",
+    "Proposal",
+    "action_approve",
+    "action_claim",
+    "action_create",
+    "action_execute",
+    "action_reject",
+    "action_retry_now",
+    "action_run",
+    "actions_dispatch_due",
+    "callback_secrets_ensure",
+    "retry_delay",
+    "signing_secret_rotate",
+    "webhook_endpoint_create",
+    "webhook_endpoint_disable",
+]
+
+
+class ActionStateError(Exception):
+    """The action is not in a status that allows the operation; the message names its status."""
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def _max_attempts() -> int:
+    return max(1, int(getattr(settings, "ACTIONS_MAX_ATTEMPTS", 8)))
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "ACTIONS_LEASE_SECONDS", 120)))
+
+
+def _inline_max() -> float:
+    return float(getattr(settings, "ACTIONS_INLINE_RETRY_MAX_SECONDS", 5))
+
+
+def retry_delay(*, attempt: int, retry_after: float | None = None) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based) before the next one.
+
+    Exponential backoff with equal jitter: ``d = min(cap, base * factor ** (attempt - 1))``, the
+    result uniform in ``[d/2, d]``; never less than ``retry_after`` (the receiver's
+    ``Retry-After``, capped at ``cap``). See the module doc for the settings and defaults.
+    """
+    base = float(getattr(settings, "ACTIONS_RETRY_BASE_SECONDS", 1.0))
+    factor = float(getattr(settings, "ACTIONS_RETRY_FACTOR", 4.0))
+    cap = float(getattr(settings, "ACTIONS_RETRY_MAX_DELAY_SECONDS", 3600))
+    nominal = min(cap, base * factor ** max(0, attempt - 1))
+    delay = nominal / 2 + random.uniform(0, nominal / 2)
+    if retry_after is not None:
+        delay = max(delay, min(float(retry_after), cap))
+    return delay
+
+
+# --- the one place statuses change ----------------------------------------------------------------
+
+
+Decision = tuple[str, dict[str, Any], str]  # (to_status, field updates, audit note)
+
+
+def _record(row: Action, *, previous: str, actor=None, actor_label: str, note: str) -> None:
+    ActionEvent.objects.unscoped().create(  # tenant set explicitly from the row
+        tenant_id=row.tenant_id,
+        action_id=row.pk,
+        from_status=previous,
+        to_status=row.status,
+        actor=actor,
+        actor_label=actor_label[:64],
+        attempt=row.attempts,
+        note=redact_text(note)[:4000],
+    )
+
+
+def _transition(
+    action_id: int,
+    *,
+    allowed_from: set[str],
+    decide: Callable[[Action], Decision | None],
+    actor=None,
+    actor_label: str,
+    where: Q | None = None,
+) -> Action | None:
+    """Lock the action, check its status (and ``where``), apply ``decide(row)`` and record the
+    event, atomically. Returns the updated row, or None when the status (or ``where``) did not
+    match or ``decide`` returned None."""
+    with transaction.atomic():
+        row = (
+            Action.objects.unscoped()  # by primary key; callers hold an action of the right tenant
+            .select_for_update()
+            .filter(pk=action_id, status__in=allowed_from)
+            .filter(where or Q())
+            .first()
+        )
+        if row is None:
+            return None
+        decision = decide(row)
+        if decision is None:
+            return None
+        to, updates, note = decision
+        previous = row.status
+        for name, value in updates.items():
+            setattr(row, name, value)
+        row.status = to
+        row.save(update_fields=[*updates, "status", "updated_at"])
+        _record(row, previous=previous, actor=actor, actor_label=actor_label, note=note)
+    return row
+
+
+def _enqueue_on_commit(action_id: int) -> None:
+    transaction.on_commit(lambda: async_task("actions.tasks.execute_action", action_id, task_name=f"action-{action_id}"))
+
+
+# --- create / approve / reject -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What :func:`action_create` did: ``created`` False when the idempotency key was already
+    used (``action`` is then the first action with that key, unchanged)."""
+
+    action: Action
+    created: bool
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.action.status == S.PROPOSED
+
+
+def action_create(
+    *,
+    tenant: Tenant,
+    kind: str,
+    payload: dict,
+    idempotency_key: str,
+    run=None,
+    requested_by=None,
+    requested_via: str = "agent",
+    enqueue: bool = True,
+) -> Proposal:
+    """Validate and record an action; queue it when the tenant's policy lets its kind run,
+    otherwise leave it ``proposed`` for a human (and post the Slack approval prompt).
+
+    Args:
+        tenant: the owner; ``run`` (optional) must belong to it.
+        kind: an ``ActionKind`` value; ``payload`` its typed payload (see ``actions.handlers``).
+        idempotency_key: unique per tenant (<= 128 chars); a repeated key returns the first
+            action, whatever the payload.
+        requested_by / requested_via: the user (if any) and a label of who asked.
+        enqueue: False leaves a queued action for the caller to execute in-process
+            (:func:`action_execute`), as run callbacks do.
+
+    Returns:
+        :class:`Proposal`.
+
+    Raises:
+        ActionInvalid: unknown kind or invalid payload (``errors`` by field).
+        ValueError: empty or over-long idempotency key.
+    """
+    if not idempotency_key or len(idempotency_key) > 128:
+        raise ValueError("idempotency_key must be 1-128 characters")
+    existing = Action.objects.unscoped().filter(tenant=tenant, idempotency_key=idempotency_key).first()  # tenant explicit
+    if existing is not None:
+        return Proposal(existing, False)
+    handler = handler_for(kind)
+    clean = handler.validate(tenant=tenant, payload=payload)
+    described = handler.describe(tenant=tenant, payload=clean)
+    policy = action_policy_get(tenant=tenant)
+    held = handler.needs_approval(policy=policy, tenant=tenant, payload=clean, run=run)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            action = Action.objects.unscoped().create(  # tenant explicit
+                tenant=tenant,
+                run=run,
+                kind=kind,
+                target=described.target,
+                payload=clean,
+                preview=described.preview,
+                status=S.PROPOSED if held else S.QUEUED,
+                idempotency_key=idempotency_key,
+                max_attempts=_max_attempts(),
+                next_attempt_at=None if held else now,
+                enqueued_at=now if (enqueue and not held) else None,
+                requested_by=requested_by,
+                requested_via=requested_via[:64],
+            )
+            note = "held for approval by the tenant's policy" if held else "runs without approval (tenant policy)"
+            _record(action, previous="", actor=requested_by, actor_label=requested_via or "agent", note=note)
+    except IntegrityError:
+        first = Action.objects.unscoped().filter(tenant=tenant, idempotency_key=idempotency_key).first()  # tenant explicit
+        if first is None:
+            raise
+        return Proposal(first, False)
+    if held:
+        transaction.on_commit(
+            lambda: async_task("actions.tasks.post_approval_prompt", action.pk, task_name=f"action-{action.pk}-prompt")
+        )
+    elif enqueue:
+        _enqueue_on_commit(action.pk)
+    logger.debug("action %s (%s) created %s", action.pk, kind, action.status)
+    return Proposal(action, True)
+
+
+def _after_decision(action: Action) -> None:
+    if action.approval_message:
+        transaction.on_commit(
+            lambda: async_task("actions.tasks.refresh_approval_prompt", action.pk, task_name=f"action-{action.pk}-refresh")
+        )
+
+
+def action_approve(*, action: Action, actor=None, via: str, note: str = "") -> Action:
+    """Approve a ``proposed`` action and queue it (two audited transitions, one transaction);
+    the task is enqueued on commit and the Slack prompt, if any, is updated.
+
+    ``action`` must have been loaded for the right tenant (scoped manager); ``actor`` is the
+    approving user (None for an API key), ``via`` a label (``"slack:U123"``,
+    ``"api-key:ab12cd34"``). Raises :class:`ActionStateError` unless the action is proposed.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = _transition(
+            action.pk,
+            allowed_from={S.PROPOSED},
+            decide=lambda r: (S.APPROVED, {"approved_by": actor, "approved_via": via[:64], "approved_at": now}, note or "approved"),
+            actor=actor,
+            actor_label=via,
+        )
+        if row is None:
+            raise ActionStateError(_state_message(action.pk, "approved"))
+        row = _transition(
+            row.pk,
+            allowed_from={S.APPROVED},
+            decide=lambda r: (S.QUEUED, {"next_attempt_at": now, "enqueued_at": now}, "queued for execution"),
+            actor_label="policy",
+        )
+        _enqueue_on_commit(row.pk)
+        _after_decision(row)
+    logger.info("action %s approved via %s", row.pk, via)
+    return row
+
+
+def action_reject(*, action: Action, actor=None, via: str, reason: str = "") -> Action:
+    """Reject a ``proposed`` action (terminal). Same conventions as :func:`action_approve`."""
+    now = timezone.now()
+    with transaction.atomic():
+        row = _transition(
+            action.pk,
+            allowed_from={S.PROPOSED},
+            decide=lambda r: (S.REJECTED, {"finished_at": now, "last_error": f"rejected: {reason}"[:MAX_ERROR_CHARS] if reason else ""}, reason or "rejected"),
+            actor=actor,
+            actor_label=via,
+        )
+        if row is None:
+            raise ActionStateError(_state_message(action.pk, "rejected"))
+        _after_decision(row)
+    logger.info("action %s rejected via %s", row.pk, via)
+    return row
+
+
+def _state_message(action_id: int, verb: str) -> str:
+    status = Action.objects.unscoped().filter(pk=action_id).values_list("status", flat=True).first()  # by pk, for the message
+    return f"action {action_id} is {status}; only proposed actions can be {verb}"
+
+
+def action_retry_now(*, action: Action, actor=None, via: str) -> bool:
+    """Queue a ``dead`` or ``failed`` action again with a fresh attempt budget (the audit trail
+    keeps the earlier attempts). Returns False when the action is in another status."""
+    now = timezone.now()
+    row = _transition(
+        action.pk,
+        allowed_from={S.DEAD, S.FAILED},
+        decide=lambda r: (
+            S.QUEUED,
+            {"attempts": 0, "max_attempts": _max_attempts(), "next_attempt_at": now, "enqueued_at": now, "finished_at": None},
+            f"retry now (after {r.attempts} attempt(s); last error: {r.last_error[:200]})",
+        ),
+        actor=actor,
+        actor_label=via,
+    )
+    if row is None:
+        return False
+    _enqueue_on_commit(row.pk)
+    return True
+
+
+# --- execution ------------------------------------------------------------------------------------
+
+
+def action_claim(*, action_id: int) -> Action | None:
+    """Claim a due ``queued`` action for this worker: one conditional UPDATE that moves it to
+    ``running``, counts the attempt and sets a lease (``claim_token``, ``claimed_until``).
+
+    Returns the claimed row (tenant and run loaded), or None when it is not queued, not due, out
+    of attempts, or another worker claimed it first: a duplicate task delivery does nothing.
+    """
+    now = timezone.now()
+    token = uuid.uuid4()
+    with transaction.atomic():
+        claimed = (
+            Action.objects.unscoped()  # the tenant is not known before the row is loaded; by pk
+            .filter(pk=action_id, status=S.QUEUED, attempts__lt=F("max_attempts"))
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .update(
+                status=S.RUNNING,
+                attempts=F("attempts") + 1,
+                claim_token=token,
+                claimed_until=now + _lease(),
+                started_at=now,
+                updated_at=now,
+            )
+        )
+        if claimed != 1:
+            return None
+        row = Action.objects.unscoped().select_related("tenant", "run").get(pk=action_id)  # just claimed, by pk
+        _record(row, previous=S.QUEUED, actor_label="worker", note=f"attempt {row.attempts} of {row.max_attempts}")
+    return row
+
+
+def _release(action: Action, decide: Callable[[Action], Decision]) -> Action | None:
+    """A transition out of ``running`` that only the lease holder may make."""
+    row = _transition(
+        action.pk,
+        allowed_from={S.RUNNING},
+        decide=decide,
+        actor_label="worker",
+        where=Q(claim_token=action.claim_token),
+    )
+    if row is None:
+        logger.warning("action %s: lease lost before the outcome was stored; the outcome is discarded", action.pk)
+    return row
+
+
+_CLEAR_CLAIM = {"claim_token": None, "claimed_until": None}
+
+
+def _on_finished(action: Action) -> None:
+    """Side notes of a final or deferred outcome: a run's callback status, the Slack prompt."""
+    payload = action.payload or {}
+    if action.kind == ActionKind.WEBHOOK and payload.get("callback_url") and action.run_id:
+        from agents.models import Run
+
+        Run.objects.unscoped().filter(pk=action.run_id).update(callback_status=callback_status_text(action)[:200])  # by pk
+    if action.approval_message and action.status in (S.SUCCEEDED, S.FAILED, S.DEAD):
+        transaction.on_commit(
+            lambda: async_task("actions.tasks.refresh_approval_prompt", action.pk, task_name=f"action-{action.pk}-refresh")
+        )
+
+
+def callback_status_text(action: Action) -> str:
+    """A one-line status of a run-callback action (stored in ``Run.callback_status``)."""
+    code = (action.result or {}).get("status_code")
+    if action.status == S.SUCCEEDED:
+        return f"delivered: HTTP {code}"
+    if action.status == S.FAILED:
+        if code:
+            return f"refused by receiver: HTTP {code}" if action.last_error.startswith("HTTP") else f"not delivered: {action.last_error}"
+        return action.last_error if action.last_error.startswith("not delivered") else f"not delivered: {action.last_error}"
+    if action.status == S.DEAD:
+        return f"failed after {action.attempts} attempts: {action.last_error}"
+    if action.status == S.QUEUED and action.next_attempt_at:
+        return f"retrying: attempt {action.attempts + 1} of {action.max_attempts} at {action.next_attempt_at:%Y-%m-%d %H:%M:%S}Z (action {action.pk})"
+    return f"{action.status} (action {action.pk})"
+
+
+def action_run(*, action: Action) -> Action:
+    """Execute a claimed action with its handler until it succeeds, fails for good, runs out of
+    attempts, or its next retry is too far off to wait for (then it is ``queued`` again).
+
+    Must be called inside ``tenant_context(action.tenant)`` by the worker holding the claim.
+    Returns the action as stored afterwards. Never raises for handler failures.
+    """
+    handler = handler_for(action.kind)
+    while True:
+        retry_after = None
+        try:
+            result = handler.execute(action)
+        except PermanentError as exc:
+            error, result, outcome = str(exc), exc.result, "permanent"
+        except RetryableError as exc:
+            error, result, outcome, retry_after = str(exc), exc.result, "retry", exc.retry_after
+        except Exception as exc:  # a bug or an unexpected library error: retry, never lose the action
+            logger.exception("action %s: handler %s raised", action.pk, action.kind)
+            error, result, outcome = f"{type(exc).__name__}: {exc}", {}, "retry"
+        else:
+            error, outcome = "", "success"
+        error = redact_text(error)[:MAX_ERROR_CHARS]
+        now = timezone.now()
+        if outcome == "success":
+            row = _release(action, lambda r: (S.SUCCEEDED, {"result": result, "last_error": "", "finished_at": now, **_CLEAR_CLAIM}, f"attempt {r.attempts} succeeded"))
+            return _finish(action, row)
+        if outcome == "permanent":
+            row = _release(action, lambda r: (S.FAILED, {"result": result, "last_error": error, "finished_at": now, **_CLEAR_CLAIM}, f"attempt {r.attempts} failed permanently: {error}"))
+            return _finish(action, row)
+        if action.attempts >= action.max_attempts:
+            row = _release(
+                action,
+                lambda r: (S.DEAD, {"result": result, "last_error": error, "finished_at": now, **_CLEAR_CLAIM},
+                           f"attempt {r.attempts} of {r.max_attempts} failed: {error}; no attempts left"),
+            )
+            return _finish(action, row)
+        delay = retry_delay(attempt=action.attempts, retry_after=retry_after)
+        if delay > _inline_max():
+            due = now + timedelta(seconds=delay)
+            row = _release(
+                action,
+                lambda r: (S.QUEUED, {"result": result, "last_error": error, "next_attempt_at": due, "enqueued_at": None, **_CLEAR_CLAIM},
+                           f"attempt {r.attempts} of {r.max_attempts} failed: {error}; next attempt in {delay:.1f} s"),
+            )
+            return _finish(action, row)
+        # Retry soon, in this worker: record the failed attempt, keep (and extend) the claim.
+        kept = _transition(
+            action.pk,
+            allowed_from={S.RUNNING},
+            decide=lambda r: (S.RUNNING, {"last_error": error, "result": result, "claimed_until": now + timedelta(seconds=delay) + _lease()},
+                              f"attempt {r.attempts} of {r.max_attempts} failed: {error}; retrying in {delay:.2f} s"),
+            actor_label="worker",
+            where=Q(claim_token=action.claim_token),
+        )
+        if kept is None:
+            logger.warning("action %s: lease lost during retries", action.pk)
+            return Action.objects.unscoped().get(pk=action.pk)  # by pk
+        time.sleep(delay)
+        counted = (
+            Action.objects.unscoped()  # by pk, only while this worker still holds the claim
+            .filter(pk=action.pk, status=S.RUNNING, claim_token=action.claim_token)
+            .update(attempts=F("attempts") + 1, claimed_until=timezone.now() + _lease(), updated_at=timezone.now())
+        )
+        if counted != 1:
+            logger.warning("action %s: lease lost during retries", action.pk)
+            return Action.objects.unscoped().get(pk=action.pk)  # by pk
+        action.refresh_from_db(fields=["attempts", "claimed_until", "last_error", "result"])
+
+
+def _finish(action: Action, row: Action | None) -> Action:
+    if row is None:
+        return Action.objects.unscoped().get(pk=action.pk)  # by pk: report what is stored
+    _on_finished(row)
+    log = logger.info if row.status == S.SUCCEEDED else logger.warning
+    log("action %s %s after %s attempt(s)", row.pk, row.status, row.attempts)
+    return row
+
+
+def action_execute(*, action_id: int) -> Action | None:
+    """Claim and run one action (the body of ``actions.tasks.execute_action``); None when there
+    was nothing to do (already claimed, finished, not due)."""
+    from tenants.context import tenant_context
+
+    action = action_claim(action_id=action_id)
+    if action is None:
+        return None
+    with tenant_context(action.tenant):
+        return action_run(action=action)
+
+
+def actions_dispatch_due(*, limit: int = 500) -> dict[str, int]:
+    """Maintenance, scheduled every minute (all tenants):
+
+    1. a ``running`` action whose lease ran out (its worker died) is requeued with a backoff
+       delay, or marked ``dead`` when that was its last attempt ("recovered" / "dead");
+    2. a ``queued`` action that is due and was not enqueued in the last 5 minutes is enqueued
+       ("enqueued"): deferred retries, and messages lost by the broker;
+    3. a ``queued`` action with no attempts left is marked ``dead``.
+
+    Returns the counts. Safe to run concurrently with workers (row locks, lease checks).
+    """
+    now = timezone.now()
+    counts = {"recovered": 0, "dead": 0, "enqueued": 0}
+    stale = list(
+        Action.objects.unscoped().filter(status=S.RUNNING, claimed_until__lt=now).values_list("pk", flat=True)[:limit]  # all tenants: maintenance
+    )
+    for pk in stale:
+        def decide(r: Action) -> Decision:
+            note = f"the worker stopped during attempt {r.attempts} of {r.max_attempts} (lease expired)"
+            if r.attempts >= r.max_attempts:
+                return S.DEAD, {"last_error": note, "finished_at": now, **_CLEAR_CLAIM}, f"{note}; no attempts left"
+            due = now + timedelta(seconds=retry_delay(attempt=r.attempts))
+            return S.QUEUED, {"last_error": note, "next_attempt_at": due, "enqueued_at": None, **_CLEAR_CLAIM}, f"{note}; requeued"
+
+        row = _transition(pk, allowed_from={S.RUNNING}, decide=decide, actor_label="dispatcher", where=Q(claimed_until__lt=now))
+        if row is not None:
+            counts["dead" if row.status == S.DEAD else "recovered"] += 1
+            _on_finished(row)
+    exhausted = list(
+        Action.objects.unscoped().filter(status=S.QUEUED, attempts__gte=F("max_attempts")).values_list("pk", flat=True)[:limit]  # maintenance
+    )
+    for pk in exhausted:
+        row = _transition(
+            pk,
+            allowed_from={S.QUEUED},
+            decide=lambda r: (S.DEAD, {"finished_at": now}, "no attempts left") if r.attempts >= r.max_attempts else None,
+            actor_label="dispatcher",
+        )
+        if row is not None:
+            counts["dead"] += 1
+            _on_finished(row)
+    due = list(
+        Action.objects.unscoped()  # all tenants: maintenance
+        .filter(status=S.QUEUED, attempts__lt=F("max_attempts"))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - RESEND_QUEUED_AFTER))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if due:
+        Action.objects.unscoped().filter(pk__in=due, status=S.QUEUED).update(enqueued_at=now)  # the rows just selected
+        for pk in due:
+            _enqueue_on_commit(pk)
+        counts["enqueued"] = len(due)
+    return counts
+
+
+# --- webhook endpoints and signing secrets --------------------------------------------------------
+
+
+def _secret_row(*, tenant: Tenant, endpoint: WebhookEndpoint | None) -> tuple[SigningSecret, str]:
+    value = secret_generate()
+    row = SigningSecret.objects.unscoped().create(tenant=tenant, endpoint=endpoint, secret_token=encrypt_json({"secret": value}))  # tenant explicit
+    return row, value
+
+
+def webhook_endpoint_create(*, tenant: Tenant, url: str, description: str = "", enabled: bool = True) -> tuple[WebhookEndpoint, str]:
+    """Register a webhook endpoint with a new ``whsec_`` secret; returns ``(endpoint, secret)``.
+    The secret is shown to the caller once (stored encrypted).
+
+    Raises:
+        revops.lib.urls.UnsafeURL: the URL is not https (or http loopback in development) or carries
+            credentials; its address is checked again at every delivery.
+    """
+    check_outbound_url(url, resolve=False)
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.unscoped().create(tenant=tenant, url=url, description=description[:255], enabled=enabled)  # tenant explicit
+        _, secret = _secret_row(tenant=tenant, endpoint=endpoint)
+    return endpoint, secret
+
+
+def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
+    """Disable ``endpoint`` (new webhook actions to it are refused; queued ones fail)."""
+    WebhookEndpoint.objects.unscoped().filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason[:255], updated_at=timezone.now())  # by pk
+    logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
+
+
+def signing_secret_rotate(*, tenant: Tenant, endpoint: WebhookEndpoint | None = None, grace: timedelta = timedelta(hours=24)) -> str:
+    """Add a new secret for ``endpoint`` (None: the tenant's run callbacks) and let the active
+    ones expire after ``grace``; until then deliveries carry one signature per secret, so the
+    receiver can switch at its own pace. Returns the new ``whsec_`` secret (shown once)."""
+    now = timezone.now()
+    with transaction.atomic():
+        SigningSecret.objects.unscoped().filter(tenant=tenant, endpoint=endpoint).filter(  # tenant explicit
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now + grace)
+        ).update(expires_at=now + grace)
+        _, secret = _secret_row(tenant=tenant, endpoint=endpoint)
+    return secret
+
+
+def callback_secrets_ensure(*, tenant: Tenant) -> list[str]:
+    """The active secrets signing ``tenant``'s run callbacks; creates the first one when there is
+    none (the tenant reads it in the admin). Concurrent callers create one secret in total (the
+    tenant row is locked)."""
+    secrets = signing_secrets_active(tenant=tenant, endpoint=None)
+    if secrets:
+        return secrets
+    with transaction.atomic():
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        secrets = signing_secrets_active(tenant=tenant, endpoint=None)
+        if not secrets:
+            _, value = _secret_row(tenant=tenant, endpoint=None)
+            secrets = [value]
+    return secrets

@@ -1,0 +1,132 @@
+"""Slack interactivity endpoint: one per tenant, ``POST /slack/interactivity/<tenant slug>``.
+
+Receives Block Kit button clicks (``block_actions``) on action approval prompts. The tenant is
+resolved here, once, from the URL; the request is verified with that tenant's signing secret
+(slack-sdk ``SignatureVerifier``: ``v0`` HMAC-SHA256, 5-minute window). Only a member of the
+tenant whose ``Membership.slack_user_id`` is the clicking user and whose role is one of the
+policy's ``approver_roles`` may approve or reject; anyone else gets an ephemeral refusal and
+nothing changes. Slack is answered 200 at once; Slack messages are sent by worker tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_q.tasks import async_task
+from slack_sdk.signature import SignatureVerifier
+
+from actions.approvals import APPROVE_ACTION_ID, REJECT_ACTION_ID
+from actions.selectors import action_get, slack_approver_get
+from actions.services import ActionStateError, action_approve, action_reject
+from integrations.slack.selectors import slack_app_get
+from tenants.context import tenant_context
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+def _text(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _tell(tenant: Tenant, channel: str, user: str, text: str, thread_ts: str) -> None:
+    transaction.on_commit(lambda: async_task("actions.tasks.tell_slack_user", tenant.pk, channel, user, text, thread_ts))
+
+
+def slack_interaction_handle(*, tenant: Tenant, payload: dict) -> str:
+    """Act on one verified interaction payload for ``tenant`` (in context). Returns what
+    happened: ``"approved"``, ``"rejected"``, ``"refused: <why>"`` or ``"ignored: <why>"``."""
+    if payload.get("type") != "block_actions":
+        return f"ignored: payload type {str(payload.get('type'))[:40]}"
+    app = slack_app_get()
+    team_id = str((payload.get("team") or {}).get("id") or "")
+    if app is not None and app.team_id and team_id and team_id != app.team_id:
+        return "ignored: other team"
+    clicked = next(
+        (a for a in payload.get("actions") or [] if isinstance(a, dict) and a.get("action_id") in (APPROVE_ACTION_ID, REJECT_ACTION_ID)),
+        None,
+    )
+    if clicked is None:
+        return "ignored: not an approval button"
+    user_id = str((payload.get("user") or {}).get("id") or "")
+    container = payload.get("container") or {}
+    channel = str(container.get("channel_id") or (payload.get("channel") or {}).get("id") or "")
+    thread_ts = str(container.get("thread_ts") or "")
+    try:
+        action_id = int(str(clicked.get("value") or ""))
+    except ValueError:
+        return "ignored: bad action id"
+    action = action_get(action_id=action_id)  # scoped: another tenant's action is not found
+    if action is None:
+        return "ignored: no such action"
+    member = slack_approver_get(tenant=tenant, slack_user_id=user_id)
+    if member is None:
+        _tell(tenant, channel, user_id, f"You are not allowed to approve or reject action {action.pk}.", thread_ts)
+        logger.warning("tenant %s: Slack user %s may not decide action %s", tenant.slug, user_id[:32], action.pk)
+        return "refused: not an approver"
+    approve = clicked.get("action_id") == APPROVE_ACTION_ID
+    try:
+        if approve:
+            action_approve(action=action, actor=member.user, via=f"slack:{user_id}")
+        else:
+            action_reject(action=action, actor=member.user, via=f"slack:{user_id}", reason="rejected in Slack")
+    except ActionStateError as exc:
+        _tell(tenant, channel, user_id, f"Nothing changed: {exc}.", thread_ts)
+        return f"refused: {exc}"
+    return "approved" if approve else "rejected"
+
+
+@csrf_exempt
+@require_POST
+def slack_interactivity(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    """Receive a signed Slack interaction (``payload=<json>`` form body) for ``tenant_slug``.
+
+    Responses: 413 body over ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or no usable
+    Slack credential; 401 missing/invalid/stale signature (nothing changes); 400 no JSON
+    ``payload`` field; 200 otherwise (decided, refused or ignored: see the log).
+    """
+    max_bytes = settings.MAX_REQUEST_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > max_bytes:
+        return _text(413, "Request body too large")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _text(413, "Request body too large")
+    if len(body) > max_bytes:
+        return _text(413, "Request body too large")
+    tenant = Tenant.objects.filter(slug=tenant_slug).first()
+    if tenant is None:
+        return _text(404, "Not found")
+    with tenant_context(tenant):
+        app = slack_app_get()
+        if app is None:
+            return _text(404, "Not found")
+        try:
+            valid = SignatureVerifier(app.signing_secret).is_valid_request(body, dict(request.headers))
+        except (ValueError, TypeError):
+            valid = False
+        if not valid:
+            logger.warning("slack interaction for tenant %s: invalid or stale signature", tenant.slug)
+            return _text(401, "Invalid signature")
+        try:
+            raw = parse_qs(body.decode("utf-8"), strict_parsing=False).get("payload", [""])[0]
+            payload = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _text(400, "Malformed payload")
+        if not isinstance(payload, dict):
+            return _text(400, "Malformed payload")
+        outcome = slack_interaction_handle(tenant=tenant, payload=payload)
+    logger.info("slack interaction for tenant %s: %s", tenant.slug, outcome)
+    return _text(200, "")
