@@ -77,6 +77,10 @@ def demo_setup(*, tenant_slug: str = DEMO_SLUG, schema: str = DEMO_SCHEMA) -> De
     password = secrets.token_urlsafe(24)
     tables = warehouse_load_demo(schema=schema, reader_role=role, reader_password=password)
     tenant = demo_tenant_configure(tenant_slug=tenant_slug, schema=schema, reader_role=role, reader_password=password)
+    # An insert-only insights table for the execution agent's warehouse_write actions.
+    from actions.insights import insights_table_provision
+
+    insights_table_provision(tenant=tenant, schema=f"{schema}_insights")
     with transaction.atomic():
         ApiKey.objects.unscoped().filter(tenant=tenant, name="demo", revoked_at__isnull=True).update(revoked_at=timezone.now())
         _, key = apikey_create(tenant=tenant, name="demo")

@@ -283,6 +283,7 @@ def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
     )
     t = totals.rows[0]
     ages = ctx.computed("days in stage", [(ctx.as_of - r["engage_date"]).days for r in top.rows], "as-of date - engage date")
+    ctx.computed("rows shown", len(top.rows))
     table = md_table(
         ["Opportunity", "Account", "Owner", "Product", "List price", "Engaged", "Days in stage"],
         [[r["id"], r["account"] or "(no account)", r["owner"], r["product"], fmt_usd(r["list_price"]), r["engage_date"].isoformat(), a] for r, a in zip(top.rows, ages)],
