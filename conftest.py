@@ -19,10 +19,15 @@ class TenantWorld:
     editor: object
     viewer: object
     api_key: str
+    approver_key: str
 
     def auth(self) -> dict:
         """Headers for Django's test client."""
         return {"HTTP_AUTHORIZATION": f"Bearer {self.api_key}"}
+
+    def approver_auth(self) -> dict:
+        """Headers with a key that may approve or reject actions."""
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.approver_key}"}
 
 
 def _world(slug: str) -> TenantWorld:
@@ -34,7 +39,8 @@ def _world(slug: str) -> TenantWorld:
         Membership.objects.create(user=user, tenant=tenant, role=role)
         users[role] = user
     _, key = apikey_create(tenant=tenant, name="tests")
-    return TenantWorld(tenant, users[Role.OWNER], users[Role.EDITOR], users[Role.VIEWER], key)
+    _, approver = apikey_create(tenant=tenant, name="approver", can_approve=True)
+    return TenantWorld(tenant, users[Role.OWNER], users[Role.EDITOR], users[Role.VIEWER], key, approver)
 
 
 @pytest.fixture

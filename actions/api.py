@@ -67,6 +67,10 @@ class _Decide(APIView):
     @extend_schema(request=DecisionSerializer, responses={200: ActionSerializer})
     def post(self, request, action_id: int):
         action = _load(action_id)
+        if not getattr(request.auth, "can_approve", False):
+            # Approval is a human decision: only keys created with --can-approve may decide, so a
+            # key that asked for a write cannot also approve it (review finding).
+            return Response({"detail": "This API key may not approve or reject actions (create one with --can-approve)."}, status=status.HTTP_403_FORBIDDEN)
         data = DecisionSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
         try:

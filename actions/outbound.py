@@ -39,7 +39,7 @@ import httpx
 from django.conf import settings
 from standardwebhooks import Webhook
 
-from revops.lib.urls import UnsafeURL, check_outbound_url
+from revops.lib.urls import UnsafeURL, check_outbound_url, unwrap_address
 
 HTTP_TIMEOUT_SECONDS = 15.0
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -75,9 +75,7 @@ class OutboundTarget:
 
 
 def _unwrap(addr: ipaddress.IPv4Address | ipaddress.IPv6Address):
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
+    return unwrap_address(addr)
 
 
 def outbound_check(url: str, *, allowlist: Sequence[Network] = ()) -> OutboundTarget:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,18 +14,11 @@ from agents.serializers import RunCreateSerializer, RunDetailSerializer, RunQueu
 from agents.services import run_create
 
 
-class PayloadTooLarge(ValidationError):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "Request body too large."
-
-
 class RunListCreate(APIView):
     """``POST /api/v1/runs``: queue a question for the agents."""
 
     @extend_schema(request=RunCreateSerializer, responses={202: RunQueuedSerializer})
     def post(self, request):
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.MAX_REQUEST_BYTES:
-            raise PayloadTooLarge(f"Request body larger than {settings.MAX_REQUEST_BYTES} bytes.")
         serializer = RunCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

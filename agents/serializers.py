@@ -17,6 +17,12 @@ class RunCreateSerializer(serializers.Serializer):
     thread_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     as_of = serializers.DateField(required=False, allow_null=True, default=None, help_text="YYYY-MM-DD; default: the tenant's as-of date")
 
+    def validate_as_of(self, value):
+        # Periods are computed from as_of; keep it where calendar arithmetic is well defined.
+        if value is not None and not (1900 <= value.year <= 2999):
+            raise serializers.ValidationError("as_of must be between 1900-01-01 and 2999-12-31")
+        return value
+
     def validate_callback_url(self, value: str) -> str:
         if value:
             try:

@@ -15,6 +15,7 @@ from django_q.tasks import async_task
 
 from agents.models import Channel, Conversation, Run, RunStatus
 from agents.timeperiods import resolve_as_of
+from revops.lib.redact import redact_text
 from tenants.context import tenant_context
 from tenants.models import Tenant
 
@@ -79,7 +80,8 @@ def run_create(
 
 
 def run_enqueue(*, run_id: int) -> None:
-    """Hand a run to the django-q2 broker."""
+    """Hand a run to the django-q2 broker and note when (the reaper re-sends lost messages)."""
+    Run.objects.unscoped().filter(pk=run_id).update(enqueued_at=timezone.now())  # by pk, tenant-agnostic maintenance
     async_task("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}")
 
 
@@ -97,7 +99,10 @@ def run_claim(*, run_id: int) -> bool:
     claimed = (
         Run.objects.unscoped()  # the tenant is not known before the row is loaded; filtered by pk
         .filter(pk=run_id)
-        .filter(Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, started_at__lt=_stale_before()))
+        .filter(
+            Q(status=RunStatus.QUEUED)
+            | Q(status=RunStatus.RUNNING, started_at__lt=_stale_before(), attempts__lt=settings.RUN_MAX_ATTEMPTS)
+        )
         .update(status=RunStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
     )
     return claimed == 1
@@ -110,16 +115,16 @@ def run_execute(*, run: Run, provider=None) -> Run:
     ``running``. ``provider`` overrides the tenant's LLM provider (tests, the eval command).
     Must be called inside ``tenant_context(run.tenant)``.
     """
-    started = time.monotonic()
+    started = time.monotonic()  # the run's budget clock starts before anything slow (the Slack ack)
     try:
         _deliver_ack(run)
         from agents.runtime.supervisor import supervise
 
-        outcome = supervise(run=run, provider=provider)
+        outcome = supervise(run=run, provider=provider, started=started)
     except Exception as exc:  # the run records the failure; the worker must not die on it
         logger.exception("run %s failed", run.pk)
         run.status = RunStatus.FAILED
-        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        run.error = redact_text(f"{type(exc).__name__}: {exc}")[:2000]
         run.answer_markdown = run.answer_markdown or "Sorry, this question could not be answered: an internal error occurred."
         run.answer_plain = run.answer_plain or run.answer_markdown
     else:
@@ -134,7 +139,16 @@ def run_execute(*, run: Run, provider=None) -> Run:
         run.usage = outcome.usage
         run.grounding = outcome.grounding
     run.finished_at = timezone.now()
-    run.save()
+    # Store the outcome only if the run is still ours: the reaper may have requeued or failed it
+    # meanwhile (a worker that overran), and its decision must not be overwritten.
+    fields = ["status", "route", "route_reason", "answer_markdown", "answer_plain", "citations", "entities",
+              "provider", "usage", "grounding", "error", "finished_at"]
+    stored = Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
+        **{f: getattr(run, f) for f in fields}
+    )
+    if not stored:
+        logger.warning("run %s was taken over while it ran; this attempt's outcome is dropped", run.pk)
+        return run
     logger.info("run %s %s in %.0f ms", run.pk, run.status, (time.monotonic() - started) * 1000)
     _deliver_answer(run)
     return run
@@ -158,6 +172,12 @@ def _deliver_answer(run: Run) -> None:
         callback_deliver(run=run)
 
 
+def _deliver_failed(run_id: int) -> None:
+    run = Run.objects.unscoped().select_related("tenant").get(pk=run_id)  # loaded by id; tenant set below
+    with tenant_context(run.tenant):
+        _deliver_answer(run)
+
+
 QUEUED_RESEND_AFTER = timedelta(minutes=10)
 
 
@@ -170,7 +190,10 @@ def run_reap_stale() -> dict[str, int]:
     again; the claim makes a duplicate delivery harmless. Returns counts.
     """
     requeued = failed = 0
-    lost = Run.objects.unscoped().filter(status=RunStatus.QUEUED, queued_at__lt=timezone.now() - QUEUED_RESEND_AFTER)  # all tenants: maintenance
+    lost = Run.objects.unscoped().filter(  # all tenants: maintenance
+        Q(enqueued_at__lt=timezone.now() - QUEUED_RESEND_AFTER) | Q(enqueued_at__isnull=True, queued_at__lt=timezone.now() - QUEUED_RESEND_AFTER),
+        status=RunStatus.QUEUED,
+    )
     resent = list(lost.values_list("pk", flat=True)[:500])
     for pk in resent:
         transaction.on_commit(lambda pk=pk: run_enqueue(run_id=pk))
@@ -181,9 +204,16 @@ def run_reap_stale() -> dict[str, int]:
                 transaction.on_commit(lambda pk=run.pk: run_enqueue(run_id=pk))
                 requeued += 1
         else:
-            failed += Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            reason = f"The worker stopped before finishing (attempt {run.attempts} of {settings.RUN_MAX_ATTEMPTS})."
+            done = Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.RUNNING).update(
                 status=RunStatus.FAILED,
                 finished_at=timezone.now(),
-                error=f"The worker stopped before finishing (attempt {run.attempts} of {settings.RUN_MAX_ATTEMPTS}).",
+                error=reason,
+                answer_markdown=f"Sorry, this question could not be answered: {reason[0].lower()}{reason[1:]}",
+                answer_plain=f"Sorry, this question could not be answered: {reason[0].lower()}{reason[1:]}",
             )
+            if done:
+                failed += 1
+                # The requester still gets an answer (Slack thread, callback), after commit.
+                transaction.on_commit(lambda pk=run.pk: _deliver_failed(pk))
     return {"requeued": requeued, "failed": failed, "resent": len(resent)}

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "revops.lib.middleware.RequestSizeLimitMiddleware",
     "tenants.middleware.TenantContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -99,18 +100,21 @@ TEMPLATES = [
 ]
 
 # --- Database: PostgreSQL with pgvector, always -------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL")
-if not DATABASE_URL:
+# Lower-case on purpose: not a Django setting, so the URL (with its password) never shows on a
+# debug page; the parsed dict below is a setting Django already knows to hide the password of.
+_database_url = env_str("DATABASE_URL")
+if not _database_url:
     if PRODUCTION:
         raise ImproperlyConfigured("DATABASE_URL must be set when REVOPS_PRODUCTION=1")
     from revops.embedded_db import embedded_database_url
 
-    DATABASE_URL = embedded_database_url(DATA_DIR)
+    _database_url = embedded_database_url(DATA_DIR)
     EMBEDDED_DATABASE = True
 else:
     EMBEDDED_DATABASE = False
 
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+del _database_url
 if env_str("DATABASE_NAME_OVERRIDE"):
     # Used by tests that start a real worker process against the test database.
     DATABASES["default"]["NAME"] = env_str("DATABASE_NAME_OVERRIDE")
@@ -155,7 +159,9 @@ SPECTACULAR_SETTINGS = {
 # One wall-clock budget per run; the worker timeout is longer, and the broker's retry longer still,
 # so a task is never redelivered while its first attempt may still be running (DESIGN.md §5).
 RUN_BUDGET_SECONDS = env_int("RUN_BUDGET_SECONDS", 90, minimum=5)
-WORKER_TIMEOUT_SECONDS = RUN_BUDGET_SECONDS + 30
+LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 60, minimum=1)
+# A model call may still be in flight when the budget ends (Bedrock's read timeout is per client).
+WORKER_TIMEOUT_SECONDS = RUN_BUDGET_SECONDS + LLM_TIMEOUT_SECONDS + 30
 RUN_MAX_ATTEMPTS = env_int("RUN_MAX_ATTEMPTS", 2, minimum=1)
 Q_CLUSTER = {
     "name": "revops",
@@ -176,7 +182,6 @@ ACTIONS_RETRY_BASE_SECONDS = env_float("ACTIONS_RETRY_BASE_SECONDS", 1.0, minimu
 ACTIONS_RETRY_FACTOR = env_float("ACTIONS_RETRY_FACTOR", 4.0, minimum=1.0)
 ACTIONS_RETRY_MAX_DELAY_SECONDS = env_float("ACTIONS_RETRY_MAX_DELAY_SECONDS", 3600.0, minimum=1.0)
 ACTIONS_HTTP_TIMEOUT_SECONDS = env_float("ACTIONS_HTTP_TIMEOUT_SECONDS", 15.0, minimum=1.0)
-LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 60, minimum=1)
 LLM_RETRY_BASE_SECONDS = env_float("LLM_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
 
 # --- Integrations -------------------------------------------------------------------------------

@@ -108,6 +108,9 @@ class ApiKey(TenantOwnedModel):
     """
 
     name = models.CharField(max_length=100, default="default")
+    can_approve = models.BooleanField(
+        default=False, help_text="May approve or reject proposed actions (a human's approval tool, not an integration's)."
+    )
     prefix = models.CharField(max_length=16, unique=True)
     key_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -30,11 +30,12 @@ def _hash(secret: str) -> str:
 
 
 @transaction.atomic
-def apikey_create(*, tenant: Tenant, name: str = "default") -> tuple[ApiKey, str]:
-    """Create an API key; return ``(row, plaintext_key)``. The plaintext is not stored anywhere."""
+def apikey_create(*, tenant: Tenant, name: str = "default", can_approve: bool = False) -> tuple[ApiKey, str]:
+    """Create an API key; return ``(row, plaintext_key)``. The plaintext is not stored anywhere.
+    ``can_approve`` lets the key approve or reject proposed actions."""
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
-    row = ApiKey.objects.unscoped().create(tenant=tenant, name=name, prefix=prefix, key_hash=_hash(secret))
+    row = ApiKey.objects.unscoped().create(tenant=tenant, name=name, prefix=prefix, key_hash=_hash(secret), can_approve=can_approve)
     return row, f"rk_{prefix}_{secret}"
 
 

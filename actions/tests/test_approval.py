@@ -162,7 +162,7 @@ def test_policy_can_let_crm_updates_run(world_a, salesforce_a, django_capture_on
 def test_api_approve_executes_once(client, world_a, salesforce_a, django_capture_on_commit_callbacks):
     action = crm_action(world_a)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json", **world_a.auth())
+        response = client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json", **world_a.approver_auth())
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "queued" and body["approved_via"].startswith("api-key:")  # executed after commit
@@ -170,28 +170,35 @@ def test_api_approve_executes_once(client, world_a, salesforce_a, django_capture
     assert body["status"] == "succeeded" and body["result"]["before"] == {"StageName": "Prospecting"}
     assert [e["to_status"] for e in body["events"]] == ["proposed", "approved", "queued", "running", "succeeded"]
     assert len(salesforce_a.patches()) == 1
-    again = client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json", **world_a.auth())
+    again = client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json", **world_a.approver_auth())
     assert again.status_code == 409 and "succeeded" in again.json()["detail"]
     assert len(salesforce_a.patches()) == 1
 
 
 def test_api_reject(client, world_a, salesforce_a):
     action = crm_action(world_a)
-    response = client.post(f"/api/v1/actions/{action.pk}/reject", data={"reason": "wrong stage"}, content_type="application/json", **world_a.auth())
+    response = client.post(f"/api/v1/actions/{action.pk}/reject", data={"reason": "wrong stage"}, content_type="application/json", **world_a.approver_auth())
     assert response.status_code == 200 and response.json()["status"] == "rejected"
     assert reload(action).last_error == "rejected: wrong stage" and salesforce_a.requests == []
-    assert client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json", **world_a.auth()).status_code == 409
+    assert client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json", **world_a.approver_auth()).status_code == 409
 
 
 def test_api_other_tenant_gets_404(client, world_a, world_b, salesforce_a):
     action = crm_action(world_a)
     for path in (f"/api/v1/actions/{action.pk}/approve", f"/api/v1/actions/{action.pk}/reject"):
-        assert client.post(path, content_type="application/json", **world_b.auth()).status_code == 404
+        assert client.post(path, content_type="application/json", **world_b.approver_auth()).status_code == 404
     assert client.get(f"/api/v1/actions/{action.pk}", **world_b.auth()).status_code == 404
-    assert client.post("/api/v1/actions/999999/approve", content_type="application/json", **world_a.auth()).status_code == 404
+    assert client.post("/api/v1/actions/999999/approve", content_type="application/json", **world_a.approver_auth()).status_code == 404
     assert client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json").status_code == 401
     assert reload(action).status == ActionStatus.PROPOSED and salesforce_a.requests == []
     assert client.get(f"/api/v1/actions/{action.pk}", **world_a.auth()).json()["status"] == "proposed"
+
+
+def test_api_key_without_approval_right_gets_403(client, world_a, salesforce_a):
+    action = crm_action(world_a)
+    response = client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json", **world_a.auth())
+    assert response.status_code == 403 and "--can-approve" in response.json()["detail"]
+    assert reload(action).status == ActionStatus.PROPOSED and salesforce_a.requests == []
 
 
 # --- the whole path: a Slack question -> execution agent -> prompt -> approval -> CRM ---------------

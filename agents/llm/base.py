@@ -69,8 +69,11 @@ class LLMProvider(Protocol):
     name: str
     is_offline: bool
 
-    def complete(self, *, system: str, messages: list[Message], tools: list[ToolSpec], max_tokens: int) -> Completion:
-        """One model call. Raises ``LLMError`` subclasses on provider failures."""
+    def complete(
+        self, *, system: str, messages: list[Message], tools: list[ToolSpec], max_tokens: int, timeout: float | None = None
+    ) -> Completion:
+        """One model call, retries included, within ``timeout`` seconds when given (the run's
+        remaining budget). Raises ``LLMError`` subclasses on provider failures."""
 
 
 class LLMError(Exception):
@@ -97,7 +100,7 @@ class OfflineProvider:
     name = "offline"
     is_offline = True
 
-    def complete(self, *, system: str, messages: list[Message], tools: list[ToolSpec], max_tokens: int) -> Completion:
+    def complete(self, *, system: str, messages: list[Message], tools: list[ToolSpec], max_tokens: int, timeout: float | None = None) -> Completion:
         raise LLMError("the offline provider has no model; use the deterministic playbooks")
 
 

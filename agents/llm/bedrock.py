@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
 from agents.llm.base import Completion, LLMConfigurationError, LLMError, Message, ToolCall, ToolSpec, Usage
 
@@ -74,7 +74,7 @@ class BedrockProvider:
             raise ImproperlyConfigured(f"cannot create a Bedrock client: {exc}") from exc
         return cls(client=client, model_id=config.get("model_id", DEFAULT_MODEL_ID))
 
-    def complete(self, *, system: str, messages: list[Message], tools: list[ToolSpec], max_tokens: int) -> Completion:
+    def complete(self, *, system: str, messages: list[Message], tools: list[ToolSpec], max_tokens: int, timeout: float | None = None) -> Completion:
         """One Converse call. Raises LLMConfigurationError (access, validation, unknown model) or
         LLMError (transient errors after retries)."""
         request = {
@@ -88,7 +88,8 @@ class BedrockProvider:
         try:
             for attempt in Retrying(
                 retry=retry_if_exception(_transient),
-                stop=stop_after_attempt(self.max_attempts),
+                # No new attempt once the run's remaining budget is spent.
+                stop=stop_after_attempt(self.max_attempts) | stop_after_delay(timeout if timeout is not None else 10**6),
                 wait=wait_exponential(multiplier=self.backoff_seconds, max=20),
                 reraise=False,
             ):

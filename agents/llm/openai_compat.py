@@ -43,12 +43,14 @@ class OpenAICompatProvider:
         )
         return cls(client=client, model=model)
 
-    def complete(self, *, system: str, messages: list[Message], tools: list[ToolSpec], max_tokens: int) -> Completion:
+    def complete(self, *, system: str, messages: list[Message], tools: list[ToolSpec], max_tokens: int, timeout: float | None = None) -> Completion:
         """One chat completion. Raises LLMConfigurationError (4xx other than 429) or LLMError."""
         payload = [{"role": "system", "content": system}]
         for m in messages:
             payload.extend(to_openai_messages(m))
         kwargs = {"model": self.model, "messages": payload, "max_tokens": max_tokens}
+        if timeout is not None:
+            kwargs["timeout"] = max(1.0, min(timeout, float(getattr(settings, "LLM_TIMEOUT_SECONDS", 60))))
         if tools:
             kwargs["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.input_schema}} for t in tools]
         try:

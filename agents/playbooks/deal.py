@@ -111,7 +111,8 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         list_total += price
         if prob is not None:
             weighted += price * prob / 100
-        days = (as_of - d["engage_date"]).days if d["engage_date"] else None
+        # The warehouse is today's snapshot: a deal engaged after the as-of date has no age yet.
+        days = (as_of - d["engage_date"]).days if d["engage_date"] and d["engage_date"] <= as_of else None
         rows.append((d, method, prob, days))
     # The most advanced CRM stage among open deals sets the gate to check.
     crm_method = max((m for _, m, _, _ in rows if m in STAGE_ORDER), key=STAGE_ORDER.index, default=None)
@@ -155,7 +156,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         found = [s for s in listed if signals.get(s)]
         dims.append((spec.get("label", key), round(25 * len(found) / len(listed)) if listed else 0, found, listed))
     health = sum(d[1] for d in dims)
-    band = next((b["label"] for b in health_kb.get("bands", []) if health >= b["min"]), "n/a")
+    band = next((b["label"] for b in sorted(health_kb.get("bands", []), key=lambda b: -b["min"]) if health >= b["min"]), "n/a")
 
     # Risk warnings (KB thresholds, days).
     th = risks_kb.get("thresholds", {})
@@ -225,7 +226,8 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         lines += ["", md_table(
             ["Opportunity", "Product", "CRM stage", "Stage (probability)", "List price", "Owner", "Engaged", "Days in stage"],
             [[d["id"], d["product"] or "n/a", d["stage"], f"{m} ({prob}%)" if prob is not None else m, fmt_usd(d["list_price"]), d["owner"],
-              d["engage_date"].isoformat() if d["engage_date"] else "not engaged", days if days is not None else "n/a"] for d, m, prob, days in rows],
+              d["engage_date"].isoformat() if d["engage_date"] else "not engaged",
+              days if days is not None else ("after as-of" if d["engage_date"] else "n/a")] for d, m, prob, days in rows],
         )]
     lines += ["", f"- **Deal health**: {health}/100 ({band}): " + "; ".join(f"{label} {score}/25" for label, score, _, _ in dims)]
     lines += ["", "**MEDDPICC evidence from call notes**" + (f" (required for {crm_method}: {', '.join(ELEMENT_LABELS[e] for e in required)})" if required else ""), ""]

@@ -27,8 +27,18 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     )
     accounts = ctx.sql(f"SELECT {a.col('name')} AS name FROM {a.sql_table}", agent=AGENT, purpose="account names for name resolution")
     account_match = find_name(company or query, [r["name"] for r in accounts.rows])
-    candidates = [r for r in people.rows if not account_match or r["account"] == account_match.name] or people.rows
+    candidates = [r for r in people.rows if not account_match or r["account"] == account_match.name]
     person_match = closest(person, [r["contact"] for r in candidates]) if person else find_name(query, [r["contact"] for r in candidates])
+    if person_match is None and account_match and person:
+        # Not at the named company: say where that name does appear instead of moving the person.
+        elsewhere = closest(person, [r["contact"] for r in people.rows])
+        if elsewhere:
+            accounts_of = sorted({r["account"] for r in people.rows if r["contact"] == elsewhere.name})
+            return SpecialistAnswer(
+                AGENT,
+                f"### Lead Information\n\nThe call notes have no contact named {person} at {account_match.name} [{people.citation}]. "
+                f"{elsewhere.name} appears at {', '.join(accounts_of)}; ask about that company if that is who you mean.",
+            )
     if person_match is None:
         where = f" at {account_match.name}" if account_match else ""
         return SpecialistAnswer(
@@ -72,7 +82,7 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     industry_score = float(industries[sector]) if sector in industries else (0.0 if sector else None)
     band = None
     if f.get("employees") is not None:
-        band = next((b for b in icp.get("employee_bands", []) if f["employees"] >= b["min"]), None)
+        band = next((b for b in sorted(icp.get("employee_bands", []), key=lambda b: -b["min"]) if f["employees"] >= b["min"]), None)
     parts_company = [x for x in (industry_score, band["score"] if band else None) if x is not None]
     company_score = sum(parts_company) / len(parts_company) if parts_company else None
     # Authority: the semantic model has no title column for contacts -> unknown, not guessed.
@@ -86,7 +96,7 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     known = {k: v for k, v in {"company": company_score, "authority": authority_score, "technical": technical_score}.items() if v is not None}
     weight_sum = sum(float(weights.get(k, 0)) for k in known)
     fit = sum(float(weights.get(k, 0)) * v for k, v in known.items()) / weight_sum if weight_sum else None
-    fit_label = next((b["label"] for b in icp.get("fit_bands", []) if fit is not None and fit >= b["min"]), "Unknown")
+    fit_label = next((b["label"] for b in sorted(icp.get("fit_bands", []), key=lambda b: -b["min"]) if fit is not None and fit >= b["min"]), "Unknown")
     completeness = sum(x is not None for x in (f.get("sector"), f.get("employees"), title, notes or None))
     confidence = "High" if completeness == 4 else "Medium" if completeness == 3 else "Low"
 
@@ -123,7 +133,7 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
         "- Authority: unknown, the CRM records no job title for contacts (left out of the formula, not guessed)",
         f"- Technical signals {technical_score:.2f}: {', '.join(tech_found) if tech_found else 'none'} in the call notes"
         if technical_score is not None else "- Technical signals: no call notes",
-        f"- Formula (ICP document): fit = (0.5 x company + 0.3 x authority + 0.2 x technical) / weights of the known parts = {fit:.2f}"
+        f"- Formula (ICP document): fit = ({' + '.join(f'{float(weights.get(k, 0)):g} x {k}' for k in ('company', 'authority', 'technical'))}) / weights of the known parts = {fit:.2f}"
         if fit is not None else "- Formula: not enough data to score",
         "",
         f"**Confidence**: {confidence}: {completeness} of 4 inputs known (industry, head count, title, call notes).",

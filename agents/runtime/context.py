@@ -68,6 +68,16 @@ class RunContext:
     sources: GroundingSources = field(default_factory=GroundingSources)
     computations: list[dict] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # A retried run keeps the earlier attempt's steps as history; number after them.
+        from django.db.models import Max
+
+        self._position = RunStep.objects.unscoped().filter(run=self.run).aggregate(m=Max("position"))["m"] or 0  # by run id
+
+    def remaining_seconds(self) -> float:
+        """Seconds left in the run's wall-clock budget (>= 0)."""
+        return max(0.0, self.budget_seconds - (time.monotonic() - self.started))
+
     @property
     def as_of(self) -> dt.date:
         return self.run.as_of

@@ -3,7 +3,8 @@
 Questions carry misspellings and case changes ("acme corportion"); names in the warehouse carry
 their own quirks. A name is found in a question when its normalised form aligns with part of the
 question (``fuzz.partial_ratio`` >= cutoff), or when its first distinctive word (4+ letters) is a
-word of the question ("acme corp" finds "Acme Corporation"), which scores 86.
+word of the question ("acme corp" finds "Acme Corporation"), which scores exactly the cutoff so
+a closer full-name match still wins.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def find_name(text: str, candidates: Iterable[str], *, cutoff: float = DEFAULT_C
         score = fuzz.partial_ratio(norm, query) if len(norm) >= 4 else (100.0 if norm in words else 0.0)
         first = next((w for w in norm.split() if len(w) >= 4 and w not in _STOP), None)
         if first and first in words:
-            score = max(score, 86.0)
+            score = max(score, cutoff)
         if score >= cutoff and (
             best is None or score > best.score or (score == best.score and len(name) > len(best.name))
         ):

@@ -84,7 +84,9 @@ def llm_call(ctx: RunContext, provider: LLMProvider, *, agent: str, system_name:
     started = time.monotonic()
     ref = prompt_ref(system_name, system)
     try:
-        completion = provider.complete(system=system, messages=messages, tools=tools, max_tokens=min(MAX_OUTPUT_TOKENS, remaining))
+        completion = provider.complete(
+            system=system, messages=messages, tools=tools, max_tokens=min(MAX_OUTPUT_TOKENS, remaining), timeout=ctx.remaining_seconds()
+        )
     except LLMError as exc:
         ctx.record(agent=agent, kind=StepKind.LLM, name=provider.name, input={"system_prompt": ref, "turns": len(messages)}, error=str(exc), duration_ms=(time.monotonic() - started) * 1000)
         raise

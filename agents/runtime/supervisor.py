@@ -114,10 +114,11 @@ def _playbook(ctx: RunContext, agent: str, run: Run, decision: RouteDecision, pr
     return data.answer(ctx, run.query)
 
 
-def supervise(*, run: Run, provider: LLMProvider | None = None) -> Outcome:
-    """Answer ``run`` (tenant in context). ``provider`` defaults to the tenant's. Specialist
-    failures become an honest section, not a crash."""
-    ctx = RunContext(run=run)
+def supervise(*, run: Run, provider: LLMProvider | None = None, started: float | None = None) -> Outcome:
+    """Answer ``run`` (tenant in context). ``provider`` defaults to the tenant's; ``started`` is
+    the ``time.monotonic()`` the run's budget counts from. Specialist failures become an honest
+    section, not a crash."""
+    ctx = RunContext(run=run, started=started) if started is not None else RunContext(run=run)
     provider = provider or provider_for_tenant(run.tenant)
     budgets = Budgets.from_tenant(run.tenant)
     usage = Usage()

@@ -196,3 +196,19 @@ def test_at_risk_deals_pipeline_wide_matches_csv(client, demo, django_capture_on
     assert f"**{len(stalled):,} open opportunities** have been in stage more than 90 days" in run["answer"]
     oldest = min(stalled, key=lambda r: (_date(r["engage_date"]), r["opportunity_id"]))
     assert oldest["opportunity_id"] in run["answer"]
+
+
+def test_malformed_content_length_is_400(client, demo):
+    response = client.generic("POST", URL, data=b'{"query": "x"}', content_type="application/json", CONTENT_LENGTH="abc", **demo.auth())
+    assert response.status_code == 400
+    assert Run.objects.unscoped().count() == 0
+
+
+def test_as_of_out_of_range_is_400(client, demo):
+    response = client.post(URL, data={"query": "revenue this quarter", "as_of": "9999-12-31"}, content_type="application/json", **demo.auth())
+    assert response.status_code == 400 and "as_of" in response.json()
+
+
+def test_account_named_by_its_first_word(client, demo, django_capture_on_commit_callbacks):
+    run = ask(client, demo, "what is the status of the Acme deals?", django_capture_on_commit_callbacks)
+    assert "## Deal status: Acme Corporation" in run["answer"]

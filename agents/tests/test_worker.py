@@ -112,3 +112,48 @@ def test_queued_run_whose_message_was_lost_is_resent(demo, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         assert run_reap_stale() == {"requeued": 0, "failed": 0, "resent": 1}
     assert Run.objects.unscoped().get(pk=run.pk).status == RunStatus.SUCCEEDED
+
+
+def test_retry_after_a_partial_attempt_keeps_earlier_steps(demo, django_capture_on_commit_callbacks, settings):
+    """Review finding: a retried run used to collide with its first attempt's step numbers."""
+    from agents.models import RunStep
+
+    settings.RUN_MAX_ATTEMPTS = 2
+    run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", enqueue=False)
+    RunStep.objects.unscoped().create(tenant=demo.tenant, run=run, position=1, agent="supervisor", kind="route", name="classify")
+    _stale(run)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_reap_stale()
+    run = Run.objects.unscoped().get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    positions = list(RunStep.objects.unscoped().filter(run=run).values_list("position", flat=True))
+    assert positions == sorted(set(positions)) and positions[0] == 1 and len(positions) > 2
+
+
+def test_run_failed_by_the_reaper_is_still_delivered(demo, settings, django_capture_on_commit_callbacks):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.RUN_MAX_ATTEMPTS = 1
+        run = run_create(tenant=demo.tenant, channel="api", query="What is the win rate?", callback_url=f"http://127.0.0.1:{server.server_address[1]}/cb", enqueue=False)
+        _stale(run)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_reap_stale()["failed"] == 1
+    finally:
+        server.shutdown()
+    assert received and received[-1]["status"] == "failed" and "worker stopped" in received[-1]["answer"]

@@ -85,6 +85,10 @@ def slack_question_parse(*, payload: dict, app: SlackApp) -> SlackQuestion | str
     bots = _bot_user_ids(payload, app)
     if event.get("bot_id") or event.get("subtype") == "bot_message" or str(event.get("user") or "") in bots:
         return "ignored: bot message"
+    # Slack Connect: a user of another organisation in a shared channel has another user_team;
+    # they must not query this tenant's data.
+    if app.team_id and event.get("user_team") and event.get("user_team") != app.team_id:
+        return "ignored: user from another workspace"
     if event_type == "message":
         if event.get("channel_type") != "im":
             return "ignored: channel message"

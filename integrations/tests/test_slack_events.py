@@ -494,3 +494,10 @@ def test_no_bot_token_posts_nothing(world_a, fake_slack):
     with tenant_context(world_a.tenant):
         assert slack_post_answer(run=run) == 0
     assert fake_slack.requests == []
+
+
+def test_slack_connect_user_from_another_workspace_is_ignored(slack_a, fake_slack, deliver):
+    assert deliver(event_payload(event_id="EvExt", user_team="TEXTERNAL")).status_code == 200
+    assert runs_of(slack_a.tenant) == [] and fake_slack.requests == []
+    deliver(event_payload(event_id="EvOwn", user_team="TA"))
+    assert len(runs_of(slack_a.tenant)) == 1

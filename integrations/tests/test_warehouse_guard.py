@@ -434,3 +434,17 @@ def test_functions_in_other_schemas_are_refused() -> None:
 def test_ordinary_functions_are_fine() -> None:
     out = check("SELECT lower(account), coalesce(subsidiary_of, 'none'), length(account) FROM accounts")
     assert "lower(account)" in out.lower()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT word FROM ts_stat('SELECT to_tsvector(''simple'', rolname) FROM pg_catalog.pg_roles')",
+        "SELECT ts_rewrite('a'::tsquery, 'SELECT t, s FROM aliases')",
+        "SELECT * FROM crosstab('SELECT 1') AS ct(a int)",
+        "SELECT * FROM connectby('accounts', 'account_id', 'parent', '1', 0) AS t(a int)",
+    ],
+)
+def test_functions_that_run_sql_strings_are_refused(sql):
+    with pytest.raises(UnsafeSQL):
+        validate_select(sql, allowed_tables=["accounts"], default_limit=10)

@@ -9,8 +9,11 @@ from typing import Any
 REDACTED = "[REDACTED]"
 
 # Key names whose values are secrets wherever they appear (headers, configs, tool inputs).
+# Whole words of a key name ("bot_token", "X-Subscription-Token", "aws_secret_access_key"), so
+# counters such as "input_tokens" or "max_tokens" are kept.
 _SECRET_KEY_RE = re.compile(
-    r"(authorization|password|passwd|secret|token|api[_-]?key|signing|private[_-]?key|credential|cookie)",
+    r"(?:^|[_\-\s.])(authorization|password|passwd|secret|secrets|token|api[_-]?key|apikey|signing[_-]?secret|private[_-]?key"
+    r"|access[_-]?key|credential|credentials|cookie|session[_-]?id|whsec)(?:$|[_\-\s.])",
     re.IGNORECASE,
 )
 # Secret-looking values inside free text.
@@ -62,4 +65,12 @@ class RedactingFilter(logging.Filter):
             return True
         record.msg = redact_text(message)
         record.args = None
+        # Tracebacks carry exception messages (DSNs, tokens): format them now, redacted.
+        if record.exc_info:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
         return True

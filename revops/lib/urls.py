@@ -15,6 +15,23 @@ class UnsafeURL(ValueError):
     """The URL may not be called from our servers; the message says why."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def unwrap_address(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IPv4 address an IPv6 address stands for (IPv4-mapped ``::ffff:a.b.c.d``, NAT64
+    ``64:ff9b::a.b.c.d``, 6to4 ``2002:AABB:CCDD::``), else the address itself, so checks apply
+    to where traffic really goes."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return addr.ipv4_mapped
+        if addr in _NAT64:
+            return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+        if addr.sixtofour is not None:
+            return addr.sixtofour
+    return addr
+
+
 def _is_loopback_name(host: str) -> bool:
     if host == "localhost":
         return True
@@ -40,14 +57,18 @@ def check_outbound_url(url: str, *, resolve: bool = True) -> None:
     if not resolve:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise UnsafeURL("the URL has an invalid port") from exc
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeURL(f"the host {parts.hostname!r} does not resolve") from exc
     for info in infos:
-        addr = ipaddress.ip_address(info[4][0])
+        addr = unwrap_address(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
         if allow_loopback and addr.is_loopback:
             continue
         if parts.scheme == "http":
             raise UnsafeURL("plain http is allowed only to loopback addresses")
-        if addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved or addr.is_multicast or addr.is_unspecified:
+        if not addr.is_global:  # private, loopback, link-local, shared (100.64/10), reserved...
             raise UnsafeURL(f"the host {parts.hostname!r} resolves to a non-public address")

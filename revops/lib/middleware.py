@@ -1,0 +1,28 @@
+"""Request-size limit for the API and Slack endpoints, applied before any view reads the body.
+
+DRF reads the request stream directly, so Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` does not
+protect it. Bodies above ``settings.MAX_REQUEST_BYTES`` get 413; a malformed Content-Length 400.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import JsonResponse
+
+LIMITED_PREFIXES = ("/api/", "/slack/")
+
+
+class RequestSizeLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith(LIMITED_PREFIXES):
+            raw = request.META.get("CONTENT_LENGTH") or "0"
+            try:
+                length = int(raw)
+            except ValueError:
+                return JsonResponse({"detail": "Malformed Content-Length header."}, status=400)
+            if length > settings.MAX_REQUEST_BYTES:
+                return JsonResponse({"detail": f"Request body larger than {settings.MAX_REQUEST_BYTES} bytes."}, status=413)
+        return self.get_response(request)
