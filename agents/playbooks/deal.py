@@ -55,8 +55,8 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
             "### Deal analysis\n\nI could not find an account named in your question among the accounts in "
             f"your warehouse [{names_ref}]. Please give the account's name as it appears in the CRM.",
         )
-    stages_kb = ctx.rules("deal_stages", agent=AGENT)
-    health_kb = ctx.rules("deal_health", agent=AGENT)
+    stages_kb = ctx.rules("deal_stages", agent=AGENT, sections=("Stage gates", "Evidence"))
+    health_kb = ctx.rules("deal_health", agent=AGENT, sections=("Bands",))
     risks_kb = ctx.rules("deal_risks", agent=AGENT)
     competitors_kb = ctx.rules("competitors", agent=AGENT)
     sm = ctx.semantic_model(agent=AGENT)

@@ -15,7 +15,7 @@ AGENT = "lead_analysis"
 
 def answer(ctx: RunContext, query: str, *, person: str | None, company: str | None, previous: dict) -> SpecialistAnswer:
     """Assess ``person`` (from the router, else the question) at ``company``. Raises ToolError."""
-    icp = ctx.rules("icp", agent=AGENT)
+    icp = ctx.rules("icp", agent=AGENT, sections=("Formula",))
     sm = ctx.semantic_model(agent=AGENT)
     n, a, o = sm.entity("call_notes"), sm.entity("accounts"), sm.entity("opportunities")
 

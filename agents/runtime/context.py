@@ -130,32 +130,38 @@ class RunContext:
             raise BudgetExceeded(f"the run's time budget of {self.budget_seconds:.0f} s ran out")
 
     # -- knowledge ---------------------------------------------------------------------------
-    def rules(self, rule_set: str, *, agent: str) -> dict:
+    def rules(self, rule_set: str, *, agent: str, sections: tuple[str, ...] = ()) -> dict:
         """Front-matter parameters of the published KB document declaring ``rule_set: <name>``.
 
-        Cites the document. Raises ToolError when no such document exists (the editors must
-        publish it; the code has no hidden defaults for business rules).
+        Cites the document, and each of ``sections`` (markdown headings of the rules applied)
+        by document and heading path (``"Deal health score > Bands"``) when the heading exists.
+        Raises ToolError when no such document exists (the editors must publish it; the code
+        has no hidden defaults for business rules).
         """
         from knowledge.frontmatter import split_front_matter
-        from knowledge.models import KnowledgeDocument
+        from knowledge.models import DocumentStatus, KnowledgeDocument
 
         started = time.monotonic()
-        for doc in KnowledgeDocument.objects.filter(body__contains=f"rule_set: {rule_set}").order_by("-updated_at"):
-            params, _ = split_front_matter(doc.body)
+        candidates = KnowledgeDocument.objects.filter(status=DocumentStatus.PUBLISHED, body__contains=f"rule_set: {rule_set}")
+        for doc in candidates.order_by("-updated_at"):
+            params, markdown = split_front_matter(doc.body)
             if params.get("rule_set") == rule_set:
-                self.cite_document(doc)
+                cited = [self.cite_document(doc)]
+                for heading in _heading_paths(markdown, sections):
+                    cited.append(self.cite_document(doc, heading))
                 self.sources.add(params)
                 self.sources.add(doc.body)
                 self.record(
                     agent=agent,
                     kind=StepKind.TOOL_CALL,
                     name="kb_rules",
-                    input={"rule_set": rule_set},
+                    input={"rule_set": rule_set, "sections": list(sections)},
                     output_summary=f"{doc.title} (v{doc.version})",
+                    output={"document_id": doc.pk, "version": doc.version, "citations": cited},
                     duration_ms=(time.monotonic() - started) * 1000,
                 )
                 return params
-        message = f"the knowledge base has no document with 'rule_set: {rule_set}'"
+        message = f"the knowledge base has no published document with 'rule_set: {rule_set}'"
         self.record(agent=agent, kind=StepKind.TOOL_CALL, name="kb_rules", input={"rule_set": rule_set}, error=message)
         raise ToolError(message)
 
@@ -197,8 +203,8 @@ class RunContext:
     def semantic_model(self, *, agent: str) -> SemanticModel:
         """The tenant's semantic model (cached per run). Raises ToolError when missing/malformed."""
         if self._semantic is None:
-            params = self.rules("semantic_model", agent=agent)
-            doc_ref = self.citations[-1]
+            params = self.rules("semantic_model", agent=agent, sections=("Opportunities", "Stage values"))
+            doc_ref = next(c for c in reversed(self.citations) if c["type"] == "kb" and not c.get("heading_path"))
             try:
                 self._semantic = SemanticModel.from_params(params)
             except SemanticModelError as exc:
@@ -256,6 +262,20 @@ class RunContext:
             {"ref": ref, "type": "sql", "purpose": purpose, "sql": result.sql, "params": jsonable(params or {}), "row_count": result.row_count, "step": step.position}
         )
         return QueryResult(result.columns, rows, result.sql, ref, result.truncated)
+
+
+def _heading_paths(markdown: str, sections: tuple[str, ...]) -> list[str]:
+    """Heading paths (``"H1 > H2"``) of the wanted section headings that exist in ``markdown``."""
+    import re
+
+    path: list[tuple[int, str]] = []
+    found: list[str] = []
+    for m in re.finditer(r"^(#{1,6})\s+(.+?)\s*#*\s*$", markdown, flags=re.M):
+        level, title = len(m.group(1)), m.group(2).strip()
+        path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, title)]
+        if title in sections:
+            found.append(" > ".join(t for _, t in path))
+    return found
 
 
 def dumps(value: Any) -> str:

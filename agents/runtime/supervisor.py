@@ -195,7 +195,10 @@ def render_sources(citations: list[dict]) -> str:
         if c["type"] == "sql":
             lines.append(f"[{c['ref']}] warehouse query: {c['purpose']} ({c['row_count']} rows; SQL in run step {c['step']})")
         elif c["type"] == "kb":
-            heading = f" › {c['heading_path']}" if c.get("heading_path") else ""
+            section = c.get("heading_path") or ""
+            if section.startswith(f"{c['title']} > "):
+                section = section[len(c["title"]) + 3 :]
+            heading = f" › {section}" if section else ""
             lines.append(f"[{c['ref']}] knowledge base: {c['title']} v{c['version']}{heading}")
         elif c["type"] == "web":
             lines.append(f"[{c['ref']}] web search: “{c['query']}”")

@@ -141,7 +141,7 @@ def test_other_tenant_cannot_use_demo_knowledge_or_warehouse(client, demo, world
         response = client.post(URL, data={"query": "What is the win rate by regional office?"}, content_type="application/json", **world_b.auth())
     run = client.get(f"{URL}/{response.json()['tracking_id']}", **world_b.auth()).json()
     assert run["status"] == "succeeded"
-    assert "no document with 'rule_set: semantic_model'" in run["answer"]
+    assert "no published document with 'rule_set: semantic_model'" in run["answer"]
     assert "%" not in run["answer"].split("#### Sources")[0].replace("No figures", "")
 
 

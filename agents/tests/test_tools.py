@@ -69,3 +69,19 @@ def test_editing_a_rule_in_the_kb_changes_the_answer(demo, django_capture_on_com
         answer = Run.objects.get(pk=run2.pk).answer_markdown
     assert "Stalled in stage" not in answer
     assert "Deal risk warnings v2" in answer
+
+
+def test_rules_cite_document_and_heading(ctx):
+    ctx.rules("deal_health", agent="deal_analysis", sections=("Bands",))
+    kb = [c for c in ctx.citations if c["type"] == "kb" and c["title"] == "Deal health score"]
+    assert [c["heading_path"] for c in kb] == ["", "Deal health score > Bands"]
+
+
+def test_draft_rules_are_not_used(demo):
+    from knowledge.models import KnowledgeDocument
+
+    with tenant_context(demo.tenant):
+        KnowledgeDocument.objects.filter(title="Deal health score").update(status="draft")
+        run = run_create(tenant=demo.tenant, channel="cli", query="x", enqueue=False)
+        with pytest.raises(ToolError, match="no published document"):
+            RunContext(run=run).rules("deal_health", agent="deal_analysis")
