@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from knowledge.models import KnowledgeDocument
-from knowledge.services import document_index
+from knowledge.services import document_index, kb_reembed
 from tenants.context import tenant_context
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -24,3 +25,17 @@ def index_document(document_id: int) -> int | None:
         return None
     with tenant_context(document.tenant):
         return document_index(document=document)
+
+
+def reembed_tenant(tenant_id: int) -> int | None:
+    """Re-embed tenant ``tenant_id``'s documents with its pending embedder, then switch to it.
+
+    Returns the number of documents embedded (None for an unknown tenant). Safe to retry and to
+    run twice: finished documents are skipped, the switch happens once.
+    """
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        logger.warning("reembed_tenant: tenant %s does not exist; nothing to do", tenant_id)
+        return None
+    with tenant_context(tenant):
+        return kb_reembed(tenant=tenant)

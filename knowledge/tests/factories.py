@@ -29,3 +29,8 @@ def update_document(document: KnowledgeDocument, *, body: str, kind: str | None 
         )
     saved.refresh_from_db()
     return saved
+
+
+def run_on_commit():
+    """Context manager: run the on-commit callbacks (indexing tasks) registered inside it."""
+    return TestCase.captureOnCommitCallbacks(execute=True)

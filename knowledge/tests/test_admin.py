@@ -23,9 +23,9 @@ def docs(world_a, world_b):
 
 
 def form_data(document=None, **overrides) -> dict:
-    data = {"kind": "business_logic", "title": "", "body": "", "_save": "Save"}
+    data = {"kind": "business_logic", "status": "published", "tags": "", "title": "", "body": "", "_save": "Save"}
     if document is not None:
-        data.update(kind=document.kind, title=document.title, body=document.body)
+        data.update(kind=document.kind, status=document.status, tags=", ".join(document.tags), title=document.title, body=document.body)
     data.update(overrides)
     return data
 

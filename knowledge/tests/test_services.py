@@ -109,7 +109,7 @@ def test_index_failure_is_recorded(world_a, monkeypatch):
         def embed_documents(self, texts):
             raise RuntimeError("model unavailable")
 
-    monkeypatch.setattr("knowledge.services.get_embedder", lambda: Broken())
+    monkeypatch.setattr("knowledge.services.get_embedder", lambda spec=None: Broken())
     with pytest.raises(RuntimeError):
         document_index(document=document)
     document.refresh_from_db()
