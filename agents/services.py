@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from agents.models import Channel, Conversation, Run, RunStatus
+from agents.models import Conversation, Run, RunStatus
 from agents.timeperiods import resolve_as_of
 from revops.lib.redact import redact_text
 from tenants.context import tenant_context

@@ -195,7 +195,7 @@ def run(*, n: int, tenants: int, seed: int, queries: int, warmup: int, keep: boo
             report["generate_and_copy_s"] = round(time.perf_counter() - started, 1)
             started = time.perf_counter()
             cursor.execute(
-                f"""INSERT INTO knowledge_knowledgechunk
+                """INSERT INTO knowledge_knowledgechunk
                       (tenant_id, document_id, position, heading_path, text, embedding, embedding_model,
                        document_version, document_status, document_kind, document_tags, search_vector, created_at)
                     SELECT d.tenant_id, d.id, b.position, b.heading, b.text, b.embedding, %s, 1, d.status, d.kind, d.tags,

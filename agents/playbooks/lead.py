@@ -7,7 +7,7 @@ import re
 
 from agents.playbooks.base import SpecialistAnswer
 from agents.playbooks.evidence import phrases_found
-from agents.runtime.context import RunContext, md_table
+from agents.runtime.context import RunContext
 from agents.runtime.entities import closest, find_name
 
 AGENT = "lead_analysis"

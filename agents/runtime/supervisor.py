@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from agents.llm.base import OFFLINE_NOTICE, LLMError, LLMProvider, Message, ToolSpec, provider_for_tenant
 from agents.models import Run, RunStatus, StepKind
 from agents.playbooks import data, deal, execution, lead, web
-from agents.routing import DATA, DEAL, EXECUTION, LEAD, SPECIALISTS, WEB, RouteDecision, classify
+from agents.routing import DEAL, EXECUTION, LEAD, SPECIALISTS, WEB, RouteDecision, classify
 from agents.runtime import grounding
 from agents.runtime.context import BudgetExceeded, RunContext, ToolError
 from agents.runtime.loop import Budgets, Usage, llm_call, specialist_loop

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from agents.models import Run, RunStep
+from agents.models import Run
 from agents.tests.conftest import read_csv
 from agents.tests.fake_openai import fake_openai, text_reply, tool_reply  # noqa: F401
 from integrations.services import credential_set

@@ -14,19 +14,17 @@ import json
 import logging
 from urllib.parse import parse_qs
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
-from slack_sdk.signature import SignatureVerifier
 
 from actions.approvals import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from actions.selectors import action_get, slack_approver_get
 from actions.services import ActionStateError, action_approve, action_reject
 from integrations.slack.selectors import slack_app_get
+from integrations.slack.views import slack_verified_body
 from tenants.context import tenant_context
 from tenants.models import Tenant
 
@@ -93,33 +91,11 @@ def slack_interactivity(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     Slack credential; 401 missing/invalid/stale signature (nothing changes); 400 no JSON
     ``payload`` field; 200 otherwise (decided, refused or ignored: see the log).
     """
-    max_bytes = settings.MAX_REQUEST_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > max_bytes:
-        return _text(413, "Request body too large")
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return _text(413, "Request body too large")
-    if len(body) > max_bytes:
-        return _text(413, "Request body too large")
-    tenant = Tenant.objects.filter(slug=tenant_slug).first()
-    if tenant is None:
-        return _text(404, "Not found")
+    verified = slack_verified_body(request, tenant_slug, what="interaction")
+    if isinstance(verified, HttpResponse):
+        return verified
+    tenant, body = verified
     with tenant_context(tenant):
-        app = slack_app_get()
-        if app is None:
-            return _text(404, "Not found")
-        try:
-            valid = SignatureVerifier(app.signing_secret).is_valid_request(body, dict(request.headers))
-        except (ValueError, TypeError):
-            valid = False
-        if not valid:
-            logger.warning("slack interaction for tenant %s: invalid or stale signature", tenant.slug)
-            return _text(401, "Invalid signature")
         try:
             raw = parse_qs(body.decode("utf-8"), strict_parsing=False).get("payload", [""])[0]
             payload = json.loads(raw)

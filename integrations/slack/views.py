@@ -38,16 +38,13 @@ def _signature_valid(signing_secret: str, body: bytes, request: HttpRequest) -> 
         return False
 
 
-@csrf_exempt
-@require_POST
-def slack_events(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    """Receive a signed Slack Events API request for the tenant ``tenant_slug``.
+def slack_verified_body(request: HttpRequest, tenant_slug: str, *, what: str) -> tuple[Tenant, bytes] | HttpResponse:
+    """Resolve the tenant from the URL and verify the request with its signing secret.
 
-    Responses: 413 body over ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or tenant
-    without a usable Slack credential (identical responses); 401 missing/invalid signature or a
-    timestamp more than 5 minutes off (nothing stored or queued); 400 body not a JSON object;
-    200 ``{"challenge": ...}`` for ``url_verification``; 200 ``ok`` for every event callback,
-    whether queued, duplicate (a retry) or ignored. 405 for anything but POST.
+    Returns ``(tenant, body)``, or the response to send: 413 body over
+    ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or no usable Slack credential (identical);
+    401 missing, invalid or stale signature (nothing stored). Shared by the events and the
+    interactivity endpoints.
     """
     max_bytes = settings.MAX_REQUEST_BYTES
     try:
@@ -62,17 +59,35 @@ def slack_events(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         return _text(413, "Request body too large")
     if len(body) > max_bytes:
         return _text(413, "Request body too large")
-
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
     if tenant is None:
         return _text(404, "Not found")
     with tenant_context(tenant):
         app = slack_app_get()
-        if app is None:
-            return _text(404, "Not found")
-        if not _signature_valid(app.signing_secret, body, request):
-            logger.warning("slack event for tenant %s: invalid or stale signature", tenant.slug)
-            return _text(401, "Invalid signature")
+    if app is None:
+        return _text(404, "Not found")
+    if not _signature_valid(app.signing_secret, body, request):
+        logger.warning("slack %s for tenant %s: invalid or stale signature", what, tenant.slug)
+        return _text(401, "Invalid signature")
+    return tenant, body
+
+
+@csrf_exempt
+@require_POST
+def slack_events(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    """Receive a signed Slack Events API request for the tenant ``tenant_slug``.
+
+    Responses: 413 body over ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or tenant
+    without a usable Slack credential (identical responses); 401 missing/invalid signature or a
+    timestamp more than 5 minutes off (nothing stored or queued); 400 body not a JSON object;
+    200 ``{"challenge": ...}`` for ``url_verification``; 200 ``ok`` for every event callback,
+    whether queued, duplicate (a retry) or ignored. 405 for anything but POST.
+    """
+    verified = slack_verified_body(request, tenant_slug, what="event")
+    if isinstance(verified, HttpResponse):
+        return verified
+    tenant, body = verified
+    with tenant_context(tenant):
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
