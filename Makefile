@@ -29,7 +29,7 @@ test: $(STAMP)
 
 ## Web server and django-q2 worker together (Ctrl-C stops both).
 serve: migrate
-	trap 'kill 0' INT TERM EXIT; $(PY) manage.py qcluster & $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(PY) manage.py serve --addr 127.0.0.1:$(PORT)
 
 worker: migrate
 	$(PY) manage.py qcluster
