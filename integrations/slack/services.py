@@ -129,7 +129,8 @@ def slack_event_handle(*, tenant: Tenant, payload: dict) -> str:
     The dedupe row (``SlackEvent``) and the run are written in one transaction: the unique
     ``(tenant, event_id)`` constraint makes a concurrent retry see ``"duplicate"``, and a failure
     leaves no dedupe row behind, so Slack's next retry can still succeed. The run's
-    ``created_by`` is the member whose ``Membership.slack_user_id`` is the asker, if any.
+    ``created_by`` is the member whose ``Membership.slack_user_id`` is the asker, if any; with
+    ``tenant.settings["slack"]["members_only"]`` an asker without a Membership is ignored.
     """
     app = slack_app_get()
     if app is None:
@@ -140,6 +141,9 @@ def slack_event_handle(*, tenant: Tenant, payload: dict) -> str:
     member = (
         Membership.objects.filter(tenant=tenant, slack_user_id=question.user).select_related("user").first()
     )
+    if member is None and ((tenant.settings or {}).get("slack") or {}).get("members_only"):
+        # Tenant option: only people with a Membership (Slack user id recorded) may ask.
+        return "ignored: asker is not a member"
     try:
         with transaction.atomic():
             _, created = SlackEvent.objects.get_or_create(

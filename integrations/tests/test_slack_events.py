@@ -501,3 +501,13 @@ def test_slack_connect_user_from_another_workspace_is_ignored(slack_a, fake_slac
     assert runs_of(slack_a.tenant) == [] and fake_slack.requests == []
     deliver(event_payload(event_id="EvOwn", user_team="TA"))
     assert len(runs_of(slack_a.tenant)) == 1
+
+
+def test_members_only_tenant_ignores_non_members(slack_a, fake_slack, deliver):
+    slack_a.tenant.settings = {**slack_a.tenant.settings, "slack": {"members_only": True}}
+    slack_a.tenant.save()
+    deliver(event_payload(event_id="EvStranger"))
+    assert runs_of(slack_a.tenant) == []
+    Membership.objects.filter(user=slack_a.viewer, tenant=slack_a.tenant).update(slack_user_id=HUMAN)
+    deliver(event_payload(event_id="EvMember"))
+    assert len(runs_of(slack_a.tenant)) == 1
