@@ -18,8 +18,6 @@ database user, which must be allowed to create roles: the embedded server's supe
 
 from __future__ import annotations
 
-import hashlib
-import re
 import secrets as pysecrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +32,12 @@ from integrations.crypto import SecretDecryptError
 from integrations.models import ConnectorKind
 from integrations.selectors import credential_get
 from integrations.services import credential_set
+from integrations.warehouse.roles import check_identifier, login_role_drop, login_role_upsert, role_name
 from tenants.models import Tenant
 
 INSIGHTS_CREDENTIAL_NAME = "insights_writer"
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 15_000
-MAX_IDENTIFIER_LENGTH = 63
 
 # The typed schema of an insight row (issue "Actions": category, type, title, description,
 # score 0-1, source agent), plus the bookkeeping columns the writer fills.
@@ -58,29 +56,16 @@ CREATE TABLE IF NOT EXISTS {table} (
 """
 WRITER_COLUMNS = ("action_key", "run_id", "category", "type", "title", "description", "score", "source_agent")
 
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-
 class InsightsUnavailable(Exception):
     """No usable insights table configuration (missing credential, key or secret)."""
-
-
-def _check_identifier(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _IDENT.match(value) or len(value) > MAX_IDENTIFIER_LENGTH:
-        raise ValueError(f"{what} must be a lower-case PostgreSQL identifier, got {value!r}")
-    return value
 
 
 def writer_role_name(*, dbname: str, schema: str, table: str) -> str:
     """Login role for one insights table: ``wi_<dbname>_<schema>_<table>`` sanitised, or cut and
     suffixed with 8 hex digits of SHA-256 when too long (roles are cluster-wide, so the
-    database name keeps the dev database and pytest's per-process databases apart)."""
-    raw = f"wi_{dbname}_{schema}_{table}"
-    clean = re.sub(r"[^a-z0-9_]", "_", raw.lower())
-    if clean == raw and len(clean) <= MAX_IDENTIFIER_LENGTH:
-        return clean
-    digest = hashlib.sha256(f"{dbname}/{schema}/{table}".encode()).hexdigest()[:8]
-    return f"{clean[: MAX_IDENTIFIER_LENGTH - 9]}_{digest}"
+    database name keeps the dev database and pytest's per-process databases apart); see
+    :func:`integrations.warehouse.roles.role_name`."""
+    return role_name("wi", dbname, schema, table)
 
 
 @dataclass(frozen=True)
@@ -206,9 +191,9 @@ def insights_table_create(*, schema: str, table: str, role: str, password: str) 
         ValueError: a schema/table/role that is not a lower-case identifier, or an empty password.
         django.db.Error / psycopg.Error: the database refused a statement (nothing is kept).
     """
-    _check_identifier(schema, "schema")
-    _check_identifier(table, "table")
-    _check_identifier(role, "role")
+    check_identifier(schema, "schema")
+    check_identifier(table, "table")
+    check_identifier(role, "role")
     if not password:
         raise ValueError("password must not be empty")
     role_id = pg_sql.Identifier(role)
@@ -217,17 +202,9 @@ def insights_table_create(*, schema: str, table: str, role: str, password: str) 
         connection.ensure_connection()
         raw = connection.connection
         with raw.cursor() as cur:
-            dbname = cur.execute("SELECT current_database()").fetchone()[0]
             cur.execute(pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pg_sql.Identifier(schema)))
             cur.execute(pg_sql.SQL(INSIGHT_DDL).format(table=table_id))
-            hashed = raw.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
-            exists = cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
-            cur.execute(
-                pg_sql.SQL(
-                    "{} {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}"
-                ).format(pg_sql.SQL("ALTER ROLE" if exists else "CREATE ROLE"), role_id, pg_sql.Literal(hashed))
-            )
-            cur.execute(pg_sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(pg_sql.Identifier(dbname), role_id))
+            login_role_upsert(raw, cur, role=role, password=password)
             cur.execute(pg_sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(pg_sql.Identifier(schema), role_id))
             cur.execute(pg_sql.SQL("REVOKE ALL ON {} FROM {}").format(table_id, role_id))
             cur.execute(
@@ -235,7 +212,6 @@ def insights_table_create(*, schema: str, table: str, role: str, password: str) 
                     pg_sql.SQL(", ").join(pg_sql.Identifier(c) for c in WRITER_COLUMNS), table_id, role_id
                 )
             )
-            cur.execute(pg_sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(role_id))
 
 
 def insights_credential_set(*, tenant: Tenant, schema: str, table: str, role: str, password: str) -> None:
@@ -262,13 +238,11 @@ def insights_table_provision(*, tenant: Tenant, schema: str, table: str = "insig
 
 def insights_table_drop(*, schema: str, table: str, role: str) -> None:
     """Drop ``schema.table`` and the writer ``role`` (missing ones skipped); for tests and teardown."""
-    _check_identifier(schema, "schema")
-    _check_identifier(table, "table")
-    _check_identifier(role, "role")
+    check_identifier(schema, "schema")
+    check_identifier(table, "table")
+    check_identifier(role, "role")
     with transaction.atomic():
         connection.ensure_connection()
         with connection.connection.cursor() as cur:
             cur.execute(pg_sql.SQL("DROP TABLE IF EXISTS {}").format(pg_sql.Identifier(schema, table)))
-            if cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
-                cur.execute(pg_sql.SQL("DROP OWNED BY {}").format(pg_sql.Identifier(role)))
-                cur.execute(pg_sql.SQL("DROP ROLE {}").format(pg_sql.Identifier(role)))
+            login_role_drop(cur, role=role)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import logging
 import re
 from pathlib import Path
@@ -21,11 +20,11 @@ from pathlib import Path
 from django.db import connection, transaction
 from psycopg import sql as pg_sql
 
+from integrations.warehouse.roles import check_identifier, login_role_drop, login_role_upsert, role_name
+
 logger = logging.getLogger(__name__)
 
 DEMO_CSV_DIR = Path(__file__).resolve().parent / "demo_crm"
-
-MAX_IDENTIFIER_LENGTH = 63  # PostgreSQL's NAMEDATALEN - 1
 
 # file stem -> [(column, PostgreSQL type)], in CSV order; the CSV header must match (case-folded).
 DEMO_TABLES: dict[str, list[tuple[str, str]]] = {
@@ -80,35 +79,17 @@ DEMO_TABLES: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 
-def _check_identifier(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _IDENT.match(value) or len(value) > MAX_IDENTIFIER_LENGTH:
-        raise ValueError(
-            f"{what} must be a lower-case PostgreSQL identifier ([a-z_][a-z0-9_]*, at most "
-            f"{MAX_IDENTIFIER_LENGTH} characters), got {value!r}"
-        )
-    return value
-
-
 def reader_role_name(*, dbname: str, schema: str) -> str:
-    """The reader role for ``schema`` in database ``dbname``: ``wh_<dbname>_<schema>``.
-
-    Deterministic and a valid unquoted identifier: lower-cased, every character outside
-    ``[a-z0-9_]`` replaced by ``_``. When that sanitising changed anything, or the name would
-    exceed 63 characters, the name is cut and gets ``_`` plus the first 8 hex digits of
-    SHA-256 of ``"<dbname>/<schema>"``, so distinct inputs keep distinct roles.
+    """The reader role for ``schema`` in database ``dbname``: ``wh_<dbname>_<schema>``, made a
+    valid identifier (and hash-suffixed when that changed it or it is too long) by
+    :func:`integrations.warehouse.roles.role_name`.
 
     Example: ``reader_role_name(dbname="test_revops", schema="crm") == "wh_test_revops_crm"``.
     """
-    raw = f"wh_{dbname}_{schema}"
-    clean = re.sub(r"[^a-z0-9_]", "_", raw.lower())
-    if clean == raw and len(clean) <= MAX_IDENTIFIER_LENGTH:
-        return clean
-    digest = hashlib.sha256(f"{dbname}/{schema}".encode()).hexdigest()[:8]
-    return f"{clean[: MAX_IDENTIFIER_LENGTH - 9]}_{digest}"
+    return role_name("wh", dbname, schema)
 
 
 def _cell(value: str, pg_type: str) -> object:
@@ -171,8 +152,8 @@ def warehouse_load_demo(
         FileNotFoundError: a CSV is missing.
         django.db.Error / psycopg.Error: the database refused a statement (nothing is kept).
     """
-    _check_identifier(schema, "schema")
-    _check_identifier(reader_role, "reader_role")
+    check_identifier(schema, "schema")
+    check_identifier(reader_role, "reader_role")
     if not reader_password:
         raise ValueError("reader_password must not be empty")
     csv_dir = Path(csv_dir)
@@ -208,26 +189,13 @@ def warehouse_load_demo(
                         n += 1
                 counts[table] = n
 
-            dbname = cur.execute("SELECT current_database()").fetchone()[0]
-            hashed = raw.pgconn.encrypt_password(
-                reader_password.encode(), reader_role.encode(), b"scram-sha-256"
-            ).decode()
-            exists = cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [reader_role]).fetchone()
-            verb = pg_sql.SQL("ALTER ROLE" if exists else "CREATE ROLE")
-            cur.execute(
-                pg_sql.SQL(
-                    "{} {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
-                    "PASSWORD {}"
-                ).format(verb, role_id, pg_sql.Literal(hashed))
-            )
+            login_role_upsert(raw, cur, role=reader_role, password=reader_password)
             cur.execute(pg_sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role_id))
-            cur.execute(pg_sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(pg_sql.Identifier(dbname), role_id))
             cur.execute(pg_sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role_id))
             cur.execute(pg_sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema_id, role_id))
-            # A grant made directly to the role can be revoked here; one it holds through PUBLIC
-            # (PostgreSQL < 15 gives PUBLIC CREATE on schema public) cannot, without changing it
-            # for everybody: warn instead.
-            cur.execute(pg_sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(role_id))
+            # login_role_upsert revoked a CREATE granted directly to the role; one it holds
+            # through PUBLIC (PostgreSQL < 15 gives PUBLIC CREATE on schema public) cannot be
+            # revoked without changing it for everybody: warn instead.
             can_create = cur.execute(
                 "SELECT has_schema_privilege(%s, 'public', 'CREATE')", [reader_role]
             ).fetchone()[0]
@@ -252,13 +220,10 @@ def warehouse_drop(*, schema: str, reader_role: str) -> None:
         ValueError: bad identifier.
         django.db.Error / psycopg.Error: the database refused a statement.
     """
-    _check_identifier(schema, "schema")
-    _check_identifier(reader_role, "reader_role")
+    check_identifier(schema, "schema")
+    check_identifier(reader_role, "reader_role")
     with transaction.atomic():
         connection.ensure_connection()
         with connection.connection.cursor() as cur:
             cur.execute(pg_sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pg_sql.Identifier(schema)))
-            if cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [reader_role]).fetchone():
-                role_id = pg_sql.Identifier(reader_role)
-                cur.execute(pg_sql.SQL("DROP OWNED BY {}").format(role_id))
-                cur.execute(pg_sql.SQL("DROP ROLE {}").format(role_id))
+            login_role_drop(cur, role=reader_role)
