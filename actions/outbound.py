@@ -41,7 +41,6 @@ from standardwebhooks import Webhook
 
 from revops.lib.urls import UnsafeURL, check_outbound_url, unwrap_address
 
-HTTP_TIMEOUT_SECONDS = 15.0
 MAX_RESPONSE_BYTES = 64 * 1024
 RESPONSE_EXCERPT_CHARS = 500
 USER_AGENT = "RevOpsAI-Webhooks/1.0"
@@ -74,10 +73,6 @@ class OutboundTarget:
     address: str
 
 
-def _unwrap(addr: ipaddress.IPv4Address | ipaddress.IPv6Address):
-    return unwrap_address(addr)
-
-
 def outbound_check(url: str, *, allowlist: Sequence[Network] = ()) -> OutboundTarget:
     """Check ``url`` now and pick the address to connect to.
 
@@ -105,7 +100,7 @@ def outbound_check(url: str, *, allowlist: Sequence[Network] = ()) -> OutboundTa
         raise UnsafeURL(f"the host {host!r} does not resolve") from exc
     addresses = []
     for info in infos:
-        addr = _unwrap(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
+        addr = unwrap_address(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
         if parts.scheme == "http":
             # check_outbound_url let http through only for a loopback name with the setting on.
             if not addr.is_loopback:
@@ -198,10 +193,10 @@ def post_signed(
     """POST ``body`` (JSON text) to ``target``, signed, connecting to ``target.address``.
 
     Never follows redirects; reads at most 64 KiB of the response. ``timeout`` (seconds,
-    default ``settings.ACTIONS_HTTP_TIMEOUT_SECONDS`` or 15) applies to connect, each read and
+    default ``settings.ACTIONS_HTTP_TIMEOUT_SECONDS``, 15 unless set) applies to connect, each read and
     write. Never raises for HTTP or network failures: they are classified in the result.
     """
-    timeout = float(timeout if timeout is not None else getattr(settings, "ACTIONS_HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_SECONDS))
+    timeout = float(timeout if timeout is not None else settings.ACTIONS_HTTP_TIMEOUT_SECONDS)
     url = httpx.URL(target.url)
     default_port = 443 if target.scheme == "https" else 80
     host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"

@@ -6,7 +6,8 @@ update and an :class:`ActionEvent` in the same transaction), except the worker's
 one conditional ``UPDATE ... WHERE status = 'queued'`` so two deliveries of the same task can
 never both run the action.
 
-Retry policy (settings read with defaults, all optional):
+Retry policy (``revops/settings.py`` reads the first four from the environment through
+``revops.lib.env``; the last two are optional Django settings with the defaults shown):
 
 - ``ACTIONS_MAX_ATTEMPTS`` (8): attempts before an action is ``dead``.
 - ``ACTIONS_RETRY_BASE_SECONDS`` (1.0), ``ACTIONS_RETRY_FACTOR`` (4.0),
@@ -44,7 +45,7 @@ from actions.models import Action, ActionEvent, ActionKind, ActionStatus, Signin
 from actions.outbound import secret_generate
 from actions.selectors import action_policy_get, signing_secrets_active
 from integrations.crypto import encrypt_json
-from revops.lib.redact import redact_text
+from revops.lib.redact import redact, redact_text
 from revops.lib.urls import check_outbound_url
 from tenants.models import Tenant
 
@@ -82,7 +83,7 @@ class ActionStateError(Exception):
 
 
 def _max_attempts() -> int:
-    return max(1, int(getattr(settings, "ACTIONS_MAX_ATTEMPTS", 8)))
+    return settings.ACTIONS_MAX_ATTEMPTS
 
 
 def _lease() -> timedelta:
@@ -100,9 +101,9 @@ def retry_delay(*, attempt: int, retry_after: float | None = None) -> float:
     result uniform in ``[d/2, d]``; never less than ``retry_after`` (the receiver's
     ``Retry-After``, capped at ``cap``). See the module doc for the settings and defaults.
     """
-    base = float(getattr(settings, "ACTIONS_RETRY_BASE_SECONDS", 1.0))
-    factor = float(getattr(settings, "ACTIONS_RETRY_FACTOR", 4.0))
-    cap = float(getattr(settings, "ACTIONS_RETRY_MAX_DELAY_SECONDS", 3600))
+    base = settings.ACTIONS_RETRY_BASE_SECONDS
+    factor = settings.ACTIONS_RETRY_FACTOR
+    cap = settings.ACTIONS_RETRY_MAX_DELAY_SECONDS
     nominal = min(cap, base * factor ** max(0, attempt - 1))
     delay = nominal / 2 + random.uniform(0, nominal / 2)
     if retry_after is not None:
@@ -441,7 +442,10 @@ def action_run(*, action: Action) -> Action:
             error, result, outcome = f"{type(exc).__name__}: {exc}", {}, "retry"
         else:
             error, outcome = "", "success"
+        # Both are stored and shown (admin, API): a handler's result may echo third-party text
+        # (a receiver's response body), so it is redacted like the error.
         error = redact_text(error)[:MAX_ERROR_CHARS]
+        result = redact(result or {})
         now = timezone.now()
         if outcome == "success":
             row = _release(action, lambda r: (S.SUCCEEDED, {"result": result, "last_error": "", "finished_at": now, **_CLEAR_CLAIM}, f"attempt {r.attempts} succeeded"))
