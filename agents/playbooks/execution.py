@@ -70,13 +70,13 @@ def _strip_markdown(text: str) -> str:
     return re.sub(r"\*\*(.+?)\*\*", r"\1", re.sub(r"^#{1,6}\s*", "", text, flags=re.M)).strip()
 
 
-def _slack_user_for(owner: str, *, ctx: RunContext, mapping: dict[str, str]) -> str:
-    if owner in mapping:
-        return mapping[owner]
+def _member_slack_ids(ctx: RunContext) -> dict[str, str]:
+    """Full name (stripped, lower-cased) -> Slack user id of the tenant's members that have one;
+    the first member wins when two share a name. One query."""
+    ids: dict[str, str] = {}
     for member in Membership.objects.filter(tenant=ctx.run.tenant).exclude(slack_user_id="").select_related("user"):
-        if member.user.get_full_name().strip().lower() == owner.strip().lower():
-            return member.slack_user_id
-    return ""
+        ids.setdefault(member.user.get_full_name().strip().lower(), member.slack_user_id)
+    return ids
 
 
 def _plan_slack(ctx: RunContext, query: str, body: str, notes: list[str]) -> list[Planned]:
@@ -93,8 +93,9 @@ def _plan_slack(ctx: RunContext, query: str, body: str, notes: list[str]) -> lis
             notes.append("I could not tell who the owner is: the deal analysis named no owner.")
             return []
         unmapped = []
+        members = _member_slack_ids(ctx) if any(o not in policy.slack_users for o in owners) else {}
         for owner in owners:
-            user_id = _slack_user_for(owner, ctx=ctx, mapping=policy.slack_users)
+            user_id = policy.slack_users[owner] if owner in policy.slack_users else members.get(owner.lower(), "")
             if user_id:
                 plans.append(Planned(ActionKind.SLACK_NOTIFY, {"channel": user_id, "text": header + body}))
             else:
