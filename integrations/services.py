@@ -11,7 +11,7 @@ def credential_set(
     *, tenant: Tenant, kind: str, name: str = "default", config: dict | None = None, secrets: dict | None = None
 ) -> ConnectorCredential:
     """Create or replace a tenant's credential; ``secrets`` are encrypted before they are stored."""
-    row, _ = ConnectorCredential.objects.unscoped().update_or_create(
+    row, _ = ConnectorCredential.objects.unscoped().update_or_create(  # tenant given explicitly
         tenant=tenant,
         kind=kind,
         name=name,
