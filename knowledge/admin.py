@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from knowledge.embedders import EMBEDDER_SPECS, EmbeddingError, get_embedder
+from knowledge.embedders import EMBEDDER_SPECS, EmbeddingError, get_embedder, redact_secrets
 from knowledge.markdown import render_markdown
 from knowledge.models import (
     DocumentKind,
@@ -37,7 +37,7 @@ from knowledge.models import (
     KnowledgeDocument,
     KnowledgeDocumentVersion,
 )
-from knowledge.selectors import MAX_K, chunk_search
+from knowledge.selectors import MAX_K, chunk_search, serving_embedder
 from knowledge.services import document_restore, document_save, kb_embedder_change, normalise_tags
 from knowledge.transfer import ImportSourceError, documents_import, export_zip, read_zip, decode_files
 from tenants.models import ROLES_THAT_EDIT, Membership, Role, Tenant
@@ -68,6 +68,52 @@ def _visible_tenants(request: HttpRequest, *, editing: bool = False):
     if request.user.is_superuser:
         return tenants
     return tenants.filter(pk__in=_tenant_ids(request, editing=editing))
+
+
+class _MembershipScopedAdmin(admin.ModelAdmin):
+    """Tenant scoping and permissions shared by the knowledge admins, from memberships (see the
+    module docstring): superusers see and change everything; other staff see their tenants' rows
+    and change them where their role is in ``change_roles`` (``"edit"``: owner/admin/editor,
+    ``"configure"``: owner/admin). Another tenant's row is a 404 (``Http404``), not a redirect."""
+
+    change_roles = "edit"
+
+    def _changeable(self, request) -> set[int]:
+        return _tenant_ids(request, editing=self.change_roles == "edit", configuring=self.change_roles == "configure")
+
+    def get_queryset(self, request):
+        # Explicit opt-out of the context-scoped manager: the admin has no tenant in context;
+        # superusers administer every tenant, others are scoped to their memberships.
+        queryset = self.model.objects.unscoped().select_related("tenant")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(tenant__in=_tenant_ids(request))
+
+    def get_object(self, request, object_id, from_field=None):
+        # Another tenant's row is indistinguishable from a missing one: 404, not the admin's
+        # "does not exist, perhaps deleted" redirect.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"No such {self.model._meta.verbose_name}.")
+        return obj
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser or bool(_tenant_ids(request))
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        if request.user.is_superuser:
+            return True
+        tenant_ids = _tenant_ids(request)
+        return obj.tenant_id in tenant_ids if obj is not None else bool(tenant_ids)
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser or bool(self._changeable(request))
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if request.user.is_superuser:
+            return True
+        tenant_ids = self._changeable(request)
+        return obj.tenant_id in tenant_ids if obj is not None else bool(tenant_ids)
 
 
 class TagsField(forms.CharField):
@@ -146,7 +192,7 @@ class RetrievalForm(forms.Form):
 
 
 @admin.register(KnowledgeDocument)
-class KnowledgeDocumentAdmin(admin.ModelAdmin):
+class KnowledgeDocumentAdmin(_MembershipScopedAdmin):
     form = KnowledgeDocumentForm
     list_display = ["title", "kind", "status", "tag_list", "tenant", "version", "index_state", "chunk_count", "updated_at", "updated_by"]
     list_filter = ["kind", "status", "index_status", ("tenant", admin.RelatedOnlyFieldListFilter)]
@@ -180,39 +226,7 @@ class KnowledgeDocumentAdmin(admin.ModelAdmin):
     # --- who sees what ------------------------------------------------------------------------
 
     def get_queryset(self, request):
-        if request.user.is_superuser:
-            queryset = KnowledgeDocument.objects.unscoped()  # superusers administer every tenant
-        else:
-            # Explicit opt-out of the context-scoped manager: the admin has no tenant in
-            # context; the user's memberships are the scope.
-            queryset = KnowledgeDocument.objects.unscoped().filter(tenant__in=_tenant_ids(request))
-        return queryset.select_related("tenant", "updated_by").annotate(_chunk_count=Count("chunks"))
-
-    def get_object(self, request, object_id, from_field=None):
-        # Another tenant's document is indistinguishable from a missing one: 404, not the
-        # admin's "does not exist, perhaps deleted" redirect.
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404("No such document.")
-        return obj
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_superuser or bool(_tenant_ids(request))
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        if request.user.is_superuser:
-            return True
-        tenant_ids = _tenant_ids(request)
-        return obj.tenant_id in tenant_ids if obj is not None else bool(tenant_ids)
-
-    def has_add_permission(self, request) -> bool:
-        return request.user.is_superuser or bool(_tenant_ids(request, editing=True))
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        if request.user.is_superuser:
-            return True
-        tenant_ids = _tenant_ids(request, editing=True)
-        return obj.tenant_id in tenant_ids if obj is not None else bool(tenant_ids)
+        return super().get_queryset(request).select_related("updated_by").annotate(_chunk_count=Count("chunks"))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self.has_change_permission(request, obj)
@@ -345,6 +359,7 @@ class KnowledgeDocumentAdmin(admin.ModelAdmin):
         from django_q.tasks import async_task
 
         ids = [d.pk for d in self._each_editable(request, queryset)]
+        # Unscoped: ``ids`` passed the per-document permission check above.
         KnowledgeDocument.objects.unscoped().filter(pk__in=ids).update(index_status=IndexStatus.PENDING, index_error="")
         for document_id in ids:
             transaction.on_commit(lambda document_id=document_id: async_task("knowledge.tasks.index_document", document_id))
@@ -437,8 +452,6 @@ class KnowledgeDocumentAdmin(admin.ModelAdmin):
         if data is not None and form.is_valid():
             cleaned = form.cleaned_data
             try:
-                from knowledge.selectors import serving_embedder
-
                 embedder = serving_embedder(tenant=cleaned["tenant"])
                 embedder_name = embedder.name
                 hits = chunk_search(
@@ -452,7 +465,7 @@ class KnowledgeDocumentAdmin(admin.ModelAdmin):
                     embedder=embedder,
                 )
             except (ImproperlyConfigured, EmbeddingError, ValueError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = redact_secrets(f"{type(exc).__name__}: {exc}")
         return TemplateResponse(
             request,
             "admin/knowledge/knowledgedocument/test_retrieval.html",
@@ -482,13 +495,14 @@ class KnowledgeDocumentAdmin(admin.ModelAdmin):
 
     def version_view(self, request, object_id, version):
         document = self._document(request, object_id)
+        # Unscoped: bounded by ``document``, already checked against the user's tenants.
         snapshot = KnowledgeDocumentVersion.objects.unscoped().filter(document=document, version=version).first()
         if snapshot is None:
             raise Http404("No such version.")
         against = request.GET.get("against", "current")
         if against == "previous":
             base = document.versions.filter(version__lt=version).order_by("-version").first()
-        elif against.isdigit():
+        elif against.isascii() and against.isdigit():  # str.isdigit() alone accepts "²", which int() rejects
             base = document.versions.filter(version=int(against)).first()
         else:
             base = document.versions.filter(version=document.version).first()
@@ -573,30 +587,19 @@ class KnowledgeBaseSettingsForm(forms.ModelForm):
         try:
             get_embedder(spec)
         except ImproperlyConfigured as exc:
-            raise ValidationError(str(exc)) from exc
+            raise ValidationError(redact_secrets(str(exc))) from exc
         return spec
 
 
 @admin.register(KnowledgeBaseSettings)
-class KnowledgeBaseSettingsAdmin(admin.ModelAdmin):
+class KnowledgeBaseSettingsAdmin(_MembershipScopedAdmin):
+    change_roles = "configure"  # the embedder is an owner/admin decision
     form = KnowledgeBaseSettingsForm
     list_display = ["tenant", "embedder", "pending_embedder", "reembed_status", "progress", "updated_at"]
     readonly_fields = ["pending_embedder", "reembed_status", "progress", "reembed_error", "reembed_started_at", "reembed_finished_at"]
 
-    def get_queryset(self, request):
-        queryset = KnowledgeBaseSettings.objects.unscoped().select_related("tenant")  # scoped below
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(tenant__in=_tenant_ids(request))
-
     def get_readonly_fields(self, request, obj=None):
         return ["tenant", *self.readonly_fields] if obj is not None else self.readonly_fields
-
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404("No such settings.")
-        return obj
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "tenant":
@@ -608,24 +611,6 @@ class KnowledgeBaseSettingsAdmin(admin.ModelAdmin):
             kwargs["queryset"] = tenants
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_superuser or bool(_tenant_ids(request))
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        if request.user.is_superuser:
-            return True
-        ids = _tenant_ids(request)
-        return obj.tenant_id in ids if obj is not None else bool(ids)
-
-    def has_add_permission(self, request) -> bool:
-        return request.user.is_superuser or bool(_tenant_ids(request, configuring=True))
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        if request.user.is_superuser:
-            return True
-        ids = _tenant_ids(request, configuring=True)
-        return obj.tenant_id in ids if obj is not None else bool(ids)
-
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
@@ -633,7 +618,8 @@ class KnowledgeBaseSettingsAdmin(admin.ModelAdmin):
         tenant = obj.tenant if change else form.cleaned_data["tenant"]
         spec = form.cleaned_data["embedder"]
         if change:
-            obj.embedder = KnowledgeBaseSettings.objects.unscoped().get(pk=obj.pk).embedder  # the task switches it
+            # Unscoped: ``obj`` came from get_object (the user's tenants); the task switches the embedder.
+            obj.embedder = KnowledgeBaseSettings.objects.unscoped().get(pk=obj.pk).embedder
         config = kb_embedder_change(tenant=tenant, embedder=spec)
         obj.pk = config.pk
         obj.refresh_from_db()

@@ -53,12 +53,29 @@ MAX_INDEXED_DIMENSIONS = 2000
 _MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,63}$")
 
 
+# Credentials an embedder may hold; their values never belong in a log line, the admin or
+# ``index_error`` (provider messages sometimes echo request headers or keys).
+_SECRET_SETTINGS = ("KB_OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the current values of the embedder credentials (``KB_OPENAI_API_KEY``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, from settings or the environment) replaced
+    by ``[redacted]``. Apply it to any provider message before it is logged, stored or shown."""
+    for name in _SECRET_SETTINGS:
+        value = _setting(name, None)
+        if isinstance(value, str) and len(value) >= 8:  # shorter values would redact ordinary words
+            text = text.replace(value, "[redacted]")
+    return text
+
+
 class EmbeddingError(RuntimeError):
     """The provider failed (after retries for transient errors). ``retryable`` tells whether a
-    later attempt may succeed (throttling, timeouts, 5xx) or not (bad input)."""
+    later attempt may succeed (throttling, timeouts, 5xx) or not (bad input). The message has
+    credentials redacted (:func:`redact_secrets`)."""
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(redact_secrets(message))
         self.retryable = retryable
 
 
@@ -117,6 +134,18 @@ def _int_setting(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def _float_setting(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """Like :func:`_int_setting` for a number (seconds): a bad value is a configuration error."""
+    raw = _setting(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise EmbedderConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum:  # also rejects NaN
+        raise EmbedderConfigurationError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
 def _model_slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")
 
@@ -131,11 +160,16 @@ def _bounded_name(name: str) -> str:
 
 def _retrying(what: str) -> Retrying:
     """Exponential backoff with jitter-free doubling: wait ``base * 2**n`` (capped at 30 s)."""
-    attempts = int(_setting("KB_EMBED_MAX_ATTEMPTS", 5))
-    base = float(_setting("KB_EMBED_RETRY_WAIT", 0.5))
+    attempts = _int_setting("KB_EMBED_MAX_ATTEMPTS", 5)
+    base = _float_setting("KB_EMBED_RETRY_WAIT", 0.5)
 
     def log(state) -> None:
-        logger.warning("%s: transient error (attempt %s), retrying: %s", what, state.attempt_number, state.outcome.exception())
+        logger.warning(
+            "%s: transient error (attempt %s), retrying: %s",
+            what,
+            state.attempt_number,
+            redact_secrets(str(state.outcome.exception())),
+        )
 
     return Retrying(
         retry=retry_if_exception(lambda exc: isinstance(exc, _Transient)),
@@ -547,7 +581,7 @@ def _bedrock(dimensions: int | None) -> BedrockTitanEmbedder:
         model_id=str(_setting("KB_BEDROCK_MODEL_ID", TITAN_V2_MODEL_ID)),
         region=_setting("KB_BEDROCK_REGION", None),
         concurrency=_int_setting("KB_BEDROCK_CONCURRENCY", 4, minimum=1),
-        timeout=float(_setting("KB_EMBED_TIMEOUT", 30)),
+        timeout=_float_setting("KB_EMBED_TIMEOUT", 30.0, minimum=0.001),
     )
 
 
@@ -562,7 +596,7 @@ def _openai() -> OpenAICompatibleEmbedder:
         dimensions=_int_setting("KB_OPENAI_DIMENSIONS", 1536, minimum=1),
         send_dimensions=send,
         batch_size=_int_setting("KB_OPENAI_BATCH_SIZE", 64, minimum=1),
-        timeout=float(_setting("KB_EMBED_TIMEOUT", 30)),
+        timeout=_float_setting("KB_EMBED_TIMEOUT", 30.0, minimum=0.001),
     )
 
 

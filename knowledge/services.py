@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from knowledge.chunking import Chunk, chunk_markdown
-from knowledge.embedders import Embedder, default_embedder_spec, get_embedder
+from knowledge.embedders import Embedder, default_embedder_spec, get_embedder, redact_secrets
 from knowledge.models import (
     DocumentStatus,
     IndexStatus,
@@ -132,10 +132,12 @@ def document_save(
         row.save()
         if document is not None and (row.status, row.kind, row.tags) != (old_status, old_kind, old_tags):
             # The chunks carry the retrieval filters: keep them in step in this transaction.
+            # Unscoped: bounded by ``row``, whose tenant was checked above.
             KnowledgeChunk.objects.unscoped().filter(document=row).update(
                 document_status=row.status, document_kind=row.kind, document_tags=row.tags
             )
         if changed:
+            # Unscoped: bounded by ``row`` (tenant checked above); callers may have no tenant in context.
             KnowledgeDocumentVersion.objects.unscoped().update_or_create(
                 document=row,
                 version=row.version,
@@ -167,6 +169,7 @@ def document_restore(*, document: KnowledgeDocument, version: int, user=None) ->
         django.core.exceptions.ValidationError: the old title is now taken by another document,
             or the old front matter no longer validates.
     """
+    # Unscoped: bounded by the given document (its tenant); the admin has no tenant in context.
     snapshot = KnowledgeDocumentVersion.objects.unscoped().get(document=document, version=version)
     return document_save(
         tenant=document.tenant,
@@ -188,6 +191,7 @@ def kb_settings_for(*, tenant: Tenant) -> KnowledgeBaseSettings:
     """The tenant's knowledge-base settings row, created with the default embedder spec on first
     use (which pins the tenant to that model: later changes of ``KB_EMBEDDER`` do not strand
     its chunks; :func:`kb_embedder_change` moves it)."""
+    # Unscoped: filtered by the given tenant; tasks and the admin have no tenant in context.
     row, _ = KnowledgeBaseSettings.objects.unscoped().get_or_create(
         tenant=tenant, defaults={"embedder": default_embedder_spec()}
     )
@@ -197,7 +201,9 @@ def kb_settings_for(*, tenant: Tenant) -> KnowledgeBaseSettings:
 def _write_chunks(
     *, document: KnowledgeDocument, version: int, embedder: Embedder, chunks: list[Chunk], vectors: list[list[float]]
 ) -> None:
-    """Replace ``document``'s chunks of ``embedder``'s model (caller holds the document row lock)."""
+    """Replace ``document``'s chunks of ``embedder``'s model (caller holds the document row lock).
+
+    Unscoped queries: bounded by ``document`` and stamped with its ``tenant_id``."""
     KnowledgeChunk.objects.unscoped().filter(document=document, embedding_model=embedder.name).delete()
     KnowledgeChunk.objects.unscoped().bulk_create(
         KnowledgeChunk(
@@ -236,6 +242,7 @@ def _refresh_chunk_count(*, tenant_id: int) -> None:
                SET chunk_count = (SELECT count(*) FROM knowledge_knowledgechunk c
                                   WHERE c.tenant_id = s.tenant_id AND c.embedding_model = %s)
                WHERE s.tenant_id = %s""",
+            # Unscoped: filtered by the given tenant_id (the raw UPDATE filters it too).
             [get_embedder(KnowledgeBaseSettings.objects.unscoped().get(tenant_id=tenant_id).embedder).name, tenant_id],
         )
 
@@ -301,15 +308,18 @@ def document_index(*, document: KnowledgeDocument) -> int:
                 _write_chunks(document=document, version=version, embedder=embedder, chunks=chunks, vectors=vectors)
             _refresh_chunk_count(tenant_id=document.tenant_id)
             now = timezone.now()
-            if failure is None:
+            if failure is None:  # unscoped: by the given document's pk (tasks have no tenant in context)
                 KnowledgeDocument.objects.unscoped().filter(pk=document.pk).update(
                     index_status=IndexStatus.INDEXED, index_error="", indexed_at=now
                 )
         if failure is not None:
-            raise RuntimeError(f"re-embedding with {failed_spec!r} failed: {type(failure).__name__}: {failure}") from failure
+            raise RuntimeError(
+                redact_secrets(f"re-embedding with {failed_spec!r} failed: {type(failure).__name__}: {failure}")
+            ) from failure
     except Exception as exc:
         logger.exception("indexing document %s failed", document.pk)
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        error = redact_secrets(f"{type(exc).__name__}: {exc}")[:2000]
+        # Unscoped: by the given document's pk (tasks have no tenant in context).
         KnowledgeDocument.objects.unscoped().filter(pk=document.pk, version=version).update(
             index_status=IndexStatus.FAILED, index_error=error
         )
@@ -337,6 +347,7 @@ def kb_embedder_change(*, tenant: Tenant, embedder: str, enqueue: bool = True) -
     target = get_embedder(embedder)
     with transaction.atomic():
         config = kb_settings_for(tenant=tenant)
+        # Unscoped: the row just fetched for ``tenant``, re-read under a lock.
         config = KnowledgeBaseSettings.objects.unscoped().select_for_update().get(pk=config.pk)
         if embedder == config.embedder or target.name == get_embedder(config.embedder).name:
             if config.pending_embedder:
@@ -352,7 +363,7 @@ def kb_embedder_change(*, tenant: Tenant, embedder: str, enqueue: bool = True) -
         config.reembed_status = ReembedStatus.RUNNING
         config.reembed_error = ""
         config.reembed_done = 0
-        config.reembed_total = KnowledgeDocument.objects.unscoped().filter(tenant=tenant).count()
+        config.reembed_total = KnowledgeDocument.objects.unscoped().filter(tenant=tenant).count()  # by the given tenant
         config.reembed_started_at = timezone.now()
         config.reembed_finished_at = None
         config.save()
@@ -363,7 +374,7 @@ def kb_embedder_change(*, tenant: Tenant, embedder: str, enqueue: bool = True) -
 
 
 def _delete_model_chunks(*, tenant: Tenant, model: str, keep: str) -> None:
-    if model != keep:
+    if model != keep:  # unscoped: filtered by the given tenant
         KnowledgeChunk.objects.unscoped().filter(tenant=tenant, embedding_model=model).delete()
 
 
@@ -383,6 +394,9 @@ def kb_reembed(*, tenant: Tenant, max_passes: int = 3) -> int:
     Raises:
         Exception: whatever the embedder raised; the settings row is then ``failed`` with the
             error, and the old model still serves.
+
+    Runs in a task without a tenant in context: every unscoped query below is filtered by
+    ``tenant`` or by the pk of its settings row.
     """
     config = kb_settings_for(tenant=tenant)
     spec = config.pending_embedder
@@ -422,13 +436,15 @@ def kb_reembed(*, tenant: Tenant, max_passes: int = 3) -> int:
         return embedded
     except Exception as exc:
         KnowledgeBaseSettings.objects.unscoped().filter(pk=config.pk, pending_embedder=spec).update(
-            reembed_status=ReembedStatus.FAILED, reembed_error=f"{type(exc).__name__}: {exc}"[:2000]
+            reembed_status=ReembedStatus.FAILED, reembed_error=redact_secrets(f"{type(exc).__name__}: {exc}")[:2000]
         )
         raise
 
 
 def _documents_missing_model(*, tenant: Tenant, model: str) -> list[KnowledgeDocument]:
-    """Documents whose current version has no chunks of ``model`` (empty bodies need none)."""
+    """Documents whose current version has no chunks of ``model`` (empty bodies need none).
+
+    Unscoped queries, filtered by the given ``tenant`` (called from tasks)."""
     documents = list(KnowledgeDocument.objects.unscoped().filter(tenant=tenant).order_by("pk"))
     done = set(
         KnowledgeChunk.objects.unscoped()
@@ -450,6 +466,7 @@ def _reembed_document(*, document: KnowledgeDocument, embedder: Embedder) -> Non
     vectors = _embed_chunks(document, embedder, chunks)
     with transaction.atomic():
         current = (
+            # Unscoped: the given document's row, locked (tasks have no tenant in context).
             KnowledgeDocument.objects.unscoped().select_for_update().filter(pk=document.pk).values_list("version", flat=True).first()
         )
         if current == version:  # else a newer save's indexing builds both models

@@ -315,3 +315,18 @@ def test_local_embedder_loads_the_packaged_model_on_cpu(monkeypatch):
         assert calls == {"device": "cpu", "encode": (["a", "b"], 32, True)}
     finally:
         embedders._load_minilm.cache_clear()
+
+
+def test_provider_messages_never_carry_the_credentials(settings, monkeypatch):
+    settings.KB_OPENAI_API_KEY = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-0123456789")
+    error = EmbeddingError("server said: bad key sk-test-0123456789abcdef (aws-secret-0123456789)")
+    assert "sk-test" not in str(error) and "aws-secret" not in str(error)
+    assert str(error) == "server said: bad key [redacted] ([redacted])"
+    assert embedders.redact_secrets("nothing secret") == "nothing secret"
+
+
+def test_a_non_numeric_timeout_is_a_configuration_error(settings):
+    settings.KB_EMBED_TIMEOUT = "soon"
+    with pytest.raises(EmbedderConfigurationError, match="KB_EMBED_TIMEOUT must be a number"):
+        get_embedder("openai")
