@@ -60,7 +60,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     risks_kb = ctx.rules("deal_risks", agent=AGENT)
     competitors_kb = ctx.rules("competitors", agent=AGENT)
     sm = ctx.semantic_model(agent=AGENT)
-    o, p, t, n, a = (sm.entity(x) for x in ("opportunities", "products", "sales_teams", "call_notes", "accounts"))
+    o, p, t, a = (sm.entity(x) for x in ("opportunities", "products", "sales_teams", "accounts"))
 
     firm = ctx.sql(
         f"SELECT {a.col('sector')} AS sector, {a.col('employees')} AS employees, {a.col('revenue_musd')} AS revenue_musd "
@@ -80,14 +80,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         agent=AGENT,
         purpose=f"opportunities of {account}",
     )
-    notes_res = ctx.sql(
-        f"SELECT {n.col('contact')} AS contact, {n.col('activity_type')} AS activity_type, {n.col('status')} AS status, "
-        f"{n.col('date')} AS date, {n.col('text')} AS text FROM {n.sql_table} WHERE {n.col('account')} = %(account)s "
-        f"ORDER BY {n.col('date')} DESC",
-        {"account": account},
-        agent=AGENT,
-        purpose=f"call notes of {account}",
-    )
+    notes_res = ctx.call_notes(account, agent=AGENT)
     notes = notes_res.rows
     open_v, won_v, lost_v = set(sm.stage_values("open")), set(sm.stage_values("won")), set(sm.stage_values("lost"))
     open_deals = [r for r in opps.rows if r["stage"] in open_v]

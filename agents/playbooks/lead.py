@@ -57,14 +57,7 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
         agent=AGENT,
         purpose=f"firmographics of {account}",
     )
-    notes_res = ctx.sql(
-        f"SELECT {n.col('activity_type')} AS activity_type, {n.col('status')} AS status, {n.col('date')} AS date, "
-        f"{n.col('text')} AS text FROM {n.sql_table} WHERE {n.col('contact')} = %(contact)s AND {n.col('account')} = %(account)s "
-        f"ORDER BY {n.col('date')} DESC",
-        {"contact": contact, "account": account},
-        agent=AGENT,
-        purpose=f"call notes with {contact}",
-    )
+    notes_res = ctx.call_notes(account, contact=contact, agent=AGENT, purpose=f"call notes with {contact}")
     deals = ctx.sql(
         f"SELECT {o.col('stage')} AS stage, COUNT(*) AS opportunities FROM {o.sql_table} "
         f"WHERE {o.col('account')} = %(account)s GROUP BY 1 ORDER BY 1",

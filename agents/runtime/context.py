@@ -3,8 +3,8 @@ every number an answer shows can be traced to the SQL (or document) that produce
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -80,6 +80,7 @@ class RunContext:
 
     @property
     def as_of(self) -> dt.date:
+        """The run's as-of date: "today" for relative periods and ages (days)."""
         return self.run.as_of
 
     # -- recording ---------------------------------------------------------------------------
@@ -206,16 +207,11 @@ class RunContext:
             params = self.rules("semantic_model", agent=agent, sections=("Opportunities", "Stage values"))
             doc_ref = next(c for c in reversed(self.citations) if c["type"] == "kb" and not c.get("heading_path"))
             try:
-                self._semantic = SemanticModel.from_params(params)
+                parsed = SemanticModel.from_params(params)
             except SemanticModelError as exc:
                 raise ToolError(str(exc)) from exc
-            self._semantic = SemanticModel(
-                entities=self._semantic.entities,
-                stages=self._semantic.stages,
-                joins=self._semantic.joins,
-                document_id=doc_ref["document_id"],
-                document_title=doc_ref["title"],
-                document_version=doc_ref["version"],
+            self._semantic = dataclasses.replace(
+                parsed, document_id=doc_ref["document_id"], document_title=doc_ref["title"], document_version=doc_ref["version"]
             )
         return self._semantic
 
@@ -263,6 +259,71 @@ class RunContext:
         )
         return QueryResult(result.columns, rows, result.sql, ref, result.truncated)
 
+    def call_notes(
+        self,
+        account: str,
+        *,
+        agent: str,
+        contact: str | None = None,
+        limit: int | None = None,
+        text_alias: str = "text",
+        purpose: str = "",
+    ) -> QueryResult:
+        """Call notes of ``account`` (optionally one ``contact``), newest first, at most ``limit``.
+
+        Rows: contact, activity_type, status, date (date) and the note text under ``text_alias``
+        (the model-facing tool uses ``untrusted_text``). Columns come from the semantic model's
+        ``call_notes`` entity. Raises ToolError like ``sql``.
+        """
+        if text_alias not in ("text", "untrusted_text"):
+            raise ValueError(f"unsupported text alias {text_alias!r}")
+        n = self.semantic_model(agent=agent).entity("call_notes")
+        where = f"WHERE {n.col('account')} = %(account)s"
+        params: dict = {"account": account}
+        if contact:
+            where += f" AND {n.col('contact')} = %(contact)s"
+            params["contact"] = contact
+        tail = ""
+        if limit is not None:
+            tail = " LIMIT %(n)s"
+            params["n"] = int(limit)
+        return self.sql(
+            f"SELECT {n.col('contact')} AS contact, {n.col('activity_type')} AS activity_type, {n.col('status')} AS status, "
+            f"{n.col('date')} AS date, {n.col('text')} AS {text_alias} FROM {n.sql_table} {where} ORDER BY {n.col('date')} DESC{tail}",
+            params,
+            agent=agent,
+            purpose=purpose or f"call notes of {account}",
+        )
+
+
+    def web_search(self, query: str, *, agent: str, count: int = 5) -> tuple[list, int]:
+        """Search the public web; returns (hits with title/url/snippet, citation ref).
+
+        Records a ``web_search`` step and a ``web`` citation, and adds the snippets to the
+        grounding sources. Raises ToolError (recorded) when web search is unavailable.
+        """
+        from integrations.web_search.client import WebSearchUnavailable, web_search
+
+        started = time.monotonic()
+        try:
+            hits = web_search(query=query, count=count)
+        except WebSearchUnavailable as exc:
+            self.record(agent=agent, kind=StepKind.TOOL_CALL, name="web_search", input={"query": query}, error=str(exc), duration_ms=(time.monotonic() - started) * 1000)
+            raise ToolError(str(exc)) from exc
+        ref = len(self.citations) + 1
+        step = self.record(
+            agent=agent,
+            kind=StepKind.TOOL_CALL,
+            name="web_search",
+            input={"query": query},
+            output_summary=f"{len(hits)} result(s)",
+            output={"results": [h.__dict__ for h in hits]},
+            duration_ms=(time.monotonic() - started) * 1000,
+        )
+        self.citations.append({"ref": ref, "type": "web", "query": query, "urls": [h.url for h in hits], "step": step.position})
+        self.sources.add([h.snippet for h in hits])
+        return hits, ref
+
 
 def _heading_paths(markdown: str, sections: tuple[str, ...]) -> list[str]:
     """Heading paths (``"H1 > H2"``) of the wanted section headings that exist in ``markdown``."""
@@ -276,10 +337,6 @@ def _heading_paths(markdown: str, sections: tuple[str, ...]) -> list[str]:
         if title in sections:
             found.append(" > ".join(t for _, t in path))
     return found
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(jsonable(value), sort_keys=True)
 
 
 def fmt_usd(value: Any) -> str:

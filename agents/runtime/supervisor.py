@@ -21,6 +21,7 @@ from agents.runtime import grounding
 from agents.runtime.context import BudgetExceeded, RunContext, ToolError
 from agents.runtime.loop import Budgets, Usage, llm_call, specialist_loop
 from agents.runtime.prompts import SUPERVISOR
+from agents.runtime.semantic import SemanticModelError
 
 AGENT = "supervisor"
 HISTORY_CHARS = 6000
@@ -147,7 +148,7 @@ def supervise(*, run: Run, provider: LLMProvider | None = None, started: float |
         try:
             ctx.check_budget()
             result = _playbook(ctx, agent, run, decision, previous, sections)
-        except ToolError as exc:
+        except (ToolError, SemanticModelError) as exc:  # e.g. the semantic model lacks an entity the playbook needs
             sections.append(f"### {agent.replace('_', ' ').capitalize()}\n\nI could not complete this part: {exc}. No figures were guessed.")
             continue
         finally:

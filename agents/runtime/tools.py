@@ -15,12 +15,16 @@ import jsonschema
 
 from agents.llm.base import ToolSpec
 from agents.runtime.context import RunContext, ToolError, jsonable
+from agents.runtime.semantic import SemanticModelError
 
 MAX_ROWS_TO_MODEL = 50
 
 
 @dataclass(frozen=True)
 class Tool:
+    """A tool: its ``spec`` (name, description, JSON schema) and ``handler(ctx, agent, args) -> dict``
+    (JSON-able result; raises ToolError for failures the model should read)."""
+
     spec: ToolSpec
     handler: Callable[[RunContext, str, dict], dict]
 
@@ -37,19 +41,8 @@ def _warehouse_sql(ctx: RunContext, agent: str, args: dict) -> dict:
 
 
 def _call_notes(ctx: RunContext, agent: str, args: dict) -> dict:
-    sm = ctx.semantic_model(agent=agent)
-    n = sm.entity("call_notes")
-    where = f"WHERE {n.col('account')} = %(account)s"
-    params = {"account": args["account"], "n": int(args.get("limit", 10))}
-    if args.get("contact"):
-        where += f" AND {n.col('contact')} = %(contact)s"
-        params["contact"] = args["contact"]
-    result = ctx.sql(
-        f"SELECT {n.col('contact')} AS contact, {n.col('activity_type')} AS activity_type, {n.col('status')} AS status, "
-        f"{n.col('date')} AS date, {n.col('text')} AS untrusted_text FROM {n.sql_table} {where} ORDER BY {n.col('date')} DESC LIMIT %(n)s",
-        params,
-        agent=agent,
-        purpose=f"call notes of {args['account']}",
+    result = ctx.call_notes(
+        args["account"], agent=agent, contact=args.get("contact"), limit=int(args.get("limit", 10)), text_alias="untrusted_text"
     )
     return {"citation": result.citation, "notes": jsonable(result.rows)}
 
@@ -66,16 +59,7 @@ def _kb_search(ctx: RunContext, agent: str, args: dict) -> dict:
 
 
 def _web_search(ctx: RunContext, agent: str, args: dict) -> dict:
-    from integrations.web_search.client import WebSearchUnavailable, web_search
-
-    try:
-        hits = web_search(query=args["query"], count=5)
-    except WebSearchUnavailable as exc:
-        raise ToolError(str(exc)) from exc
-    ref = len(ctx.citations) + 1
-    step = ctx.record(agent=agent, kind="tool_call", name="web_search", input=args, output_summary=f"{len(hits)} result(s)", output={"results": [h.__dict__ for h in hits]})
-    ctx.citations.append({"ref": ref, "type": "web", "query": args["query"], "urls": [h.url for h in hits], "step": step.position})
-    ctx.sources.add([h.snippet for h in hits])
+    hits, ref = ctx.web_search(args["query"], agent=agent)
     return {"citation": ref, "results": [{"title": h.title, "url": h.url, "untrusted_text": h.snippet} for h in hits]}
 
 
@@ -159,5 +143,5 @@ def tool_run(ctx: RunContext, agent: str, name: str, arguments: dict) -> tuple[s
         return json.dumps({"error": f"invalid arguments: {exc.message}"}), True
     try:
         return json.dumps(tool.handler(ctx, agent, arguments), default=str)[:20000], False
-    except ToolError as exc:
+    except (ToolError, SemanticModelError) as exc:
         return json.dumps({"error": str(exc)}), True
