@@ -13,7 +13,6 @@ File format (YAML): ``{as_of: YYYY-MM-DD, questions: [{question, route: [agents]
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,10 @@ import yaml
 from django.db import transaction
 
 from agents.models import Channel, Run
+from agents.runtime.grounding import numbers_in
 from agents.services import run_claim, run_create, run_execute
 from tenants.context import tenant_context
 from tenants.models import Tenant
-
-_NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
 class EvalFileError(ValueError):
@@ -35,6 +33,9 @@ class EvalFileError(ValueError):
 
 @dataclass
 class EvalRow:
+    """One evaluated question: route and answer checks, grounding, what was missing, tokens and
+    latency (milliseconds), final run status."""
+
     question: str
     route_ok: bool
     answer_ok: bool
@@ -60,20 +61,9 @@ def eval_load(path: Path) -> dict:
     return data
 
 
-def answer_numbers(text: str) -> list[float]:
-    """Every number written in ``text`` (thousands separators removed)."""
-    out = []
-    for m in _NUM.finditer(text.split("#### Sources")[0]):
-        try:
-            out.append(float(m.group(0).replace(",", "")))
-        except ValueError:
-            continue
-    return out
-
-
 def score_answer(answer: str, *, numbers: list, names: list) -> list[str]:
     """What the answer misses: expected numbers not within 1% of any number written, names absent."""
-    found = answer_numbers(answer)
+    found = numbers_in(answer)
     missing = [str(n) for n in numbers if not any(abs(f - float(n)) <= 0.01 * abs(float(n)) + 1e-9 for f in found)]
     low = answer.lower()
     missing += [str(n) for n in names if str(n).lower() not in low]

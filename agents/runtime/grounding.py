@@ -32,6 +32,7 @@ class GroundingResult:
     unmatched: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        """``{"checked": n, "unmatched": [...]}`` as stored on the run."""
         return {"checked": self.checked, "unmatched": self.unmatched}
 
 
@@ -67,6 +68,7 @@ class GroundingSources:
                 self.add(v)
 
     def add_all(self, values: Iterable[Any]) -> None:
+        """``add`` each of ``values``."""
         for v in values:
             self.add(v)
 
@@ -83,10 +85,22 @@ def _parse(m: re.Match) -> tuple[float, float] | None:
     return value * scale, 0.5 * (10 ** -decimals) * scale + 1e-9
 
 
+def _answer_body(answer: str) -> str:
+    """The answer without its Sources footer and citation marks ``[n]``."""
+    return _CITATION.sub(" ", answer.split("#### Sources")[0])
+
+
+def numbers_in(answer: str) -> list[float]:
+    """Every number written in ``answer`` (markdown), as a value: thousands separators removed,
+    K/M/B suffixes applied (``3.1M`` -> 3100000.0), percent signs kept off (``63.4%`` -> 63.4).
+    Dates, citation marks and the Sources footer are skipped."""
+    body = _DATE.sub(" ", _answer_body(answer))
+    return [parsed[0] for m in _NUMBER.finditer(body) if (parsed := _parse(m)) is not None]
+
+
 def check(answer: str, sources: GroundingSources) -> GroundingResult:
     """Check every number and date of ``answer`` (markdown) against ``sources``."""
-    body = answer.split("#### Sources")[0]
-    body = _CITATION.sub(" ", body)
+    body = _answer_body(answer)
     result = GroundingResult()
     for m in _DATE.finditer(body):
         result.checked += 1
