@@ -84,6 +84,15 @@ def _period(ctx: RunContext, query: str):
     return period
 
 
+def _in_period(close_date_col: str, period, params: dict) -> str:
+    """`` AND <close date> BETWEEN start AND end`` for ``period`` (adds ``start``/``end`` to
+    ``params``); '' when the question names no period."""
+    if not period:
+        return ""
+    params.update(start=period.start, end=period.end)
+    return f" AND {close_date_col} BETWEEN %(start)s AND %(end)s"
+
+
 def _won_in_period(ctx: RunContext, query: str):
     """(opportunities entity, period or None, WHERE clause, params) for won deals closed in the
     period the question names (all time when it names none)."""
@@ -91,10 +100,7 @@ def _won_in_period(ctx: RunContext, query: str):
     o = sm.entity("opportunities")
     period = _period(ctx, query)
     params: dict = {"won": sm.stage_values("won")}
-    where = f"WHERE {o.col('stage')} = ANY(%(won)s)"
-    if period:
-        where += f" AND {o.col('close_date')} BETWEEN %(start)s AND %(end)s"
-        params.update(start=period.start, end=period.end)
+    where = f"WHERE {o.col('stage')} = ANY(%(won)s)" + _in_period(o.col("close_date"), period, params)
     return o, period, where, params
 
 
@@ -107,10 +113,7 @@ def win_rate(ctx: RunContext, query: str) -> SpecialistAnswer:
     from_sql, cols = _opp_from(ctx, {dim[0]} if dim else set())
     stage = o.col("stage", "o")
     params = {"won": sm.stage_values("won"), "lost": sm.stage_values("lost")}
-    where = f"WHERE ({stage} = ANY(%(won)s) OR {stage} = ANY(%(lost)s))"
-    if period:
-        where += f" AND {o.col('close_date', 'o')} BETWEEN %(start)s AND %(end)s"
-        params.update(start=period.start, end=period.end)
+    where = f"WHERE ({stage} = ANY(%(won)s) OR {stage} = ANY(%(lost)s))" + _in_period(o.col("close_date", "o"), period, params)
     select_dim = f"{cols[dim[0]]} AS {dim[0]}, " if dim else ""
     sql = (
         f"SELECT {select_dim}"
