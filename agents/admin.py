@@ -65,8 +65,11 @@ class RunAdmin(admin.ModelAdmin):
             raise Http404("No such run.")
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _tenant_ids(self, request):
-        return list(request.user.memberships.values_list("tenant_id", flat=True))
+    def _tenant_ids(self, request) -> list[int]:
+        """Ids of the tenants the user is a member of (read once per request)."""
+        if not hasattr(request, "_run_admin_tenant_ids"):
+            request._run_admin_tenant_ids = list(request.user.memberships.values_list("tenant_id", flat=True))
+        return request._run_admin_tenant_ids
 
     def get_queryset(self, request):
         qs = Run.objects.unscoped().select_related("tenant")  # admin spans the user's tenants

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
+from django.db import transaction
+
 from agents.models import PromptVersion
+
+# Digests known to be stored, so each process writes a prompt at most once instead of on every
+# LLM call. A digest is added only after the write commits (a rolled-back row is not remembered).
+_STORED: set[str] = set()
 
 COMMON = """You are a specialist agent of RevOps AI, an assistant for revenue operations teams.
 Rules you never break:
@@ -42,9 +48,14 @@ classifier suggests: {hint}. Keep its choice unless the question clearly needs m
 
 
 def prompt_ref(name: str, text: str) -> str:
-    """Store ``text`` once (by sha256) and return its reference ``"<name>@<sha12>"``."""
+    """Store ``text`` once (by sha256) and return its reference ``"<name>@<sha12>"``.
+
+    The database write happens at most once per process and distinct text (cached after commit).
+    """
     digest = hashlib.sha256(text.encode()).hexdigest()
-    PromptVersion.objects.get_or_create(sha256=digest, defaults={"name": name, "text": text})
+    if digest not in _STORED:
+        PromptVersion.objects.get_or_create(sha256=digest, defaults={"name": name, "text": text})
+        transaction.on_commit(lambda: _STORED.add(digest))
     return f"{name}@{digest[:12]}"
 
 
