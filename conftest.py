@@ -14,6 +14,8 @@ from tenants.services import apikey_create, tenant_create
 
 @dataclass
 class TenantWorld:
+    """A test tenant with an owner, editor and viewer, a plain API key and an approver key."""
+
     tenant: Tenant
     owner: object
     editor: object

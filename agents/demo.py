@@ -27,6 +27,9 @@ DOCS_DIR = Path(settings.BASE_DIR) / "knowledge" / "demo_docs"
 
 @dataclass
 class DemoInfo:
+    """What the demo set-up created: tenant, its plaintext API key, warehouse row counts per table,
+    KB documents."""
+
     tenant: Tenant
     api_key: str
     tables: dict[str, int]

@@ -10,6 +10,8 @@ from revops.lib.urls import UnsafeURL, check_outbound_url
 
 
 class RunCreateSerializer(serializers.Serializer):
+    """``POST /api/v1/runs`` body. ``callback_url`` must pass the SSRF guard (https, public host)."""
+
     query = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True)
     source_system = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     source_process = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -33,18 +35,24 @@ class RunCreateSerializer(serializers.Serializer):
 
 
 class RunQueuedSerializer(serializers.Serializer):
+    """The 202 response of ``POST /api/v1/runs``."""
+
     tracking_id = serializers.UUIDField()
     status = serializers.CharField()
     queued_at = serializers.DateTimeField()
 
 
 class RunStepSerializer(serializers.ModelSerializer):
+    """One recorded step; ``input`` is already redacted, ``duration_ms`` in milliseconds."""
+
     class Meta:
         model = RunStep
         fields = ["position", "agent", "kind", "name", "input", "output_summary", "duration_ms", "error"]
 
 
 class RunDetailSerializer(serializers.ModelSerializer):
+    """``GET /api/v1/runs/{tracking_id}``: status, answer, citations and steps of one run."""
+
     answer = serializers.CharField(source="answer_markdown")
     thread_id = serializers.SerializerMethodField()
     steps = RunStepSerializer(many=True, read_only=True)

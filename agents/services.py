@@ -26,7 +26,7 @@ MAX_QUERY_CHARS = 4000
 
 def conversation_get_or_create(*, tenant: Tenant, channel: str, external_key: str) -> Conversation:
     """The conversation for a Slack thread or API ``thread_id`` (created on first use)."""
-    conversation, _ = Conversation.objects.unscoped().get_or_create(
+    conversation, _ = Conversation.objects.unscoped().get_or_create(  # tenant given explicitly (callers may run outside a context)
         tenant=tenant, channel=channel, external_key=external_key[:255]
     )
     return conversation

@@ -5,6 +5,8 @@ from tenants.context import set_current_tenant
 
 
 class TenantContextMiddleware:
+    """Reset the thread's current tenant to None before and after each request."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 

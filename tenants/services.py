@@ -35,7 +35,9 @@ def apikey_create(*, tenant: Tenant, name: str = "default", can_approve: bool = 
     ``can_approve`` lets the key approve or reject proposed actions."""
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
-    row = ApiKey.objects.unscoped().create(tenant=tenant, name=name, prefix=prefix, key_hash=_hash(secret), can_approve=can_approve)
+    row = ApiKey.objects.unscoped().create(  # tenant given explicitly (management command, no context)
+        tenant=tenant, name=name, prefix=prefix, key_hash=_hash(secret), can_approve=can_approve
+    )
     return row, f"rk_{prefix}_{secret}"
 
 

@@ -52,6 +52,9 @@ class Message:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens one model call consumed, as the provider reported them (the run's running total is
+    ``agents.runtime.loop.Usage``)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
 
@@ -66,6 +69,8 @@ class Completion:
 
 
 class LLMProvider(Protocol):
+    """A model backend (offline, bedrock, openai); ``is_offline`` providers are never called."""
+
     name: str
     is_offline: bool
 

@@ -9,7 +9,6 @@ a closer full-name match still wins.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -55,7 +54,3 @@ def closest(name: str, candidates: Iterable[str], *, cutoff: float = 80.0) -> Na
         if score >= cutoff and (best is None or score > best.score):
             best = NameMatch(cand, round(score, 1))
     return best
-
-
-def words_in(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower()))

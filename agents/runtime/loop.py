@@ -45,6 +45,7 @@ class Budgets:
 
     @classmethod
     def from_tenant(cls, tenant) -> "Budgets":
+        """Limits from ``tenant.settings["budgets"]``, defaults for keys not set."""
         raw = (tenant.settings or {}).get("budgets") or {}
         return cls(
             max_handoffs=int(raw.get("max_handoffs", cls.max_handoffs)),
@@ -55,19 +56,26 @@ class Budgets:
 
 @dataclass
 class Usage:
+    """Tokens a run consumed so far, summed over its model calls (checked against
+    ``Budgets.max_tokens``)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
 
     @property
     def total(self) -> int:
+        """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
 
     def as_dict(self) -> dict:
+        """``{"input_tokens": n, "output_tokens": n}`` as stored on the run."""
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
 
 
 @dataclass
 class LoopResult:
+    """A specialist loop's answer; ``partial_reason`` says why it stopped early ('' when it did not)."""
+
     markdown: str
     partial_reason: str = ""
     tool_calls: int = 0

@@ -46,10 +46,12 @@ class Entity:
         return f"{alias}.{quote_ident(physical)}" if alias else quote_ident(physical)
 
     def has(self, logical: str) -> bool:
+        """Whether the entity maps the logical column ``logical``."""
         return logical in self.columns
 
     @property
     def sql_table(self) -> str:
+        """The quoted physical table name."""
         return quote_ident(self.table)
 
 

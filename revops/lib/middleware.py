@@ -13,6 +13,9 @@ LIMITED_PREFIXES = ("/api/", "/slack/")
 
 
 class RequestSizeLimitMiddleware:
+    """Refuse ``/api/`` and ``/slack/`` requests whose Content-Length exceeds
+    ``settings.MAX_REQUEST_BYTES`` (413) or is not an integer (400)."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
