@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import Http404
 from django.utils.html import format_html, format_html_join
 
-from agents.models import PromptVersion, Run, RunStep
+from agents.models import PromptVersion, Run, RunStep, StepKind
 
 
 class RunStepInline(admin.TabularInline):
@@ -34,9 +34,9 @@ class RunAdmin(admin.ModelAdmin):
         rows = []
         for step in run.steps.all():
             detail = step.output_summary
-            if step.kind == "tool_call" and step.input.get("sql"):
+            if step.kind == StepKind.TOOL_CALL and step.input.get("sql"):
                 detail = f"{detail} · {step.input['sql'][:300]}"
-            if step.kind == "llm":
+            if step.kind == StepKind.LLM:
                 calls = ", ".join(c["name"] for c in step.output.get("tool_calls", []))
                 detail = f"{detail}{' · calls ' + calls if calls else ''} · prompt {step.input.get('system_prompt', '')}"
             rows.append((step.position, step.agent, step.get_kind_display(), step.name, detail, step.duration_ms, step.error or ""))

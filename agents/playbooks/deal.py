@@ -30,12 +30,16 @@ ELEMENT_LABELS = {
 STAGE_ORDER = ["Discover", "Proof of Concept", "Propose", "Negotiate", "Signature"]
 
 
+def account_names(ctx: RunContext, *, agent: str):
+    """All account names of the warehouse (one query, cited), for fuzzy name resolution."""
+    a = ctx.semantic_model(agent=agent).entity("accounts")
+    return ctx.sql(f"SELECT {a.col('name')} AS name FROM {a.sql_table} ORDER BY 1", agent=agent, purpose="account names for name resolution")
+
+
 def resolve_account(ctx: RunContext, query: str, *, agent: str, previous: dict) -> tuple[str | None, int]:
     """Find the account named in ``query`` (fuzzy) among the warehouse's accounts; falls back to the
     account an earlier run of the conversation resolved. Returns (name or None, citation ref)."""
-    sm = ctx.semantic_model(agent=agent)
-    a = sm.entity("accounts")
-    res = ctx.sql(f"SELECT {a.col('name')} AS name FROM {a.sql_table} ORDER BY 1", agent=agent, purpose="account names for name resolution")
+    res = account_names(ctx, agent=agent)
     match = find_name(query, [r["name"] for r in res.rows])
     if match:
         return match.name, res.citation

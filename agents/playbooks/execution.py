@@ -32,6 +32,7 @@ from actions.selectors import action_policy_get
 from actions.services import action_create
 from agents.models import StepKind
 from agents.playbooks.base import SpecialistAnswer
+from agents.runtime.text import markdown_to_plain
 from agents.runtime.context import RunContext
 from tenants.models import Membership
 
@@ -64,10 +65,6 @@ CRM_FIELDS = {
 class Planned:
     kind: str
     payload: dict
-
-
-def _strip_markdown(text: str) -> str:
-    return re.sub(r"\*\*(.+?)\*\*", r"\1", re.sub(r"^#{1,6}\s*", "", text, flags=re.M)).strip()
 
 
 def _member_slack_ids(ctx: RunContext) -> dict[str, str]:
@@ -152,7 +149,7 @@ def _plan_insight(query: str, prior: str, notes: list[str]) -> list[Planned]:
                 "category": "deal" if health else "general",
                 "type": "risk" if is_risk else "observation",
                 "title": title[:200],
-                "description": _strip_markdown(prior)[:4000] or query[:4000],
+                "description": markdown_to_plain(prior)[:4000] or query[:4000],
                 "score": round(min(1.0, max(0.0, score)), 3),
                 "source_agent": "deal_analysis" if health else AGENT,
             },

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from agents.playbooks.base import SpecialistAnswer
+from agents.playbooks.deal import account_names
 from agents.playbooks.evidence import phrases_found
 from agents.runtime.context import RunContext
 from agents.runtime.entities import closest, find_name
@@ -25,7 +26,7 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
         agent=AGENT,
         purpose="contacts in call notes for name resolution",
     )
-    accounts = ctx.sql(f"SELECT {a.col('name')} AS name FROM {a.sql_table}", agent=AGENT, purpose="account names for name resolution")
+    accounts = account_names(ctx, agent=AGENT)
     account_match = find_name(company or query, [r["name"] for r in accounts.rows])
     candidates = [r for r in people.rows if not account_match or r["account"] == account_match.name]
     person_match = closest(person, [r["contact"] for r in candidates]) if person else find_name(query, [r["contact"] for r in candidates])

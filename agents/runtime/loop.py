@@ -15,6 +15,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ImproperlyConfigured
+
 from agents.llm.base import (
     STOP_CONTEXT,
     STOP_END_TURN,
@@ -45,13 +47,18 @@ class Budgets:
 
     @classmethod
     def from_tenant(cls, tenant) -> "Budgets":
-        """Limits from ``tenant.settings["budgets"]``, defaults for keys not set."""
+        """Limits from ``tenant.settings["budgets"]``, defaults for keys not set.
+
+        Raises ImproperlyConfigured naming the key when a value is not a positive integer.
+        """
         raw = (tenant.settings or {}).get("budgets") or {}
-        return cls(
-            max_handoffs=int(raw.get("max_handoffs", cls.max_handoffs)),
-            max_tool_calls=int(raw.get("max_tool_calls", cls.max_tool_calls)),
-            max_tokens=int(raw.get("max_tokens", cls.max_tokens)),
-        )
+        values = {}
+        for key in ("max_handoffs", "max_tool_calls", "max_tokens"):
+            value = raw.get(key, getattr(cls, key))
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ImproperlyConfigured(f"tenant setting budgets.{key} must be a positive integer, got {value!r}")
+            values[key] = value
+        return cls(**values)
 
 
 @dataclass

@@ -9,7 +9,6 @@ code, and each specialist's model narrates from their results with its role's to
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from agents.runtime import grounding
 from agents.runtime.context import BudgetExceeded, RunContext, ToolError
 from agents.runtime.loop import Budgets, Usage, llm_call, specialist_loop
 from agents.runtime.prompts import SUPERVISOR
+from agents.runtime.text import markdown_to_plain
 from agents.runtime.semantic import SemanticModelError
 
 AGENT = "supervisor"
@@ -204,14 +204,3 @@ def render_sources(citations: list[dict]) -> str:
         elif c["type"] == "web":
             lines.append(f"[{c['ref']}] web search: “{c['query']}”")
     return "\n".join(lines)
-
-
-def markdown_to_plain(markdown: str) -> str:
-    """A plain-text rendering: headings, emphasis and link syntax removed; tables kept as rows."""
-    text = re.sub(r"^#{1,6}\s*", "", markdown, flags=re.M)
-    text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
-    text = re.sub(r"(?<!\w)_(.+?)_(?!\w)", r"\1", text)
-    text = re.sub(r"\[([^\]]+)\]\((https?://[^)]+)\)", r"\1 (\2)", text)
-    text = re.sub(r"^\|\s*-{3}.*\|\s*$\n?", "", text, flags=re.M)
-    text = re.sub(r"^\|\s*(.*?)\s*\|\s*$", lambda m: "  ".join(c.strip() for c in m.group(1).split("|")), text, flags=re.M)
-    return text.strip()

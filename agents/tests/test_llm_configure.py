@@ -21,3 +21,15 @@ def test_switch_provider_without_code_change(world_a, tmp_path):
 def test_openai_needs_a_model(world_a):
     with pytest.raises(CommandError, match="--model"):
         call_command("llm_configure", "--tenant", "acme-a", "--provider", "openai", stdout=StringIO())
+
+
+def test_bad_budget_setting_is_a_clear_configuration_error(world_a):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from agents.runtime.loop import Budgets
+
+    world_a.tenant.settings = {"budgets": {"max_tool_calls": "lots"}}
+    with pytest.raises(ImproperlyConfigured, match="budgets.max_tool_calls"):
+        Budgets.from_tenant(world_a.tenant)
+    world_a.tenant.settings = {"budgets": {"max_tool_calls": 4}}
+    assert Budgets.from_tenant(world_a.tenant).max_tool_calls == 4
