@@ -26,7 +26,6 @@ import email.utils
 import ipaddress
 import json
 import secrets as pysecrets
-import socket
 import ssl
 import threading
 import time
@@ -39,7 +38,7 @@ import httpx
 from django.conf import settings
 from standardwebhooks import Webhook
 
-from revops.lib.urls import UnsafeURL, check_outbound_url, unwrap_address
+from revops.lib.urls import check_outbound_url
 
 MAX_RESPONSE_BYTES = 64 * 1024
 RESPONSE_EXCERPT_CHARS = 500
@@ -87,30 +86,10 @@ def outbound_check(url: str, *, allowlist: Sequence[Network] = ()) -> OutboundTa
         UnsafeURL: scheme, credentials, unresolvable host, or an address that is not public and
             not allowlisted; the message says which (``"... resolves to a non-public address"``).
     """
-    check_outbound_url(url, resolve=False)
+    addresses = check_outbound_url(url, allowlist=allowlist)
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise UnsafeURL("the URL has an invalid port") from exc
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeURL(f"the host {host!r} does not resolve") from exc
-    addresses = []
-    for info in infos:
-        addr = unwrap_address(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
-        if parts.scheme == "http":
-            # check_outbound_url let http through only for a loopback name with the setting on.
-            if not addr.is_loopback:
-                raise UnsafeURL("plain http is allowed only to loopback addresses")
-        elif not addr.is_global and not any(addr in net for net in allowlist):
-            raise UnsafeURL(f"the host {host!r} resolves to a non-public address ({addr})")
-        addresses.append(str(addr))
-    if not addresses:
-        raise UnsafeURL(f"the host {host!r} does not resolve")
-    return OutboundTarget(url=url, scheme=parts.scheme, host=host, port=port, address=addresses[0])
+    port = parts.port or (443 if parts.scheme == "https" else 80)  # already validated above
+    return OutboundTarget(url=url, scheme=parts.scheme, host=parts.hostname or "", port=port, address=addresses[0])
 
 
 # --- signing -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Sequence
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -41,9 +42,15 @@ def _is_loopback_name(host: str) -> bool:
         return False
 
 
-def check_outbound_url(url: str, *, resolve: bool = True) -> None:
-    """Raise UnsafeURL unless ``url`` is safe to call now. With ``resolve`` the host's addresses
-    are checked (at delivery time, not only at registration, against DNS rebinding)."""
+def check_outbound_url(url: str, *, resolve: bool = True, allowlist: Sequence = ()) -> list[str]:
+    """Raise UnsafeURL unless ``url`` is safe to call now; return the addresses it resolves to.
+
+    With ``resolve`` every address of the host is checked (at delivery time, not only at
+    registration, against DNS rebinding): each must be public (``is_global`` after unwrapping
+    IPv4-mapped, NAT64 and 6to4 forms) or inside one of the tenant's ``allowlist`` networks
+    (``ipaddress`` networks); callers should connect to a returned address. Without
+    ``resolve`` only the URL's form is checked and ``[]`` is returned.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise UnsafeURL("the URL must be an absolute https:// URL")
@@ -55,7 +62,7 @@ def check_outbound_url(url: str, *, resolve: bool = True) -> None:
     if allow_loopback and not _is_loopback_name(parts.hostname):
         raise UnsafeURL("plain http is allowed only to loopback addresses")
     if not resolve:
-        return
+        return []
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
@@ -64,11 +71,15 @@ def check_outbound_url(url: str, *, resolve: bool = True) -> None:
         infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeURL(f"the host {parts.hostname!r} does not resolve") from exc
+    addresses: list[str] = []
     for info in infos:
         addr = unwrap_address(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
-        if allow_loopback and addr.is_loopback:
-            continue
-        if parts.scheme == "http":
+        if parts.scheme == "http" and not addr.is_loopback:
             raise UnsafeURL("plain http is allowed only to loopback addresses")
-        if not addr.is_global:  # private, loopback, link-local, shared (100.64/10), reserved...
-            raise UnsafeURL(f"the host {parts.hostname!r} resolves to a non-public address")
+        # private, loopback, link-local, shared (100.64/10), reserved... unless allowlisted
+        if parts.scheme == "https" and not addr.is_global and not any(addr in net for net in allowlist):
+            raise UnsafeURL(f"the host {parts.hostname!r} resolves to a non-public address ({addr})")
+        addresses.append(str(addr))
+    if not addresses:
+        raise UnsafeURL(f"the host {parts.hostname!r} does not resolve")
+    return addresses
