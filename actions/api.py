@@ -16,12 +16,14 @@ from actions.services import ActionStateError, action_approve, action_reject
 
 
 class ActionEventSerializer(serializers.ModelSerializer):
+    """One audit row: from/to status, actor, attempt, note, time."""
     class Meta:
         model = ActionEvent
         fields = ["from_status", "to_status", "actor_label", "attempt", "note", "created_at"]
 
 
 class ActionSerializer(serializers.ModelSerializer):
+    """An action as the API shows it, with its audit trail (``events``)."""
     run = serializers.SerializerMethodField()
     events = ActionEventSerializer(many=True, read_only=True)
 
@@ -38,6 +40,7 @@ class ActionSerializer(serializers.ModelSerializer):
 
 
 class DecisionSerializer(serializers.Serializer):
+    """Body of approve/reject: optional ``{"reason": "..."}`` (<= 500 chars)."""
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 

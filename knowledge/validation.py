@@ -62,6 +62,7 @@ def _is_number(value: Any) -> bool:
 
 
 def number(low: float | None = None, high: float | None = None, *, integer: bool = False) -> Check:
+    """A check that the value is a number (an integer when ``integer``) within [low, high]."""
     def check(value: Any, path: str, errors: list[str]) -> None:
         ok = _is_number(value) and (not integer or float(value).is_integer())
         ok = ok and (low is None or value >= low) and (high is None or value <= high)
@@ -77,11 +78,13 @@ def number(low: float | None = None, high: float | None = None, *, integer: bool
 
 
 def string(value: Any, path: str, errors: list[str]) -> None:
+    """Check that ``value`` is a non-empty string; appends ``"<path>: ..."`` to ``errors``."""
     if not isinstance(value, str) or not value.strip():
         errors.append(f"{path}: must be a non-empty text, got {_fmt(value)}")
 
 
 def list_of(item: Check, *, non_empty: bool = False) -> Check:
+    """A check that the value is a list (non-empty when asked) whose items pass ``item``."""
     def check(value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, list):
             errors.append(f"{path}: must be a list, got {_fmt(value)}")
@@ -95,6 +98,7 @@ def list_of(item: Check, *, non_empty: bool = False) -> Check:
 
 
 def mapping_of(item: Check, *, non_empty: bool = False) -> Check:
+    """A check that the value is a mapping (non-empty when asked) whose values pass ``item``."""
     def check(value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, dict):
             errors.append(f"{path}: must be a mapping (key: value lines), got {_fmt(value)}")
@@ -108,6 +112,8 @@ def mapping_of(item: Check, *, non_empty: bool = False) -> Check:
 
 
 def record(fields: dict[str, Check], *, required: tuple[str, ...] = ()) -> Check:
+    """A check that the value is a mapping whose listed ``fields`` pass their checks and whose
+    ``required`` keys are present; other keys are allowed (editors may add their own)."""
     def check(value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, dict):
             errors.append(f"{path}: must be a mapping, got {_fmt(value)}")
@@ -123,6 +129,7 @@ def record(fields: dict[str, Check], *, required: tuple[str, ...] = ()) -> Check
 
 
 def one_of(choices: tuple[str, ...] | set[str]) -> Check:
+    """A check that the value is one of ``choices``."""
     def check(value: Any, path: str, errors: list[str]) -> None:
         if value not in choices:
             errors.append(f"{path}: must be one of {', '.join(sorted(choices))}, got {_fmt(value)}")

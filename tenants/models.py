@@ -35,7 +35,7 @@ class Tenant(models.Model):
 
 
 class TenantScopedQuerySet(models.QuerySet):
-    pass
+    """QuerySet of tenant-owned rows (the scoped manager filters it to the tenant in context)."""
 
 
 class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):

@@ -4,6 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes ``Authorization: Bearer rk_<prefix>_<secret>`` in the OpenAPI schema."""
     target_class = "tenants.auth.ApiKeyAuthentication"
     name = "ApiKey"
 

@@ -39,6 +39,8 @@ _READ_ONLY_FIELDS = {"Id", "CreatedDate", "CreatedById", "LastModifiedDate", "La
 
 
 class CrmUpdatePayload(serializers.Serializer):
+    """``{"object": "Opportunity"|"Contact", "record_id": 15/18-char Salesforce id, "fields": {api name: value}}``;
+    at most 10 fields, read-only and system fields refused (ValidationError)."""
     object = serializers.ChoiceField(choices=CRM_OBJECTS)
     record_id = serializers.RegexField(_RECORD_ID, max_length=18)
     fields = serializers.DictField(child=serializers.JSONField(allow_null=True), allow_empty=False)
@@ -62,6 +64,8 @@ def _sf_error_code(exc: SalesforceError) -> str:
 
 
 class CrmUpdateHandler(Handler):
+    """Updates fields of one Salesforce record through simple-salesforce (tenant ``salesforce``
+    credential); reads the old values first so the result shows before/after."""
     kind = ActionKind.CRM_UPDATE.value
     serializer_class = CrmUpdatePayload
 

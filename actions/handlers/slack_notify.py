@@ -30,6 +30,7 @@ _RETRYABLE_CODES = {"ratelimited", "internal_error", "fatal_error", "service_una
 
 
 class SlackNotifyPayload(serializers.Serializer):
+    """``{"channel": "#name" or a Slack id, "text": up to 20,000 chars, "thread_ts": optional}``."""
     channel = serializers.RegexField(_CHANNEL, max_length=81)
     text = serializers.CharField(max_length=20_000, trim_whitespace=True)
     thread_ts = serializers.RegexField(_TS, required=False, allow_blank=True, default="")
@@ -50,6 +51,7 @@ def _fit(text: str, limit: int) -> str:
 
 
 class SlackNotifyHandler(Handler):
+    """Posts one message through the tenant's Slack bot (``chat.postMessage``); at-least-once."""
     kind = ActionKind.SLACK_NOTIFY.value
     serializer_class = SlackNotifyPayload
 

@@ -16,6 +16,8 @@ from actions.models import Action, ActionKind
 
 
 class WarehouseWritePayload(serializers.Serializer):
+    """One insight row: category, type, title (<= 200 chars), description (<= 4,000), score 0-1,
+    source agent. The columns are fixed; no SQL comes from the payload."""
     category = serializers.CharField(max_length=64)
     type = serializers.CharField(max_length=64)
     title = serializers.CharField(max_length=200)
@@ -25,6 +27,7 @@ class WarehouseWritePayload(serializers.Serializer):
 
 
 class WarehouseWriteHandler(Handler):
+    """Inserts the insight row into the tenant's insights table through its insert-only role."""
     kind = ActionKind.WAREHOUSE_WRITE.value
     serializer_class = WarehouseWritePayload
 

@@ -28,6 +28,8 @@ _EVENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 
 
 class WebhookPayload(serializers.Serializer):
+    """``{"endpoint_id" | "callback_url", "event_type": "a.b", "data": JSON}``: a registered
+    endpoint of the tenant, or a run's callback URL (checked again at every delivery)."""
     endpoint_id = serializers.IntegerField(required=False, min_value=1)
     callback_url = serializers.URLField(required=False, max_length=2000)
     event_type = serializers.RegexField(_EVENT_TYPE, max_length=100)
@@ -61,6 +63,8 @@ class WebhookPayload(serializers.Serializer):
 
 
 class WebhookHandler(Handler):
+    """POSTs a Standard Webhooks-signed JSON message; 2xx succeeds, 410 disables the endpoint,
+    408/429/5xx retry (``Retry-After`` honoured), redirects are not followed."""
     kind = ActionKind.WEBHOOK.value
     serializer_class = WebhookPayload
 

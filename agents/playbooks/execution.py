@@ -63,6 +63,7 @@ CRM_FIELDS = {
 
 @dataclass
 class Planned:
+    """An action the execution agent intends to propose: handler ``kind`` and its payload."""
     kind: str
     payload: dict
 
