@@ -72,6 +72,12 @@ class Run(TenantOwnedModel):
     grounding = models.JSONField(
         default=dict, blank=True, help_text='{"checked": n, "unmatched": ["$9,999", ...]}: numbers in the answer traced to tool results'
     )
+    interpretation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"status": "answered"|"declined", "semantic_query": {...}, "unmapped": [...], "unused_words": [...]}: '
+        "how the data agent read the question (agents.semantic)",
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     source_system = models.CharField(max_length=100, blank=True, default="")
     source_process = models.CharField(max_length=100, blank=True, default="")
