@@ -26,7 +26,32 @@ class RunAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel"]
     search_fields = ["query", "tracking_id"]
     inlines = [RunStepInline]
-    readonly_fields = ["timeline"] + [f.name for f in Run._meta.fields]
+    readonly_fields = ["timeline", "interpreted_as"] + [f.name for f in Run._meta.fields if f.name != "interpretation"]
+
+    @admin.display(description="interpreted as")
+    def interpreted_as(self, run: Run) -> str:
+        """Whether the data agent answered or declined, the semantic query it ran and the parts of
+        the question it could not map or did not use."""
+        info = run.interpretation or {}
+        if not info:
+            return "-"
+        query = info.get("semantic_query") or {}
+        rows = [
+            ("status", info.get("status", "")),
+            ("metrics", ", ".join(query.get("metrics") or [])),
+            ("breakdown", ", ".join(query.get("group_by") or []) + (f" by {query['grain']}" if query.get("grain") else "")),
+            ("filters", "; ".join(f"{f['dimension']} {f['op']} {', '.join(map(str, f['values']))}" for f in query.get("filters") or [])),
+            ("period", f"{query['period']['start']} to {query['period']['end']} {query['period'].get('label', '')}" if query.get("period") else "all time"),
+            ("compared with", f"{query['compare']['start']} to {query['compare']['end']}" if query.get("compare") else ""),
+            ("limit", query.get("limit") or ""),
+            ("not mapped (declined)", ", ".join(info.get("unmapped") or [])),
+            ("words not used", ", ".join(info.get("unused_words") or [])),
+            ("reason", info.get("reason", "")),
+        ]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th style='text-align:left'>{}</th><td>{}</td></tr>", [(k, v) for k, v in rows if v not in ("", None)]),
+        )
 
     @admin.display(description="timeline")
     def timeline(self, run: Run) -> str:

@@ -57,12 +57,17 @@ class RunDetailSerializer(serializers.ModelSerializer):
     thread_id = serializers.SerializerMethodField()
     steps = RunStepSerializer(many=True, read_only=True)
     duration_ms = serializers.IntegerField(allow_null=True)
+    interpretation = serializers.JSONField(
+        read_only=True,
+        help_text='How the data agent read the question: {"status": "answered"|"declined", "semantic_query": {metrics, group_by, '
+        'filters, period, compare, order, limit}, "unmapped": [parts not in the semantic model], "unused_words": [...]}; {} for other agents',
+    )
 
     class Meta:
         model = Run
         fields = [
             "tracking_id", "status", "query", "as_of", "route", "route_reason", "answer", "answer_plain",
-            "citations", "error", "provider", "usage", "source_system", "source_process", "thread_id",
+            "citations", "interpretation", "error", "provider", "usage", "source_system", "source_process", "thread_id",
             "callback_status", "queued_at", "started_at", "finished_at", "duration_ms", "steps",
         ]
 

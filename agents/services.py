@@ -138,10 +138,11 @@ def run_execute(*, run: Run, provider=None) -> Run:
         run.provider = outcome.provider
         run.usage = outcome.usage
         run.grounding = outcome.grounding
+        run.interpretation = outcome.interpretation
     run.finished_at = timezone.now()
     # Store the outcome only if the run is still ours: the reaper may have requeued or failed it
     # meanwhile (a worker that overran), and its decision must not be overwritten.
-    fields = ["status", "route", "route_reason", "answer_markdown", "answer_plain", "citations", "entities",
+    fields = ["status", "route", "route_reason", "answer_markdown", "answer_plain", "citations", "entities", "interpretation",
               "provider", "usage", "grounding", "error", "finished_at"]
     stored = Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
         **{f: getattr(run, f) for f in fields}

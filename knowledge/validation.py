@@ -23,8 +23,9 @@ By ``rule_set`` (the names the agents look up, DESIGN.md §4), required keys fir
 - ``icp`` (also any ``icp`` document): ``weights`` {part: number >= 0}, ``industries``
   {name: 0-1}, ``employee_bands`` [{min >= 0, score 0-1}], ``title_tiers`` {tier: {score 0-1,
   keywords: [..]}}, ``fit_bands`` [{min 0-1, label}].
-- ``semantic_model`` (also any ``semantic_model`` document with ``entities``): ``entities``
-  {name: {table, columns: {name: column}}}, ``joins`` [strings], ``stages`` {group: [values]}.
+- ``semantic_model`` (also any ``semantic_model`` document with ``entities``): the pydantic
+  schema of :mod:`knowledge.semantic_model` (entities, relationships, dimensions, measures,
+  metrics, stages; cross-references checked).
 - ``competitors``: ``competitors`` [names], ``generic_phrases`` [phrases].
 
 By kind: ``sql_pattern`` ``parameters`` {name: {type: string|integer|number|date|boolean}} and
@@ -230,19 +231,19 @@ RULE_SETS: dict[str, Check] = {
         },
         ("weights",),
     ),
-    "semantic_model": _rules(
-        {
-            "entities": mapping_of(
-                record({"table": string, "columns": mapping_of(string, non_empty=True)}, required=("table", "columns")),
-                non_empty=True,
-            ),
-            "joins": list_of(string),
-            "stages": mapping_of(list_of(string)),
-        },
-        ("entities",),
-    ),
+    "semantic_model": lambda params, path, errors: _semantic_model(params, errors),
     "competitors": _rules({"competitors": list_of(string, non_empty=True), "generic_phrases": list_of(string)}, ("competitors",)),
 }
+
+def _semantic_model(params: dict, errors: list[str]) -> None:
+    """Validate a semantic model with its pydantic schema; messages are ``key.path: problem``."""
+    from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
+
+    try:
+        parse_semantic_model(params)
+    except SemanticModelInvalid as exc:
+        errors.extend(exc.errors)
+
 
 # Kind-level checks for documents without a rule_set (keys are optional there).
 KINDS: dict[str, Check] = {

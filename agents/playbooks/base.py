@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 
 @dataclass
 class SpecialistAnswer:
-    """Markdown section(s) from one specialist and the entities it resolved (for follow-ups)."""
+    """Markdown section(s) from one specialist, the entities it resolved (for follow-ups) and, for
+    the data specialist, how it read the question (``Run.interpretation``: status answered or
+    declined, the semantic query, unmapped parts, words not used)."""
 
     agent: str
     markdown: str
     entities: dict = field(default_factory=dict)
+    interpretation: dict | None = None

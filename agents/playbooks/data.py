@@ -1,300 +1,340 @@
-"""Data specialist: metric and list questions answered with SQL built from the semantic model.
+"""Data specialist: metric and list questions answered through the tenant's semantic model.
 
-Supported offline: win rate (overall or by agent / manager / office / product / sector),
-closed-won revenue for a period, top accounts by closed-won revenue, average deal size, open
-pipeline by stage, and competitor mentions in call notes. Each figure comes from the SQL result
-it cites (``[n]`` refers to the run's citations).
+The question is parsed into a semantic query (metrics x breakdowns x filters x period, ranking,
+comparison; ``agents.semantic.parser``), compiled to SQL from the model's declared entities,
+relationships and measures (``agents.semantic.compiler``) and answered with one "Interpreted as"
+line first. When a part of the question that would change the result maps to nothing in the
+model (an unknown concept, a name not among the values), the answer declines, names that part
+and lists what exists instead: it never answers another question. Competitor mentions in call
+notes are the one analysis outside the metric grammar (phrases from the KB's competitor list).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from typing import Any
+
+from rapidfuzz import fuzz, process
 
 from agents.playbooks.base import SpecialistAnswer
-from agents.runtime.context import RunContext, fmt_pct, fmt_usd, md_table
-from agents.timeperiods import parse_period
+from agents.runtime.context import QueryResult, RunContext, ToolError, fmt_pct, fmt_usd, md_table
+from agents.semantic.parser import ParseResult, parse_question
+from agents.semantic.query import SemanticQuery, SemanticQueryError
+from knowledge.semantic_model import SemanticModelSpec
 
 AGENT = "data"
 TABLE_ROWS = 25  # longer lists continue as one line so Slack messages stay readable
-
-_DIMENSIONS = [
-    (r"\b(agent|agents|rep|reps|salesperson|sales people|seller|owner)s?\b", "owner", "sales agent"),
-    (r"\bmanagers?\b", "manager", "sales manager"),
-    (r"\b(office|offices|region|regions|regional)\b", "office", "regional office"),
-    (r"\bproducts?\b", "product", "product"),
-    (r"\b(sector|sectors|industry|industries|vertical)\b", "sector", "sector"),
-]
+_COMPETITOR_WORDS = re.compile(r"\bcompetit", re.I)
 
 
-def answer(ctx: RunContext, query: str) -> SpecialistAnswer:
-    """Pick the metric the question asks for and compute it. Raises ToolError on tool failures."""
-    q = query.lower()
-    if re.search(r"competit|aurelia|bluehawk|primustech|northpeak|omnisuite|nexcore", q):
+def answer(ctx: RunContext, query: str, *, previous: dict | None = None) -> SpecialistAnswer:
+    """Answer a metric question, or decline naming the unmapped part.
+
+    ``previous`` is the entities dict of the conversation's last answered run; its
+    ``semantic_query`` lets follow-ups ("now by product") reuse the earlier question.
+    Raises ToolError on tool failures (the supervisor turns them into an honest section).
+    """
+    if _COMPETITOR_WORDS.search(query) or _names_competitor(ctx, query):
         return competitor_mentions(ctx)
-    if re.search(r"win ?rate|conversion rate|close rate", q):
-        return win_rate(ctx, query)
-    if re.search(r"\btop\b.*\b(accounts?|customers?)\b|\bbiggest (accounts?|customers?)\b|\blargest (accounts?|customers?)\b", q):
-        return top_accounts(ctx, query)
-    if re.search(r"average (deal|contract)|avg\.? deal|deal size|acv", q):
-        return average_deal_size(ctx, query)
-    if re.search(r"revenue|booked|bookings|closed[- ]won|sales (did|in)", q):
-        return closed_won_revenue(ctx, query)
-    if re.search(r"pipeline|open (deals|opportunities)|by stage", q):
-        return pipeline_by_stage(ctx)
-    return SpecialistAnswer(
-        AGENT,
-        "### What I can answer offline\n\n"
-        "Without an LLM I answer these data questions from your warehouse: win rate (overall or by "
-        "agent, manager, office, product, sector), closed-won revenue for a period (e.g. last "
-        "quarter), top accounts, average deal size, open pipeline by stage, and competitor mentions "
-        "in call notes. Your question did not match one of them, so I computed nothing rather than "
-        "guess.",
-    )
+    model = ctx.semantic_model(agent=AGENT)
+    values = ctx.dimension_values(agent=AGENT)
+    prior = None
+    if previous and previous.get("semantic_query"):
+        try:
+            prior = SemanticQuery.from_dict(previous["semantic_query"])
+        except SemanticQueryError:
+            prior = None
+    parsed = parse_question(query, model=model, values=values, as_of=ctx.as_of, previous=prior)
+    if parsed.query is not None and parsed.query.period is not None:
+        p = parsed.query.period
+        ctx.computed("period", [p.start, p.end], f"{p.label} relative to as-of {ctx.as_of.isoformat()}")
+    if parsed.query is not None and parsed.query.compare is not None:
+        c = parsed.query.compare
+        ctx.computed("comparison period", [c.start, c.end], c.label)
+    if parsed.unmapped or parsed.query is None or not (parsed.query.metrics or parsed.query.fields):
+        return decline(ctx, model, values, parsed)
+    try:
+        return compute(ctx, model, parsed)
+    except SemanticQueryError as exc:
+        return decline(ctx, model, values, parsed, reason=str(exc))
 
 
-def _opp_from(ctx: RunContext, dims: set[str]) -> tuple[str, dict]:
-    """FROM clause over opportunities with the joins the dimensions need (from the semantic model)."""
-    sm = ctx.semantic_model(agent=AGENT)
-    o = sm.entity("opportunities")
-    sql = f"FROM {o.sql_table} AS o"
-    cols = {}
-    if dims & {"office", "manager"}:
-        t = sm.entity("sales_teams")
-        sql += f" LEFT JOIN {t.sql_table} AS t ON t.{t.col('owner')} = o.{o.col('owner')}"
-        cols["office"] = t.col("office", "t")
-        cols["manager"] = t.col("manager", "t")
-    if dims & {"product", "list_price"}:
-        p = sm.entity("products")
-        sql += f" LEFT JOIN {p.sql_table} AS p ON p.{p.col('id')} = o.{o.col('product_id')}"
-        cols["product"] = p.col("name", "p")
-        cols["list_price"] = p.col("list_price", "p")
-    if "sector" in dims:
-        a = sm.entity("accounts")
-        sql += f" LEFT JOIN {a.sql_table} AS a ON a.{a.col('id')} = o.{o.col('account_id')}"
-        cols["sector"] = a.col("sector", "a")
-    cols["owner"] = o.col("owner", "o")
-    return sql, cols
+def _names_competitor(ctx: RunContext, query: str) -> bool:
+    """Whether the question names a competitor from the KB's competitor list (no list: False)."""
+    try:
+        names = [str(c) for c in ctx.rules("competitors", agent=AGENT).get("competitors", [])] if re.search(r"[A-Z]", query) else []
+    except ToolError:
+        return False
+    return any(re.search(rf"\b{re.escape(n)}\b", query, re.I) for n in names)
 
 
-def _period(ctx: RunContext, query: str):
-    """The period the question names, relative to the as-of date; declared for grounding."""
-    period = parse_period(query, as_of=ctx.as_of)
-    if period:
-        ctx.computed("period", [period.start, period.end, period.label], f"relative to as-of {ctx.as_of.isoformat()}")
-    return period
-
-
-def _in_period(close_date_col: str, period, params: dict) -> str:
-    """`` AND <close date> BETWEEN start AND end`` for ``period`` (adds ``start``/``end`` to
-    ``params``); '' when the question names no period."""
-    if not period:
-        return ""
-    params.update(start=period.start, end=period.end)
-    return f" AND {close_date_col} BETWEEN %(start)s AND %(end)s"
-
-
-def _won_in_period(ctx: RunContext, query: str):
-    """(opportunities entity, period or None, WHERE clause, params) for won deals closed in the
-    period the question names (all time when it names none)."""
-    sm = ctx.semantic_model(agent=AGENT)
-    o = sm.entity("opportunities")
-    period = _period(ctx, query)
-    params: dict = {"won": sm.stage_values("won")}
-    where = f"WHERE {o.col('stage')} = ANY(%(won)s)" + _in_period(o.col("close_date"), period, params)
-    return o, period, where, params
-
-
-def win_rate(ctx: RunContext, query: str) -> SpecialistAnswer:
-    """Win rate = Won / (Won + Lost) in percent over closed opportunities (semantic model stages)."""
-    sm = ctx.semantic_model(agent=AGENT)
-    o = sm.entity("opportunities")
-    dim = next(((key, label) for pattern, key, label in _DIMENSIONS if re.search(pattern, query, re.I)), None)
-    period = _period(ctx, query)
-    from_sql, cols = _opp_from(ctx, {dim[0]} if dim else set())
-    stage = o.col("stage", "o")
-    params = {"won": sm.stage_values("won"), "lost": sm.stage_values("lost")}
-    where = f"WHERE ({stage} = ANY(%(won)s) OR {stage} = ANY(%(lost)s))" + _in_period(o.col("close_date", "o"), period, params)
-    select_dim = f"{cols[dim[0]]} AS {dim[0]}, " if dim else ""
-    sql = (
-        f"SELECT {select_dim}"
-        f"COUNT(*) FILTER (WHERE {stage} = ANY(%(won)s)) AS won, "
-        f"COUNT(*) FILTER (WHERE {stage} = ANY(%(lost)s)) AS lost, "
-        f"ROUND(100.0 * COUNT(*) FILTER (WHERE {stage} = ANY(%(won)s)) / NULLIF(COUNT(*), 0), 1) AS win_rate_pct "
-        f"{from_sql} {where}"
-        + (f" GROUP BY {cols[dim[0]]} ORDER BY win_rate_pct DESC, {dim[0]}" if dim else "")
-    )
-    res = ctx.sql(sql, params, agent=AGENT, purpose=f"win rate{' by ' + dim[1] if dim else ''}")
-    scope = f" ({period.describe()})" if period else ""
-    title = f"### Win rate by {dim[1]}{scope}" if dim else f"### Win rate{scope}"
-    if not res.rows or not any(r["won"] + r["lost"] for r in res.rows):
-        return SpecialistAnswer(AGENT, f"{title}\n\nNo closed opportunities found{scope} [{res.citation}].")
-    if dim:
-        table = md_table(
-            [dim[1].capitalize(), "Won", "Lost", "Win rate"],
-            [[r[dim[0]] if r[dim[0]] is not None else "(none)", r["won"], r["lost"], fmt_pct(r["win_rate_pct"])] for r in res.rows],
-        )
-        best, worst = res.rows[0], res.rows[-1]
-        total_won = sum(r["won"] for r in res.rows)
-        total_lost = sum(r["lost"] for r in res.rows)
-        ctx.computed("closed opportunities", [total_won, total_lost, total_won + total_lost], "won, lost, won + lost over all groups")
-        summary = (
-            f"Highest: **{best[dim[0]]}** at {fmt_pct(best['win_rate_pct'])}; lowest: **{worst[dim[0]]}** at "
-            f"{fmt_pct(worst['win_rate_pct'])}, over {total_won + total_lost:,} closed opportunities "
-            f"({total_won:,} won, {total_lost:,} lost) [{res.citation}]."
-        )
-        body = f"{title}\n\n{summary}\n\n{table}\n\nWin rate = Won / (Won + Lost), closed opportunities only."
+# -- interpretation ------------------------------------------------------------------------------
+def describe(model: SemanticModelSpec, query: SemanticQuery) -> str:
+    """One line: metric(s), breakdown, filters, period, comparison, ranking, in the model's labels."""
+    parts = [", ".join(model.metric_label(m) for m in query.metrics) if query.metrics else "rows of " + ", ".join(model.dimension_label(f) for f in query.fields)]
+    if query.group_by:
+        parts.append("by " + ", ".join(model.dimension_label(d) for d in query.group_by))
+    if query.grain:
+        parts.append(f"by {query.grain}")
+    for f in query.filters:
+        label = model.dimension_label(f.dimension)
+        shown = " or ".join(str(v) for v in f.values)
+        op = {"in": "=", "not_in": "is not", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[f.op]
+        parts.append(f"{label} {op} {shown}")
+    if query.period:
+        p = query.period
+        parts.append(f"{p.label + ': ' if p.label else ''}{p.start.isoformat()} to {p.end.isoformat()}" + ("" if p.complete else " (to date)"))
     else:
-        r = res.rows[0]
-        ctx.computed("closed opportunities", r["won"] + r["lost"], "won + lost")
-        body = (
-            f"{title}\n\n**{fmt_pct(r['win_rate_pct'])}**: {r['won']:,} won of {r['won'] + r['lost']:,} closed "
-            f"opportunities [{res.citation}].\n\nWin rate = Won / (Won + Lost), closed opportunities only."
+        parts.append("all time")
+    if query.compare:
+        c = query.compare
+        parts.append(f"compared with {c.label + ': ' if c.label else ''}{c.start.isoformat()} to {c.end.isoformat()}")
+    if query.limit:
+        first = query.order[0] if query.order else None
+        direction = "top" if (first is None or first.desc) else "bottom"
+        parts.append(f"{direction} {query.limit}" + (f" by {model.metric_label(first.by) if first.by in model.metrics else model.dimension_label(first.by)}" if first else ""))
+    return " · ".join(parts)
+
+
+def interpreted_line(model: SemanticModelSpec, parsed: ParseResult, query: SemanticQuery) -> str:
+    """The answer's first line: ``**Interpreted as:** ...`` plus the words not used."""
+    line = f"**Interpreted as:** {describe(model, query)}."
+    if parsed.unused_words:
+        line += " Words not used: " + ", ".join(f"“{w}”" for w in parsed.unused_words) + "."
+    if parsed.notes:
+        line += " " + " ".join(n if n.endswith(".") else n + "." for n in parsed.notes)
+    return line
+
+
+def _interpretation(status: str, parsed: ParseResult, query: SemanticQuery | None, reason: str = "") -> dict:
+    return {
+        "status": status,
+        "semantic_query": query.as_dict() if query else None,
+        "unmapped": list(parsed.unmapped),
+        "unused_words": list(parsed.unused_words),
+        "matched": [list(m) for m in parsed.matched],
+        "reason": reason,
+    }
+
+
+# -- declining -------------------------------------------------------------------------------------
+def decline(ctx: RunContext, model: SemanticModelSpec, values: dict, parsed: ParseResult, *, reason: str = "") -> SpecialistAnswer:
+    """Say which part of the question could not be mapped and what exists; compute nothing."""
+    lines = ["### I could not answer this as asked", ""]
+    if parsed.unmapped:
+        lines.append(
+            "I did not compute anything, because these parts of your question are not in your semantic model: "
+            + ", ".join(f"**{u}**" for u in parsed.unmapped)
+            + ". Answering without them would answer a different question."
         )
-    return SpecialistAnswer(AGENT, body, {"metric": "win_rate", "dimension": dim[0] if dim else None})
-
-
-def closed_won_revenue(ctx: RunContext, query: str) -> SpecialistAnswer:
-    """Sum of the amount column over won opportunities whose close date is in the period (USD)."""
-    o, period, where, params = _won_in_period(ctx, query)
-    total = ctx.sql(
-        f"SELECT COUNT(*) AS deals, SUM({o.col('amount')}) AS revenue, MIN({o.col('close_date')}) AS first_close, "
-        f"MAX({o.col('close_date')}) AS last_close FROM {o.sql_table} {where}",
-        params,
-        agent=AGENT,
-        purpose="closed-won revenue",
-    )
-    monthly = ctx.sql(
-        f"SELECT TO_CHAR(DATE_TRUNC('month', {o.col('close_date')}), 'YYYY-MM') AS month, COUNT(*) AS deals, "
-        f"SUM({o.col('amount')}) AS revenue FROM {o.sql_table} {where} GROUP BY 1 ORDER BY 1",
-        params,
-        agent=AGENT,
-        purpose="closed-won revenue by month",
-    )
-    r = total.rows[0]
-    scope = period.describe() if period else "all time (no period in the question)"
-    lines = [
-        f"### Closed-won revenue, {scope}",
+        for u in parsed.unmapped:
+            close = _closest_values(values, u)
+            if close:
+                lines.append(f"- Closest known values to “{u}”: " + ", ".join(f"{v} ({model.dimension_label(d)})" for d, v in close) + ".")
+    elif reason:
+        lines.append(f"I did not compute anything: {reason}.")
+    else:
+        lines.append("I could not find a metric in your question, so I computed nothing rather than guess.")
+    if parsed.matched:
+        lines.append("Understood: " + "; ".join(f"“{text}” = {meaning}" for text, meaning in parsed.matched) + ".")
+    lines += [
         "",
-        f"**{fmt_usd(r['revenue'] or 0)}** from {r['deals']:,} won opportunities [{total.citation}]"
-        + (f", as of {ctx.as_of.isoformat()}." if period else "."),
+        "What I can compute: " + ", ".join(sorted(model.metric_label(m) for m in model.metrics)) + ".",
+        "Broken down or filtered by: " + ", ".join(sorted(model.dimension_label(d) for d, s in model.dimensions.items() if s.link_values)) + ", and periods of "
+        + ", ".join(sorted(model.dimension_label(t) for t in model.time_dimensions)) + ".",
     ]
-    if period and not period.complete:
-        lines.append("The period is not over yet: this is the amount to date.")
-    if monthly.rows and len(monthly.rows) <= 24:
-        lines += ["", md_table(["Month", "Won deals", "Revenue"], [[m["month"], m["deals"], fmt_usd(m["revenue"])] for m in monthly.rows]), f"Monthly split [{monthly.citation}]."]
-    return SpecialistAnswer(AGENT, "\n".join(lines), {"metric": "closed_won_revenue", "period": scope})
+    return SpecialistAnswer(AGENT, "\n".join(lines), {}, interpretation=_interpretation("declined", parsed, parsed.query, reason))
 
 
-def top_accounts(ctx: RunContext, query: str) -> SpecialistAnswer:
-    """Accounts ranked by closed-won revenue (USD); N from the question (default 10, max 50)."""
-    m = re.search(r"\btop\s+(\d{1,2})\b", query, re.I)
-    n = min(int(m.group(1)), 50) if m else 10
-    o, period, where, params = _won_in_period(ctx, query)
-    where += f" AND {o.col('account')} IS NOT NULL"
-    params["n"] = n
-    res = ctx.sql(
-        f"SELECT {o.col('account')} AS account, COUNT(*) AS won_deals, SUM({o.col('amount')}) AS revenue "
-        f"FROM {o.sql_table} {where} GROUP BY 1 ORDER BY revenue DESC, account LIMIT %(n)s",
-        params,
-        agent=AGENT,
-        purpose="top accounts by closed-won revenue",
-    )
-    scope = period.describe() if period else "all time"
-    table = md_table(["Account", "Won deals", "Closed-won revenue"], [[r["account"], r["won_deals"], fmt_usd(r["revenue"])] for r in res.rows])
-    return SpecialistAnswer(AGENT, f"### Top {len(res.rows)} accounts by closed-won revenue, {scope}\n\n{table}\n\nSource [{res.citation}].", {"metric": "top_accounts"})
+def _closest_values(values: dict, text: str) -> list[tuple[str, str]]:
+    """Up to three (dimension, value) pairs whose values resemble ``text`` (rapidfuzz WRatio >= 80)."""
+    pool = [(d, v) for d, vs in values.items() for v in vs]
+    if not pool:
+        return []
+    hits = process.extract(text, [v for _, v in pool], scorer=fuzz.WRatio, limit=3, score_cutoff=80)
+    return [pool[i] for _, _, i in hits]
 
 
-def average_deal_size(ctx: RunContext, query: str) -> SpecialistAnswer:
-    """Mean amount of won opportunities (USD), with median and count."""
-    o, period, where, params = _won_in_period(ctx, query)
-    res = ctx.sql(
-        f"SELECT COUNT(*) AS deals, ROUND(AVG({o.col('amount')}), 2) AS average, "
-        f"PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY {o.col('amount')}) AS median FROM {o.sql_table} {where}",
-        params,
-        agent=AGENT,
-        purpose="average won deal size",
-    )
-    r = res.rows[0]
-    scope = period.describe() if period else "all time"
-    return SpecialistAnswer(
-        AGENT,
-        f"### Average deal size, {scope}\n\nAverage won deal: **{fmt_usd(r['average'])}** (median {fmt_usd(r['median'])}) "
-        f"over {r['deals']:,} won opportunities [{res.citation}].",
-        {"metric": "average_deal_size"},
-    )
+# -- computing -------------------------------------------------------------------------------------
+def _fmt(model: SemanticModelSpec, name: str, value: Any) -> str:
+    """A metric value in its unit: USD to the dollar, percent to 0.1, days to 0.1, counts with commas."""
+    if value is None:
+        return "n/a"
+    spec = model.metrics.get(name)
+    unit = spec.unit if spec else ""
+    if spec is not None and (spec.is_ratio and spec.percent or spec.transform == "share_of_total"):
+        unit = "percent"
+    if unit == "usd":
+        return fmt_usd(value)
+    if unit == "percent":
+        return fmt_pct(value)
+    if unit == "days":
+        return f"{float(value):,.1f} days"
+    if unit == "count":
+        return f"{int(value):,}"
+    return f"{float(value):,.2f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def pipeline_by_stage(ctx: RunContext) -> SpecialistAnswer:
-    """Open opportunities per stage with their value at product list price (USD): open deals have
-    no amount in this CRM (semantic model)."""
-    sm = ctx.semantic_model(agent=AGENT)
-    o = sm.entity("opportunities")
-    from_sql, cols = _opp_from(ctx, {"list_price"})
-    res = ctx.sql(
-        f"SELECT {o.col('stage', 'o')} AS stage, COUNT(*) AS opportunities, SUM({cols['list_price']}) AS list_value, "
-        f"COUNT(*) FILTER (WHERE {o.col('account', 'o')} IS NULL) AS without_account "
-        f"{from_sql} WHERE {o.col('stage', 'o')} = ANY(%(open)s) GROUP BY 1 ORDER BY 1",
-        {"open": sm.stage_values("open")},
-        agent=AGENT,
-        purpose="open pipeline by stage",
-    )
-    table = md_table(
-        ["Stage", "Open opportunities", "Value at list price", "Without account"],
-        [[r["stage"], f"{r['opportunities']:,}", fmt_usd(r["list_value"]), f"{r['without_account']:,}"] for r in res.rows],
-    )
-    total = ctx.computed("open opportunities", sum(r["opportunities"] for r in res.rows), "sum over stages")
-    value = ctx.computed("open value at list price", sum(float(r["list_value"] or 0) for r in res.rows), "sum over stages")
-    return SpecialistAnswer(
-        AGENT,
-        f"### Open pipeline by stage\n\n{total:,} open opportunities worth {fmt_usd(value)} at list price [{res.citation}]. "
-        f"Open deals carry no amount in the CRM, so value is the product's list price.\n\n{table}",
-        {"metric": "pipeline_by_stage"},
-    )
+def _parts(model: SemanticModelSpec, name: str, row: dict) -> str:
+    """``" (4,238 of 6,711 closed opportunities)"`` for a ratio metric, '' otherwise."""
+    spec = model.metrics.get(name)
+    num, den = row.get(f"{name}__numerator"), row.get(f"{name}__denominator")
+    if spec is None or not spec.is_ratio or num is None or den is None:
+        return ""
+    den_label = model.measures[spec.denominator].label or spec.denominator
+    return f" ({int(num):,} of {int(den):,} {den_label})"
 
 
+def compute(ctx: RunContext, model: SemanticModelSpec, parsed: ParseResult) -> SpecialistAnswer:
+    """Run the parsed query (and its comparison period) and render the answer markdown."""
+    query = parsed.query
+    assert query is not None
+    title = describe(model, query)
+    res = ctx.semantic(query, agent=AGENT, purpose=title)
+    lines = [interpreted_line(model, parsed, query), ""]
+    if query.fields:
+        lines += _render_rows(model, query, res)
+    elif query.group_by or query.grain:
+        lines += _render_groups(ctx, model, query, res)
+    else:
+        lines += _render_totals(ctx, model, query, res)
+    if query.compare is not None and not (query.group_by or query.grain):
+        lines += _render_comparison(ctx, model, query, res)
+    notes = [f"{model.metric_label(m)} = {model.metrics[m].description}" for m in query.metrics if model.metrics[m].description]
+    if query.period is not None and not query.period.complete:
+        notes.append(f"the period is not over yet: figures are to the as-of date {ctx.as_of.isoformat()}")
+    if notes:
+        lines += ["", "Definitions: " + "; ".join(notes) + f" [{ctx.semantic_document.get('ref')}]."]
+    entities = {"semantic_query": query.as_dict(), "metric": query.metrics[0] if query.metrics else None}
+    return SpecialistAnswer(AGENT, "\n".join(lines), entities, interpretation=_interpretation("answered", parsed, query))
+
+
+def _render_totals(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
+    row = res.rows[0] if res.rows else {}
+    out = []
+    for m in query.metrics:
+        out.append(f"- {model.metric_label(m).capitalize()}: **{_fmt(model, m, row.get(m))}**{_parts(model, m, row)} [{res.citation}]")
+    return out
+
+
+def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
+    keys = list(query.group_by) + (["period"] if query.grain else [])
+    if not res.rows:
+        return [f"No rows match this question [{res.citation}]."]
+    headers = [model.dimension_label(k).capitalize() if k != "period" else query.grain.capitalize() for k in keys]
+    headers += [model.metric_label(m).capitalize() for m in query.metrics]
+    ratio = [m for m in query.metrics if model.metrics[m].is_ratio]
+    for m in ratio:
+        headers.append(f"{model.measures[model.metrics[m].numerator].label or 'numerator'} / {model.measures[model.metrics[m].denominator].label or 'denominator'}")
+    table_rows = []
+    for r in res.rows[:TABLE_ROWS]:
+        cells = [_key(r.get(k)) for k in keys]
+        cells += [_fmt(model, m, r.get(m)) for m in query.metrics]
+        for m in ratio:
+            num, den = r.get(f"{m}__numerator"), r.get(f"{m}__denominator")
+            cells.append(f"{int(num or 0):,} / {int(den or 0):,}")
+        table_rows.append(cells)
+    out = []
+    first = query.metrics[0]
+    if query.limit == 1 and res.rows:
+        top = res.rows[0]
+        out.append(f"**{' / '.join(_key(top.get(k)) for k in keys)}**: {_fmt(model, first, top.get(first))}{_parts(model, first, top)} [{res.citation}].")
+        out.append("")
+    elif len(res.rows) > 1 and not query.grain:
+        ordered = query.order[0] if query.order else None
+        if ordered is None or ordered.by == first:
+            best, worst = res.rows[0], res.rows[-1]
+            hi, lo = ("Highest", "lowest") if ordered is None or ordered.desc else ("Lowest", "highest")
+            out.append(
+                f"{hi}: **{_key(best.get(keys[0]))}** at {_fmt(model, first, best.get(first))}; {lo}: **{_key(worst.get(keys[0]))}** at "
+                f"{_fmt(model, first, worst.get(first))} ({len(res.rows):,} groups) [{res.citation}]."
+            )
+            out.append("")
+    out.append(md_table(headers, table_rows))
+    if len(res.rows) > TABLE_ROWS:
+        rest = res.rows[TABLE_ROWS:]
+        out += ["", f"Also ({len(rest)} more): " + ", ".join(f"{_key(r.get(keys[0]))} ({_fmt(model, first, r.get(first))})" for r in rest) + "."]
+    out += ["", f"Source [{res.citation}]."]
+    return out
+
+
+def _render_rows(model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
+    if not res.rows:
+        return [f"No rows match [{res.citation}]."]
+    table = md_table([model.dimension_label(f).capitalize() for f in query.fields], [[_key(r.get(f)) for f in query.fields] for r in res.rows[:TABLE_ROWS]])
+    return [f"{len(res.rows):,} row(s) [{res.citation}].", "", table]
+
+
+def _render_comparison(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
+    assert query.compare is not None
+    other_query = replace(query, period=query.compare, compare=None)
+    other = ctx.semantic(other_query, agent=AGENT, purpose=describe(model, other_query))
+    now, then = (res.rows[0] if res.rows else {}), (other.rows[0] if other.rows else {})
+    out = ["", f"Compared with {query.compare.label or 'the comparison period'} ({query.compare.start.isoformat()} to {query.compare.end.isoformat()}):"]
+    for m in query.metrics:
+        a, b = now.get(m), then.get(m)
+        line = f"- {model.metric_label(m).capitalize()}: **{_fmt(model, m, b)}**{_parts(model, m, then)} then [{other.citation}], {_fmt(model, m, a)} now"
+        if a is not None and b is not None:
+            change = ctx.computed(f"change in {m}", float(a) - float(b), "period value - comparison value")
+            spec = model.metrics[m]
+            if spec.is_ratio and spec.percent or spec.transform:
+                line += f": {change:+.1f} percentage points"
+            else:
+                line += f": {'+' if change >= 0 else '-'}{_fmt(model, m, abs(change)).lstrip('+')}"
+                if float(b):
+                    pct = ctx.computed(f"change in {m} (percent)", round(100.0 * change / float(b), 1), "(period - comparison) / comparison x 100")
+                    line += f" ({pct:+.1f}%)"
+        out.append(line + ".")
+    return out
+
+
+def _key(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()[:10]
+    return str(value)
+
+
+# -- competitor mentions (call notes) -----------------------------------------------------------
 def competitor_mentions(ctx: RunContext) -> SpecialistAnswer:
-    """Accounts whose call notes name a competitor (names and phrases from the KB's competitor list)."""
+    """Accounts whose call notes name a competitor (names and phrases from the KB's competitor
+    list), through the model's call-note dimensions; says so when the model has no call notes."""
     rules = ctx.rules("competitors", agent=AGENT)
-    sm = ctx.semantic_model(agent=AGENT)
-    n = sm.entity("call_notes")
+    model = ctx.semantic_model(agent=AGENT)
+    if not all(model.has_dimension(d) for d in ("note_text", "note_contact", "note_date", "account")):
+        return SpecialistAnswer(AGENT, "### Competitor mentions\n\nYour semantic model declares no call notes (note_text, note_contact, note_date), so I cannot look for competitor mentions. Nothing was computed.")
     names = [str(c) for c in rules.get("competitors", [])]
     phrases = names + [str(p) for p in rules.get("generic_phrases", [])]
-    patterns = [f"%{p}%" for p in phrases]
-    text = n.col("text")
-    accounts = ctx.sql(
-        f"SELECT {n.col('account')} AS account, COUNT(*) AS notes, COUNT(DISTINCT {n.col('contact')}) AS contacts, "
-        f"MAX({n.col('date')}) AS last_mention FROM {n.sql_table} WHERE {text} ILIKE ANY(%(patterns)s) "
-        f"GROUP BY 1 ORDER BY notes DESC, account",
-        {"patterns": patterns},
+    from agents.semantic.query import Filter
+
+    mentions = Filter("note_text", tuple(phrases), "contains")
+    accounts = ctx.semantic(
+        SemanticQuery(metrics=("call_notes",), group_by=("account",), filters=(mentions,)),
         agent=AGENT,
         purpose="accounts with competitor mentions in call notes",
-    )
-    per_name = None
-    if names:
-        counts = ", ".join(f"COUNT(*) FILTER (WHERE {text} ILIKE %(c{i})s) AS c{i}" for i in range(len(names)))
-        per_name = ctx.sql(
-            f"SELECT {counts} FROM {n.sql_table}",
-            {f"c{i}": f"%{name}%" for i, name in enumerate(names)},
-            agent=AGENT,
-            purpose="call notes naming each competitor",
-        )
-    ctx.computed("competitor mentions", [len(accounts.rows), sum(r["notes"] for r in accounts.rows), max(0, len(accounts.rows) - TABLE_ROWS)], "accounts, notes, accounts beyond the table")
+    ) if "call_notes" in model.metrics else None
+    if accounts is None:
+        return SpecialistAnswer(AGENT, "### Competitor mentions\n\nYour semantic model has no `call_notes` metric (a count of notes), so I cannot count mentions. Nothing was computed.")
+    rows = sorted(accounts.rows, key=lambda r: (-(r["call_notes"] or 0), str(r["account"])))
+    total_notes = sum(r["call_notes"] for r in rows)
+    ctx.computed("competitor mentions", [len(rows), total_notes, max(0, len(rows) - TABLE_ROWS)], "accounts, notes, accounts beyond the table")
     lines = [
         "### Accounts that mentioned competitors in call notes",
         "",
-        f"**{len(accounts.rows)} accounts** have call notes mentioning a competitor, in "
-        f"{sum(r['notes'] for r in accounts.rows):,} notes [{accounts.citation}].",
+        f"**{len(rows)} accounts** have call notes mentioning a competitor, in {total_notes:,} notes [{accounts.citation}].",
         "",
-        md_table(
-            ["Account", "Notes", "Contacts", "Last mention"],
-            [[r["account"], r["notes"], r["contacts"], r["last_mention"].isoformat() if r["last_mention"] else "n/a"] for r in accounts.rows[:TABLE_ROWS]],
-        ),
+        md_table(["Account", "Notes"], [[_key(r["account"]), r["call_notes"]] for r in rows[:TABLE_ROWS]]),
     ]
-    if len(accounts.rows) > TABLE_ROWS:
-        rest = accounts.rows[TABLE_ROWS:]
-        lines += ["", f"Also ({len(rest)} more, fewer notes each): " + ", ".join(f"{r['account']} ({r['notes']})" for r in rest) + "."]
-    if per_name and per_name.rows:
-        row = per_name.rows[0]
-        ranked = sorted(((names[i], row[f"c{i}"]) for i in range(len(names))), key=lambda x: -x[1])
-        lines += ["", "Notes naming each competitor [" + str(per_name.citation) + "]: " + ", ".join(f"{k} {v}" for k, v in ranked) + "."]
+    if len(rows) > TABLE_ROWS:
+        rest = rows[TABLE_ROWS:]
+        lines += ["", f"Also ({len(rest)} more, fewer notes each): " + ", ".join(f"{_key(r['account'])} ({r['call_notes']})" for r in rest) + "."]
+    counts = []
+    for name in names:
+        one = ctx.semantic(SemanticQuery(metrics=("call_notes",), filters=(Filter("note_text", (name,), "contains"),)), agent=AGENT, purpose=f"call notes naming {name}")
+        counts.append((name, int(one.rows[0]["call_notes"] or 0) if one.rows else 0, one.citation))
+    if counts:
+        counts.sort(key=lambda x: -x[1])
+        lines += ["", "Notes naming each competitor: " + ", ".join(f"{n} {c} [{ref}]" for n, c, ref in counts) + "."]
     return SpecialistAnswer(AGENT, "\n".join(lines), {"metric": "competitor_mentions"})

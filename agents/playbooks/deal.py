@@ -13,8 +13,9 @@ import re
 
 from agents.playbooks.base import SpecialistAnswer
 from agents.playbooks.evidence import find_evidence, phrases_found
-from agents.runtime.context import RunContext, fmt_usd, md_table
+from agents.runtime.context import QueryResult, RunContext, ToolError, fmt_usd, md_table
 from agents.runtime.entities import find_name
+from agents.semantic.query import Filter, OrderBy, SemanticQuery, TimeRange
 
 AGENT = "deal_analysis"
 ELEMENT_LABELS = {
@@ -27,13 +28,28 @@ ELEMENT_LABELS = {
     "champion": "Champion",
     "competition": "Competition",
 }
-STAGE_ORDER = ["Discover", "Proof of Concept", "Propose", "Negotiate", "Signature"]
+# Dimensions of the semantic model the deal card reads (names, not columns: the tenant's model
+# maps them to its warehouse). Optional ones degrade to "n/a" with a sentence saying so.
+OPPORTUNITY_FIELDS = ("opportunity", "stage", "owner", "product", "list_price", "amount", "engage_date", "close_date", "office")
+REQUIRED_OPPORTUNITY_FIELDS = ("opportunity", "stage", "account")
+FIRM_FIELDS = ("sector", "employees", "revenue_musd")
 
 
-def account_names(ctx: RunContext, *, agent: str):
-    """All account names of the warehouse (one query, cited), for fuzzy name resolution."""
-    a = ctx.semantic_model(agent=agent).entity("accounts")
-    return ctx.sql(f"SELECT {a.col('name')} AS name FROM {a.sql_table} ORDER BY 1", agent=agent, purpose="account names for name resolution")
+def account_names(ctx: RunContext, *, agent: str) -> QueryResult:
+    """All account names of the warehouse (one query, cited), for fuzzy name resolution. Rows
+    ``{"name": ...}``; raises ToolError when the semantic model has no ``account`` dimension."""
+    model = ctx.semantic_model(agent=agent)
+    if not model.has_dimension("account"):
+        raise ToolError("the semantic model has no 'account' dimension, so accounts cannot be named")
+    res = ctx.rows_where(["account"], agent=agent, purpose="account names for name resolution", order=[("account", False)])
+    res.rows = [{"name": r["account"]} for r in res.rows if r["account"] is not None]
+    return res
+
+
+def _present(ctx: RunContext, fields: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(fields the tenant's model declares, fields it lacks)."""
+    model = ctx.semantic_model(agent=AGENT)
+    return [f for f in fields if model.has_dimension(f)], [f for f in fields if not model.has_dimension(f)]
 
 
 def resolve_account(ctx: RunContext, query: str, *, agent: str, previous: dict) -> tuple[str | None, int]:
@@ -64,28 +80,29 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     risks_kb = ctx.rules("deal_risks", agent=AGENT)
     competitors_kb = ctx.rules("competitors", agent=AGENT)
     sm = ctx.semantic_model(agent=AGENT)
-    o, p, t, a = (sm.entity(x) for x in ("opportunities", "products", "sales_teams", "accounts"))
-
-    firm = ctx.sql(
-        f"SELECT {a.col('sector')} AS sector, {a.col('employees')} AS employees, {a.col('revenue_musd')} AS revenue_musd "
-        f"FROM {a.sql_table} WHERE {a.col('name')} = %(account)s",
-        {"account": account},
-        agent=AGENT,
-        purpose="account firmographics",
-    )
-    opps = ctx.sql(
-        f"SELECT o.{o.col('id')} AS id, o.{o.col('stage')} AS stage, o.{o.col('owner')} AS owner, "
-        f"p.{p.col('name')} AS product, p.{p.col('list_price')} AS list_price, o.{o.col('amount')} AS amount, "
-        f"o.{o.col('engage_date')} AS engage_date, o.{o.col('close_date')} AS close_date, t.{t.col('office')} AS office "
-        f"FROM {o.sql_table} AS o LEFT JOIN {p.sql_table} AS p ON p.{p.col('id')} = o.{o.col('product_id')} "
-        f"LEFT JOIN {t.sql_table} AS t ON t.{t.col('owner')} = o.{o.col('owner')} "
-        f"WHERE o.{o.col('account')} = %(account)s ORDER BY o.{o.col('engage_date')} DESC NULLS LAST, 1",
-        {"account": account},
-        agent=AGENT,
-        purpose=f"opportunities of {account}",
-    )
-    notes_res = ctx.call_notes(account, agent=AGENT)
-    notes = notes_res.rows
+    missing_required = [f for f in REQUIRED_OPPORTUNITY_FIELDS if not sm.has_dimension(f)]
+    if missing_required:
+        raise ToolError(f"the semantic model lacks the dimension(s) {', '.join(missing_required)} a deal analysis needs")
+    degraded: list[str] = []
+    firm_fields, firm_missing = _present(ctx, FIRM_FIELDS)
+    firm = ctx.rows_where(firm_fields or ["account"], agent=AGENT, purpose="account firmographics", filters={"account": account})
+    opp_fields, opp_missing = _present(ctx, OPPORTUNITY_FIELDS)
+    order = [("engage_date", True)] if "engage_date" in opp_fields else []
+    opps = ctx.rows_where(opp_fields, agent=AGENT, purpose=f"opportunities of {account}", filters={"account": account}, order=order + [("opportunity", False)])
+    for r in opps.rows:
+        r["id"] = r.pop("opportunity")
+        for name in opp_missing:
+            r[name] = None
+    if opp_missing or firm_missing:
+        degraded.append(f"Not in your semantic model, shown as n/a: {', '.join(opp_missing + firm_missing)}.")
+    try:
+        notes_res = ctx.call_notes(account, agent=AGENT)
+        notes = notes_res.rows
+    except ToolError as exc:
+        if "declares no call notes" not in str(exc):
+            raise
+        notes_res, notes = None, []
+        degraded.append("Your semantic model declares no call notes, so MEDDPICC evidence, activity and contacts could not be checked; every element shows as a gap.")
     open_v, won_v, lost_v = set(sm.stage_values("open")), set(sm.stage_values("won")), set(sm.stage_values("lost"))
     open_deals = [r for r in opps.rows if r["stage"] in open_v]
     won = [r for r in opps.rows if r["stage"] in won_v]
@@ -93,9 +110,11 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     stage_map: dict = stages_kb.get("crm_stage_map", {})
     gates: dict = stages_kb.get("stages", {})
     phrases: dict = stages_kb.get("evidence_phrases", {})
+    stage_order = list(gates)  # the KB document lists its methodology stages in order
     as_of = ctx.as_of
 
     # MEDDPICC evidence from call notes (account level: the notes are per account and contact).
+    notes_ref = notes_res.citation if notes_res else "no call notes"
     evidence = {el: find_evidence(notes, phrases.get(el, []), element=el) for el in ELEMENT_LABELS}
     have = {el for el, ev in evidence.items() if ev}
 
@@ -112,18 +131,18 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         days = (as_of - d["engage_date"]).days if d["engage_date"] and d["engage_date"] <= as_of else None
         rows.append((d, method, prob, days))
     # The most advanced CRM stage among open deals sets the gate to check.
-    crm_method = max((m for _, m, _, _ in rows if m in STAGE_ORDER), key=STAGE_ORDER.index, default=None)
+    crm_method = max((m for _, m, _, _ in rows if m in stage_order), key=stage_order.index, default=None)
     # Gates are cumulative: a stage requires its own elements and those of every earlier stage.
     def cumulative(stage: str) -> list[str]:
         out: list[str] = []
-        for s in STAGE_ORDER[: STAGE_ORDER.index(stage) + 1]:
+        for s in stage_order[: stage_order.index(stage) + 1]:
             out += [el for el in (gates.get(s) or {}).get("requires", []) if el not in out]
         return out
 
     required = cumulative(crm_method) if crm_method else []
     gaps = [el for el in required if el not in have]
     evidence_stage = None
-    for stage in STAGE_ORDER:
+    for stage in stage_order:
         if all(el in have for el in cumulative(stage)):
             evidence_stage = stage
         else:
@@ -161,35 +180,35 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     if open_deals and (days_since is None or days_since > th.get("no_activity_days", 30)):
         risks.append(
             f"**No activity**: last completed interaction {last_completed.isoformat() + f', {days_since} days before ' + as_of.isoformat() if last_completed else 'never recorded'} "
-            f"(threshold {th.get('no_activity_days', 30)} days) [{notes_res.citation}]."
+            f"(threshold {th.get('no_activity_days', 30)} days) [{notes_ref}]."
         )
     if last_note and (last_note["status"] or "").lower() == "scheduled" and (as_of - last_note["date"]).days > th.get("ghosted_days", 21):
-        risks.append(f"**Ghosted**: the last interaction ({last_note['date'].isoformat()}, {last_note['contact']}) is still marked scheduled, {(as_of - last_note['date']).days} days on [{notes_res.citation}].")
+        risks.append(f"**Ghosted**: the last interaction ({last_note['date'].isoformat()}, {last_note['contact']}) is still marked scheduled, {(as_of - last_note['date']).days} days on [{notes_ref}].")
     if len(contacts) <= th.get("single_threaded_max_contacts", 1):
         who = contacts[0] if contacts else "nobody"
-        risks.append(f"**Single-threaded**: call notes show {len(contacts)} contact ({who}) [{notes_res.citation}].")
+        risks.append(f"**Single-threaded**: call notes show {len(contacts)} contact ({who}) [{notes_ref}].")
     if "economic_buyer" not in have:
-        risks.append(f"**No economic buyer** identified in {len(notes)} call notes [{notes_res.citation}].")
+        risks.append(f"**No economic buyer** identified in {len(notes)} call notes [{notes_ref}].")
     stalled = [r for r in rows if r[3] is not None and r[3] > th.get("stalled_in_stage_days", 90)]
     if stalled:
         risks.append(f"**Stalled in stage**: {len(stalled)} of {len(open_deals)} open opportunities engaged more than {th.get('stalled_in_stage_days', 90)} days ago [{opps.citation}].")
     comp_names = phrases_found(notes, [str(c) for c in competitors_kb.get("competitors", [])])
     if comp_names:
-        risks.append(f"**Competitor present**: {', '.join(comp_names)} named in call notes [{notes_res.citation}].")
+        risks.append(f"**Competitor present**: {', '.join(comp_names)} named in call notes [{notes_ref}].")
     elif evidence["competition"]:
-        risks.append(f"**Competitor present**: call notes mention competition ({evidence['competition'].date}) [{notes_res.citation}].")
+        risks.append(f"**Competitor present**: call notes mention competition ({evidence['competition'].date}) [{notes_ref}].")
 
     opportunities: list[str] = []
     if won:
         opportunities.append(f"**Expansion history**: {len(won)} won opportunities worth {fmt_usd(sum(float(w['amount'] or 0) for w in won))} [{opps.citation}].")
     if evidence["identify_pain"]:
         ev = evidence["identify_pain"]
-        opportunities.append(f"**Pain on record** ({ev.contact}, {ev.date}): “{ev.snippet}” [{notes_res.citation}].")
+        opportunities.append(f"**Pain on record** ({ev.contact}, {ev.date}): “{ev.snippet}” [{notes_ref}].")
     if evidence["champion"]:
         ev = evidence["champion"]
-        opportunities.append(f"**Possible champion**: {ev.contact} ({ev.date}) [{notes_res.citation}].")
+        opportunities.append(f"**Possible champion**: {ev.contact} ({ev.date}) [{notes_ref}].")
     elif len(notes) >= 5:
-        opportunities.append(f"**Engaged contact**: {len(notes)} interactions recorded [{notes_res.citation}].")
+        opportunities.append(f"**Engaged contact**: {len(notes)} interactions recorded [{notes_ref}].")
 
     # Derived figures, declared so the grounding check can trace them (formulas in the step).
     won_total = ctx.computed("won amount", sum(float(w["amount"] or 0) for w in won), "sum of amount over won opportunities")
@@ -238,7 +257,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         lines.append(f"{account} has no open opportunities; {len(won)} won and {len(lost)} lost on record.")
     else:
         conflict = ""
-        if crm_method and evidence_stage != crm_method and (evidence_stage is None or STAGE_ORDER.index(evidence_stage) < STAGE_ORDER.index(crm_method)):
+        if crm_method and evidence_stage != crm_method and (evidence_stage is None or stage_order.index(evidence_stage) < stage_order.index(crm_method)):
             ev_text = f"support only {evidence_stage}" if evidence_stage else "do not yet meet the Discover gate"
             conflict = (
                 f" The CRM says {crm_method} but the call notes {ev_text} (missing "
@@ -254,6 +273,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     if len(risks) > 3:
         lines.append(f"- ({len(risks) - 3} more warnings: {'; '.join(r.split('**')[1] for r in risks[3:])})")
     lines.append("- Not checked: close date pushed (the warehouse keeps no close-date history).")
+    lines += [f"- {d}" for d in degraded]
     entities = {"account": account, "open_opportunities": len(open_deals), "health": health}
     return SpecialistAnswer(AGENT, "\n".join(lines), entities)
 
@@ -264,22 +284,26 @@ def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
     risks_kb = ctx.rules("deal_risks", agent=AGENT)
     days = int((risks_kb.get("thresholds") or {}).get("stalled_in_stage_days", 90))
     sm = ctx.semantic_model(agent=AGENT)
-    o, p = sm.entity("opportunities"), sm.entity("products")
     cutoff = ctx.computed("stalled cutoff", ctx.as_of - dt.timedelta(days=days), f"as-of date - {days} days")
-    base = (
-        f"FROM {o.sql_table} AS o LEFT JOIN {p.sql_table} AS p ON p.{p.col('id')} = o.{o.col('product_id')} "
-        f"WHERE o.{o.col('stage')} = ANY(%(open)s) AND o.{o.col('engage_date')} < %(cutoff)s"
-    )
-    params = {"open": sm.stage_values("open"), "cutoff": cutoff, "n": limit}
-    totals = ctx.sql(f"SELECT COUNT(*) AS deals, SUM(p.{p.col('list_price')}) AS list_value {base}", params, agent=AGENT, purpose="stalled open opportunities: totals")
-    top = ctx.sql(
-        f"SELECT o.{o.col('id')} AS id, o.{o.col('account')} AS account, o.{o.col('owner')} AS owner, p.{p.col('name')} AS product, "
-        f"p.{p.col('list_price')} AS list_price, o.{o.col('engage_date')} AS engage_date {base} "
-        f"ORDER BY o.{o.col('engage_date')}, 1 LIMIT %(n)s",
-        params,
+    engaged_before = TimeRange(dt.date(1900, 1, 1), cutoff - dt.timedelta(days=1), f"engaged before {cutoff.isoformat()}", time_dimension="engage_date")
+    is_open = Filter("stage", tuple(sm.stage_values("open")))
+    metrics = tuple(m for m in ("open_deals", "pipeline_value") if m in sm.metrics)
+    if "open_deals" not in metrics:
+        raise ToolError("the semantic model has no 'open_deals' metric (a count of open opportunities)")
+    totals = ctx.semantic(SemanticQuery(metrics=metrics, filters=(is_open,), period=engaged_before), agent=AGENT, purpose="stalled open opportunities: totals")
+    fields, missing = _present(ctx, ("opportunity", "account", "owner", "product", "list_price", "engage_date"))
+    top = ctx.semantic(
+        SemanticQuery(fields=tuple(fields), filters=(is_open,), period=engaged_before, order=(OrderBy("engage_date", False), OrderBy("opportunity", False)), limit=limit),
         agent=AGENT,
         purpose="stalled open opportunities: longest in stage",
     )
+    for r in top.rows:
+        r["id"] = r.pop("opportunity", None)
+        for name in missing:
+            r[name] = None
+    totals.rows[0].setdefault("pipeline_value", None)
+    totals.rows[0]["deals"] = totals.rows[0]["open_deals"]
+    totals.rows[0]["list_value"] = totals.rows[0]["pipeline_value"]
     t = totals.rows[0]
     ages = ctx.computed("days in stage", [(ctx.as_of - r["engage_date"]).days for r in top.rows], "as-of date - engage date")
     ctx.computed("rows shown", len(top.rows))

@@ -8,8 +8,11 @@ import re
 from agents.playbooks.base import SpecialistAnswer
 from agents.playbooks.deal import account_names
 from agents.playbooks.evidence import phrases_found
-from agents.runtime.context import RunContext
+from agents.runtime.context import RunContext, ToolError
 from agents.runtime.entities import closest, find_name
+from agents.semantic.query import Filter, SemanticQuery
+
+FIRM_FIELDS = ("sector", "employees", "revenue_musd", "headquarters", "year_established")
 
 AGENT = "lead_analysis"
 
@@ -18,26 +21,36 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     """Assess ``person`` (from the router, else the question) at ``company``. Raises ToolError."""
     icp = ctx.rules("icp", agent=AGENT, sections=("Formula",))
     sm = ctx.semantic_model(agent=AGENT)
-    n, a, o = sm.entity("call_notes"), sm.entity("accounts"), sm.entity("opportunities")
-
-    people = ctx.sql(
-        f"SELECT {n.col('contact')} AS contact, {n.col('account')} AS account, COUNT(*) AS notes "
-        f"FROM {n.sql_table} GROUP BY 1, 2 ORDER BY 1",
-        agent=AGENT,
-        purpose="contacts in call notes for name resolution",
-    )
+    degraded: list[str] = []
+    has_notes = "call_notes" in sm.metrics and sm.has_dimension("note_contact")
+    if has_notes:
+        people = ctx.semantic(
+            SemanticQuery(metrics=("call_notes",), group_by=("note_contact", "account")),
+            agent=AGENT,
+            purpose="contacts in call notes for name resolution",
+        )
+        people.rows = [{"contact": r["note_contact"], "account": r["account"], "notes": r["call_notes"]} for r in people.rows if r["note_contact"]]
+    else:
+        people = None
+        degraded.append("Your semantic model declares no call notes, so the contact could not be looked up and engagement and technical signals are unknown.")
     accounts = account_names(ctx, agent=AGENT)
     account_match = find_name(company or query, [r["name"] for r in accounts.rows])
-    candidates = [r for r in people.rows if not account_match or r["account"] == account_match.name]
+    if people is None:
+        if account_match is None:
+            return SpecialistAnswer(AGENT, f"### Lead Information\n\nI found no account named in your question [{accounts.citation}], and {degraded[0][0].lower()}{degraded[0][1:]}")
+        people_rows: list[dict] = [{"contact": person or "the contact", "account": account_match.name, "notes": 0}]
+    else:
+        people_rows = people.rows
+    candidates = [r for r in people_rows if not account_match or r["account"] == account_match.name]
     person_match = closest(person, [r["contact"] for r in candidates]) if person else find_name(query, [r["contact"] for r in candidates])
     if person_match is None and account_match and person:
         # Not at the named company: say where that name does appear instead of moving the person.
-        elsewhere = closest(person, [r["contact"] for r in people.rows])
+        elsewhere = closest(person, [r["contact"] for r in people_rows])
         if elsewhere:
-            accounts_of = sorted({r["account"] for r in people.rows if r["contact"] == elsewhere.name})
+            accounts_of = sorted({r["account"] for r in people_rows if r["contact"] == elsewhere.name})
             return SpecialistAnswer(
                 AGENT,
-                f"### Lead Information\n\nThe call notes have no contact named {person} at {account_match.name} [{people.citation}]. "
+                f"### Lead Information\n\nThe call notes have no contact named {person} at {account_match.name} [{people.citation if people else accounts.citation}]. "
                 f"{elsewhere.name} appears at {', '.join(accounts_of)}; ask about that company if that is who you mean.",
             )
     if person_match is None:
@@ -45,29 +58,23 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
         return SpecialistAnswer(
             AGENT,
             f"### Lead Information\n\nI found no contact named {person or 'in your question'}{where} in the call notes "
-            f"[{people.citation}], so I cannot assess this lead from your data. Nothing here is guessed.",
+            f"[{people.citation if people else accounts.citation}], so I cannot assess this lead from your data. Nothing here is guessed.",
         )
     contact = person_match.name
-    account = account_match.name if account_match else next(r["account"] for r in people.rows if r["contact"] == contact)
+    account = account_match.name if account_match else next(r["account"] for r in people_rows if r["contact"] == contact)
 
-    firm = ctx.sql(
-        f"SELECT {a.col('sector')} AS sector, {a.col('employees')} AS employees, {a.col('revenue_musd')} AS revenue_musd, "
-        f"{a.col('headquarters')} AS headquarters, {a.col('year_established')} AS year_established "
-        f"FROM {a.sql_table} WHERE {a.col('name')} = %(account)s",
-        {"account": account},
-        agent=AGENT,
-        purpose=f"firmographics of {account}",
-    )
-    notes_res = ctx.call_notes(account, contact=contact, agent=AGENT, purpose=f"call notes with {contact}")
-    deals = ctx.sql(
-        f"SELECT {o.col('stage')} AS stage, COUNT(*) AS opportunities FROM {o.sql_table} "
-        f"WHERE {o.col('account')} = %(account)s GROUP BY 1 ORDER BY 1",
-        {"account": account},
+    firm_fields = [x for x in FIRM_FIELDS if sm.has_dimension(x)]
+    firm = ctx.rows_where(firm_fields or ["account"], agent=AGENT, purpose=f"firmographics of {account}", filters={"account": account})
+    notes_res = ctx.call_notes(account, contact=contact, agent=AGENT, purpose=f"call notes with {contact}") if people is not None else None
+    notes_ref = notes_res.citation if notes_res else "no call notes"
+    deals = ctx.semantic(
+        SemanticQuery(metrics=("opportunities",), group_by=("stage",), filters=(Filter("account", (account,)),)),
         agent=AGENT,
         purpose=f"opportunities of {account} by stage",
     )
+    deals.rows = [{"stage": r["stage"], "opportunities": r["opportunities"]} for r in deals.rows]
     f = firm.rows[0] if firm.rows else {}
-    notes = notes_res.rows
+    notes = notes_res.rows if notes_res else []
 
     # Company score: mean of industry score and employee-band score (ICP document).
     sector_raw = (f.get("sector") or "").strip().lower()
@@ -111,7 +118,7 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
         f"- **Company**: {account}: sector {f.get('sector') or 'n/a'}, {f.get('employees') if f.get('employees') is not None else 'n/a'} employees, "
         f"revenue {'USD ' + format(float(f['revenue_musd']), ',.2f') + ' million' if f.get('revenue_musd') is not None else 'n/a'}, HQ {f.get('headquarters') or 'n/a'} [{firm.citation}]",
         f"- **Relationship**: {len(notes)} interactions ({meetings} meetings, {len(notes) - meetings} e-mails; {len(completed)} completed), "
-        f"{first.isoformat() if first else 'n/a'} to {last.isoformat() if last else 'n/a'} [{notes_res.citation}]; "
+        f"{first.isoformat() if first else 'n/a'} to {last.isoformat() if last else 'n/a'} [{notes_ref}]; "
         f"account has {open_deals} open and {won_deals} won opportunities [{deals.citation}]",
         "",
         "### ICP Fit",
@@ -139,8 +146,9 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     if notes:
         latest = notes[0]
         excerpt = re.sub(r"\s+", " ", latest["text"] or "")[:280]
-        lines.append(f"- **Latest note** ({latest['date']}, {latest['activity_type']}, {latest['status']}): “{excerpt}…” [{notes_res.citation}]")
+        lines.append(f"- **Latest note** ({latest['date']}, {latest['activity_type']}, {latest['status']}): “{excerpt}…” [{notes_ref}]")
     lines.append("- Outreach drafts are written only when you ask for them.")
+    lines += [f"- {d}" for d in degraded]
     return SpecialistAnswer(AGENT, "\n".join(lines), {"contact": contact, "account": account, "icp_fit": fit_label})
 
 

@@ -14,7 +14,8 @@ from django.conf import settings
 
 from agents.models import Run, RunStep, StepKind
 from agents.runtime.grounding import GroundingSources
-from agents.runtime.semantic import SemanticModel, SemanticModelError
+from agents.semantic.query import Filter, OrderBy, SemanticQuery, SemanticQueryError
+from knowledge.semantic_model import SemanticModelInvalid, SemanticModelSpec, parse_semantic_model
 from revops.lib.redact import redact, redact_text
 
 PREVIEW_ROWS = 20
@@ -63,7 +64,8 @@ class RunContext:
     budget_seconds: float = field(default_factory=lambda: float(settings.RUN_BUDGET_SECONDS))
     citations: list[dict] = field(default_factory=list)
     _position: int = 0
-    _semantic: SemanticModel | None = None
+    _semantic: SemanticModelSpec | None = None
+    semantic_document: dict = field(default_factory=dict)
     _warehouse: Any = None
     sources: GroundingSources = field(default_factory=GroundingSources)
     computations: list[dict] = field(default_factory=list)
@@ -201,43 +203,124 @@ class RunContext:
                 self.cite_document(docs[h.document_id], h.heading_path)
         return hits
 
-    def semantic_model(self, *, agent: str) -> SemanticModel:
-        """The tenant's semantic model (cached per run). Raises ToolError when missing/malformed."""
+    def semantic_model(self, *, agent: str) -> SemanticModelSpec:
+        """The tenant's semantic model v2 (cached per run), from its published ``semantic_model``
+        document (cited). Raises ToolError when missing or invalid (the message names the key)."""
         if self._semantic is None:
-            params = self.rules("semantic_model", agent=agent, sections=("Opportunities", "Stage values"))
+            params = self.rules("semantic_model", agent=agent)
             doc_ref = next(c for c in reversed(self.citations) if c["type"] == "kb" and not c.get("heading_path"))
             try:
-                parsed = SemanticModel.from_params(params)
-            except SemanticModelError as exc:
-                raise ToolError(str(exc)) from exc
-            self._semantic = dataclasses.replace(
-                parsed, document_id=doc_ref["document_id"], document_title=doc_ref["title"], document_version=doc_ref["version"]
-            )
+                self._semantic = parse_semantic_model(params)
+            except SemanticModelInvalid as exc:
+                raise ToolError(f"the semantic model document is invalid: {exc}") from exc
+            self.semantic_document = {"document_id": doc_ref["document_id"], "title": doc_ref["title"], "version": doc_ref["version"], "ref": doc_ref["ref"]}
         return self._semantic
 
+    def semantic(self, query: SemanticQuery, *, agent: str, purpose: str) -> QueryResult:
+        """Compile ``query`` through the tenant's semantic model and run it like :meth:`sql`
+        (guarded, read-only, recorded, cited). Rows are keyed by metric/dimension names.
+
+        Raises:
+            SemanticQueryError: the model lacks a named metric/dimension, or the query would
+                double count (nothing is run); the message is safe to show.
+            ToolError: the warehouse refused or failed (recorded in the step).
+        """
+        from agents.semantic.compiler import compile_query
+
+        model = self.semantic_model(agent=agent)
+        compiled = compile_query(model, query)
+        return self.sql(compiled.sql, compiled.params, agent=agent, purpose=purpose, semantic_query=query.as_dict())
+
+    def rows_where(
+        self,
+        fields: Iterable[str],
+        *,
+        agent: str,
+        purpose: str,
+        filters: dict[str, Any] | None = None,
+        order: Iterable[tuple[str, bool]] = (),
+        limit: int | None = None,
+    ) -> QueryResult:
+        """Detail rows (no aggregation) of the named dimensions, ``filters`` {dimension: value or
+        list of values}, ``order`` [(dimension, descending)]. A shorthand over :meth:`semantic`."""
+        query = SemanticQuery(
+            fields=tuple(fields),
+            filters=tuple(Filter(d, tuple(v) if isinstance(v, (list, tuple)) else (v,)) for d, v in (filters or {}).items()),
+            order=tuple(OrderBy(d, desc) for d, desc in order),
+            limit=limit,
+        )
+        return self.semantic(query, agent=agent, purpose=purpose)
+
+    def dimension_values(self, *, agent: str) -> dict[str, list[str]]:
+        """Distinct canonical values of every ``link_values`` dimension, for the question parser.
+
+        Cached per tenant and model document version (a changed model refreshes them) for
+        ``SEMANTIC_VALUES_CACHE_SECONDS``; loaded in one recorded step, not cited (no figure in
+        an answer comes from it). A dimension whose query fails is left out and named in the step.
+        """
+        from django.core.cache import cache
+
+        from agents.semantic.compiler import dimension_values_query
+
+        model = self.semantic_model(agent=agent)
+        key = f"semantic-values:{self.run.tenant_id}:{self.semantic_document.get('document_id')}:{self.semantic_document.get('version')}"
+        values = cache.get(key)
+        if values is not None:
+            return values
+        started = time.monotonic()
+        values, failed = {}, {}
+        warehouse = self._warehouse_for(model)
+        for name, dim in model.dimensions.items():
+            if not dim.link_values or dim.type != "string":
+                continue
+            try:
+                compiled = dimension_values_query(model, name)
+                result = warehouse.execute(compiled.sql, compiled.params)
+            except Exception as exc:  # noqa: BLE001 - one bad dimension must not block the others; named in the step
+                failed[name] = str(exc)
+                continue
+            values[name] = [str(r[0]) for r in result.rows if r[0] is not None]
+        self.record(
+            agent=agent,
+            kind=StepKind.TOOL_CALL,
+            name="dimension_values",
+            output_summary=f"{sum(len(v) for v in values.values())} values of {len(values)} dimension(s)",
+            output={"counts": {k: len(v) for k, v in values.items()}, "failed": failed},
+            duration_ms=(time.monotonic() - started) * 1000,
+        )
+        cache.set(key, values, timeout=getattr(settings, "SEMANTIC_VALUES_CACHE_SECONDS", 600))
+        return values
+
+    def _warehouse_for(self, model: SemanticModelSpec):
+        from integrations.warehouse.selectors import warehouse_for_tenant
+
+        if self._warehouse is None:
+            self._warehouse = warehouse_for_tenant(allowed_tables=model.table_names())
+        return self._warehouse
+
     # -- warehouse ---------------------------------------------------------------------------
-    def sql(self, sql: str, params: dict | None = None, *, agent: str, purpose: str) -> QueryResult:
+    def sql(self, sql: str, params: dict | None = None, *, agent: str, purpose: str, semantic_query: dict | None = None) -> QueryResult:
         """Run a read-only SELECT on the tenant's warehouse through the SQL guard.
 
         Records a ``tool_call`` step (SQL, params, row count, preview of rows) and a citation.
         Raises ToolError with the guard's or database's reason (also recorded in the step).
         """
         from integrations.warehouse.base import WarehouseError
-        from integrations.warehouse.selectors import warehouse_for_tenant
 
         self.check_budget()
         sm = self.semantic_model(agent=agent)
         started = time.monotonic()
+        step_input = {"purpose": purpose, "sql": sql, "params": params or {}}
+        if semantic_query:
+            step_input["semantic_query"] = semantic_query
         try:
-            if self._warehouse is None:
-                self._warehouse = warehouse_for_tenant(allowed_tables=sm.table_names())
-            result = self._warehouse.execute(sql, params or {})
+            result = self._warehouse_for(sm).execute(sql, params or {})
         except WarehouseError as exc:
             self.record(
                 agent=agent,
                 kind=StepKind.TOOL_CALL,
                 name="warehouse_sql",
-                input={"purpose": purpose, "sql": sql, "params": params or {}},
+                input=step_input,
                 error=str(exc),
                 duration_ms=(time.monotonic() - started) * 1000,
             )
@@ -249,7 +332,7 @@ class RunContext:
             agent=agent,
             kind=StepKind.TOOL_CALL,
             name="warehouse_sql",
-            input={"purpose": purpose, "sql": result.sql, "params": params or {}},
+            input={**step_input, "sql": result.sql},
             output_summary=f"{result.row_count} row(s){' (truncated)' if result.truncated else ''}",
             output={"columns": result.columns, "rows": [list(r) for r in result.rows[:PREVIEW_ROWS]]},
             duration_ms=(time.monotonic() - started) * 1000,
@@ -272,29 +355,26 @@ class RunContext:
         """Call notes of ``account`` (optionally one ``contact``), newest first, at most ``limit``.
 
         Rows: contact, activity_type, status, date (date) and the note text under ``text_alias``
-        (the model-facing tool uses ``untrusted_text``). Columns come from the semantic model's
-        ``call_notes`` entity. Raises ToolError like ``sql``.
+        (the model-facing tool uses ``untrusted_text``), read through the semantic model's
+        ``note_*`` dimensions. Raises ToolError when the model declares no call notes (an
+        optional entity: callers say what is missing) or like ``sql``.
         """
         if text_alias not in ("text", "untrusted_text"):
             raise ValueError(f"unsupported text alias {text_alias!r}")
-        n = self.semantic_model(agent=agent).entity("call_notes")
-        where = f"WHERE {n.col('account')} = %(account)s"
-        params: dict = {"account": account}
+        model = self.semantic_model(agent=agent)
+        names = {"note_contact": "contact", "note_type": "activity_type", "note_status": "status", "note_date": "date", "note_text": text_alias}
+        missing = [n for n in names if not model.has_dimension(n)]
+        if missing:
+            raise ToolError(f"the semantic model declares no call notes ({', '.join(missing)} missing)")
+        filters: dict[str, Any] = {"account": account}
         if contact:
-            where += f" AND {n.col('contact')} = %(contact)s"
-            params["contact"] = contact
-        tail = ""
-        if limit is not None:
-            tail = " LIMIT %(n)s"
-            params["n"] = int(limit)
-        return self.sql(
-            f"SELECT {n.col('contact')} AS contact, {n.col('activity_type')} AS activity_type, {n.col('status')} AS status, "
-            f"{n.col('date')} AS date, {n.col('text')} AS {text_alias} FROM {n.sql_table} {where} ORDER BY {n.col('date')} DESC{tail}",
-            params,
-            agent=agent,
-            purpose=purpose or f"call notes of {account}",
-        )
-
+            filters["note_contact"] = contact
+        try:
+            result = self.rows_where(names, agent=agent, purpose=purpose or f"call notes of {account}", filters=filters, order=[("note_date", True)], limit=limit)
+        except SemanticQueryError as exc:
+            raise ToolError(str(exc)) from exc
+        rows = [{names[k]: v for k, v in r.items() if k in names} for r in result.rows]
+        return dataclasses.replace(result, columns=[names.get(c, c) for c in result.columns], rows=rows)
 
     def web_search(self, query: str, *, agent: str, count: int = 5) -> tuple[list, int]:
         """Search the public web; returns (hits with title/url/snippet, citation ref).

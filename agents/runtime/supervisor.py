@@ -21,7 +21,7 @@ from agents.runtime.context import BudgetExceeded, RunContext, ToolError
 from agents.runtime.loop import Budgets, Usage, llm_call, specialist_loop
 from agents.runtime.prompts import SUPERVISOR
 from agents.runtime.text import markdown_to_plain
-from agents.runtime.semantic import SemanticModelError
+from agents.semantic.query import SemanticQueryError
 
 AGENT = "supervisor"
 HISTORY_CHARS = 6000
@@ -40,6 +40,7 @@ class Outcome:
     provider: str = "offline"
     usage: dict = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
     grounding: dict = field(default_factory=dict)
+    interpretation: dict = field(default_factory=dict)
 
 
 def previous_runs(run: Run) -> list[Run]:
@@ -112,7 +113,7 @@ def _playbook(ctx: RunContext, agent: str, run: Run, decision: RouteDecision, pr
         return web.answer(ctx, run.query)
     if agent == EXECUTION:
         return execution.answer(ctx, run.query, prior_markdown="\n\n".join(sections))
-    return data.answer(ctx, run.query)
+    return data.answer(ctx, run.query, previous=previous)
 
 
 def supervise(*, run: Run, provider: LLMProvider | None = None, started: float | None = None) -> Outcome:
@@ -144,16 +145,27 @@ def supervise(*, run: Run, provider: LLMProvider | None = None, started: float |
             ctx.record(agent=AGENT, kind=StepKind.ROUTE, name="llm_route", output={"agents": agents}, output_summary=", ".join(agents))
     sections: list[str] = []
     entities: dict = {}
+    interpretation: dict = {}
     for agent in agents:
         try:
             ctx.check_budget()
             result = _playbook(ctx, agent, run, decision, previous, sections)
-        except (ToolError, SemanticModelError) as exc:  # e.g. the semantic model lacks an entity the playbook needs
+        except (ToolError, SemanticQueryError) as exc:  # e.g. the semantic model lacks a dimension the playbook needs
             sections.append(f"### {agent.replace('_', ' ').capitalize()}\n\nI could not complete this part: {exc}. No figures were guessed.")
             continue
         finally:
             ctx.flush_computations(agent=agent)
         entities.update(result.entities)
+        if result.interpretation:
+            interpretation = result.interpretation
+            ctx.record(
+                agent=agent,
+                kind=StepKind.TOOL_CALL,
+                name="interpret",
+                input={"question": run.query},
+                output=interpretation,
+                output_summary=f"{interpretation['status']}: " + (", ".join(interpretation.get("unmapped") or []) or "all parts mapped"),
+            )
         if provider.is_offline or agent == EXECUTION:
             sections.append(result.markdown)
         else:
@@ -184,6 +196,7 @@ def supervise(*, run: Run, provider: LLMProvider | None = None, started: float |
         provider=provider.name,
         usage=usage.as_dict(),
         grounding=checked.as_dict(),
+        interpretation=interpretation,
     )
 
 

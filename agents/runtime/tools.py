@@ -15,7 +15,7 @@ import jsonschema
 
 from agents.llm.base import ToolSpec
 from agents.runtime.context import RunContext, ToolError, jsonable
-from agents.runtime.semantic import SemanticModelError
+from agents.semantic.query import SemanticQueryError
 
 MAX_ROWS_TO_MODEL = 50
 
@@ -143,5 +143,5 @@ def tool_run(ctx: RunContext, agent: str, name: str, arguments: dict) -> tuple[s
         return json.dumps({"error": f"invalid arguments: {exc.message}"}), True
     try:
         return json.dumps(tool.handler(ctx, agent, arguments), default=str)[:20000], False
-    except (ToolError, SemanticModelError) as exc:
+    except (ToolError, SemanticQueryError) as exc:
         return json.dumps({"error": str(exc)}), True
