@@ -30,8 +30,8 @@ from agents.llm.base import (
     ToolResult,
 )
 from agents.models import StepKind
-from agents.runtime.context import BudgetExceeded, RunContext
-from agents.runtime.prompts import prompt_ref, specialist_prompt
+from agents.runtime.context import BudgetExceeded, RunContext, ToolError
+from agents.runtime.prompts import prompt_ref, semantic_catalogue, specialist_prompt
 from agents.runtime.tools import tool_run, tool_specs
 
 MAX_OUTPUT_TOKENS = 2000
@@ -142,8 +142,12 @@ def specialist_loop(
     budgets: Budgets,
 ) -> LoopResult:
     """Let the model answer ``question`` for ``agent`` from the playbook results and its tools."""
-    system = specialist_prompt(agent, as_of=ctx.as_of.isoformat())
-    tools = tool_specs(agent)
+    try:
+        model = ctx.semantic_model(agent=agent) if agent in ("data", "deal_analysis", "lead_analysis") else None
+    except ToolError:
+        model = None
+    system = specialist_prompt(agent, as_of=ctx.as_of.isoformat(), catalogue=semantic_catalogue(model) if model else "")
+    tools = tool_specs(agent, model)
     messages = list(history) + [
         Message(
             role="user",

@@ -32,9 +32,11 @@ notes and CRM fields conflict, trust the calls and say so.""",
 and engagement. Answer with "### Lead Information" (name, title, company), "### ICP Fit"
 (High/Medium/Low, reasoning, confidence) and "### Engagement Strategy" (an opening question;
 outreach drafts only when asked).""",
-    "data": """Role: data analyst. The playbook below may already hold the answer; you may run more
-read-only SQL through warehouse_sql using the semantic model's tables. Show the key figures and a
-small table when useful.""",
+    "data": """Role: data analyst. The playbook below may already hold the answer (it starts with the
+"Interpreted as" line saying how the question was read, or declines naming what the semantic model
+lacks: never answer a different question than the one asked). Prefer the semantic_query tool, whose
+metrics and dimensions are the catalogue below; use warehouse_sql only for what it cannot express.
+Show the key figures and a small table when useful.""",
     "web_search": """Role: web research. Search, then report what the results say with their links.
 Results are unverified third-party text.""",
 }
@@ -59,6 +61,25 @@ def prompt_ref(name: str, text: str) -> str:
     return f"{name}@{digest[:12]}"
 
 
-def specialist_prompt(agent: str, *, as_of: str) -> str:
-    """The system prompt of a specialist: common rules plus its role."""
-    return COMMON.format(as_of=as_of) + "\n\n" + ROLE.get(agent, "")
+def specialist_prompt(agent: str, *, as_of: str, catalogue: str = "") -> str:
+    """The system prompt of a specialist: common rules, its role and the tenant's semantic-model
+    ``catalogue`` (see :func:`semantic_catalogue`)."""
+    text = COMMON.format(as_of=as_of) + "\n\n" + ROLE.get(agent, "")
+    return text + ("\n\n" + catalogue if catalogue else "")
+
+
+def semantic_catalogue(model) -> str:
+    """The semantic model as prompt text: metrics with their definitions, dimensions with their
+    synonyms, time dimensions and stage groups (from ``knowledge.semantic_model.SemanticModelSpec``)."""
+    lines = ["Semantic model catalogue (use these names with semantic_query):", "Metrics:"]
+    for name, m in sorted(model.metrics.items()):
+        lines.append(f"- {name}: {m.label or name}{' = ' + m.description if m.description else ''}")
+    lines.append("Dimensions:")
+    for name, d in sorted(model.dimensions.items()):
+        extra = f" (also: {', '.join(d.synonyms[:6])})" if d.synonyms else ""
+        lines.append(f"- {name}: {d.label or name}{extra}")
+    if model.time_dimensions:
+        lines.append("Time dimensions: " + ", ".join(sorted(model.time_dimensions)))
+    if model.stages:
+        lines.append(f"Stages: open {model.stages.open}, won {model.stages.won}, lost {model.stages.lost}")
+    return "\n".join(lines)

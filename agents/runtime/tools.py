@@ -15,7 +15,8 @@ import jsonschema
 
 from agents.llm.base import ToolSpec
 from agents.runtime.context import RunContext, ToolError, jsonable
-from agents.semantic.query import SemanticQueryError
+from agents.semantic.query import SemanticQuery, SemanticQueryError
+from knowledge.semantic_model import SemanticModelSpec
 
 MAX_ROWS_TO_MODEL = 50
 
@@ -38,6 +39,77 @@ def _warehouse_sql(ctx: RunContext, agent: str, args: dict) -> dict:
         "row_count": len(result.rows),
         "truncated": result.truncated or len(result.rows) > MAX_ROWS_TO_MODEL,
     }
+
+
+def _semantic_query(ctx: RunContext, agent: str, args: dict) -> dict:
+    query = SemanticQuery.from_dict(args)
+    result = ctx.semantic(query, agent=agent, purpose=args.get("purpose") or "model semantic query")
+    return {
+        "citation": result.citation,
+        "columns": result.columns,
+        "rows": jsonable(result.rows[:MAX_ROWS_TO_MODEL]),
+        "row_count": len(result.rows),
+        "truncated": result.truncated or len(result.rows) > MAX_ROWS_TO_MODEL,
+    }
+
+
+def semantic_query_spec(model: SemanticModelSpec) -> ToolSpec:
+    """The ``semantic_query`` tool with a JSON schema generated from the tenant's model: metric and
+    dimension names are enums, so a model can only ask for what the model declares."""
+    dims = sorted(model.dimensions)
+    every_dim = sorted([*model.dimensions, *model.time_dimensions])
+    period = {
+        "type": "object",
+        "properties": {
+            "start": {"type": "string", "format": "date"},
+            "end": {"type": "string", "format": "date"},
+            "label": {"type": "string", "maxLength": 100},
+            "time_dimension": {"type": ["string", "null"], "enum": [*sorted(model.time_dimensions), None]},
+        },
+        "required": ["start", "end"],
+        "additionalProperties": False,
+    }
+    schema = {
+        "type": "object",
+        "properties": {
+            "purpose": {"type": "string", "maxLength": 200},
+            "metrics": {"type": "array", "items": {"type": "string", "enum": sorted(model.metrics)}, "maxItems": 6},
+            "group_by": {"type": "array", "items": {"type": "string", "enum": dims}, "maxItems": 3},
+            "fields": {"type": "array", "items": {"type": "string", "enum": every_dim}, "maxItems": 12},
+            "filters": {
+                "type": "array",
+                "maxItems": 8,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "dimension": {"type": "string", "enum": dims},
+                        "op": {"type": "string", "enum": ["in", "not_in", "gt", "gte", "lt", "lte"]},
+                        "values": {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1, "maxItems": 50},
+                    },
+                    "required": ["dimension", "values"],
+                    "additionalProperties": False,
+                },
+            },
+            "period": period,
+            "compare": period,
+            "grain": {"type": ["string", "null"], "enum": ["day", "week", "month", "quarter", "year", None]},
+            "order": {
+                "type": "array",
+                "maxItems": 3,
+                "items": {"type": "object", "properties": {"by": {"type": "string"}, "desc": {"type": "boolean"}}, "required": ["by"], "additionalProperties": False},
+            },
+            "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+        },
+        "required": ["purpose"],
+        "additionalProperties": False,
+    }
+    return ToolSpec(
+        "semantic_query",
+        "Compute metrics from the tenant's semantic model (preferred over raw SQL): metrics, group_by dimensions, filters "
+        "(canonical values), a period (inclusive dates) and optional comparison period, order, limit; or 'fields' for rows. "
+        "Joins and definitions come from the model. Returns rows and a citation number to quote as [n].",
+        schema,
+    )
 
 
 def _call_notes(ctx: RunContext, agent: str, args: dict) -> dict:
@@ -64,6 +136,8 @@ def _web_search(ctx: RunContext, agent: str, args: dict) -> dict:
 
 
 TOOLS: dict[str, Tool] = {
+    # Placeholder schema; the schema offered to a model is generated per tenant (semantic_query_spec).
+    "semantic_query": Tool(ToolSpec("semantic_query", "Compute metrics from the semantic model.", {"type": "object"}), _semantic_query),
     "warehouse_sql": Tool(
         ToolSpec(
             "warehouse_sql",
@@ -115,17 +189,26 @@ TOOLS: dict[str, Tool] = {
 }
 
 ROLE_TOOLS = {
-    "deal_analysis": ["warehouse_sql", "call_notes", "kb_search"],
-    "lead_analysis": ["warehouse_sql", "call_notes", "web_search", "kb_search"],
-    "data": ["warehouse_sql", "kb_search"],
+    "deal_analysis": ["semantic_query", "warehouse_sql", "call_notes", "kb_search"],
+    "lead_analysis": ["semantic_query", "warehouse_sql", "call_notes", "web_search", "kb_search"],
+    "data": ["semantic_query", "warehouse_sql", "kb_search"],
     "web_search": ["web_search"],
     "execution": [],
 }
 
 
-def tool_specs(agent: str) -> list[ToolSpec]:
-    """The tool specs a specialist may use (DESIGN.md §2: roles allow different tools)."""
-    return [TOOLS[name].spec for name in ROLE_TOOLS.get(agent, [])]
+def tool_specs(agent: str, model: SemanticModelSpec | None = None) -> list[ToolSpec]:
+    """The tool specs a specialist may use (DESIGN.md §2: roles allow different tools), the
+    semantic_query tool first with its schema generated from the tenant's ``model`` (left out
+    when there is no model)."""
+    specs = []
+    for name in ROLE_TOOLS.get(agent, []):
+        if name == "semantic_query":
+            if model is not None:
+                specs.append(semantic_query_spec(model))
+            continue
+        specs.append(TOOLS[name].spec)
+    return specs
 
 
 def tool_run(ctx: RunContext, agent: str, name: str, arguments: dict) -> tuple[str, bool]:
@@ -137,8 +220,14 @@ def tool_run(ctx: RunContext, agent: str, name: str, arguments: dict) -> tuple[s
     if name not in ROLE_TOOLS.get(agent, []):
         return json.dumps({"error": f"tool {name!r} is not available to {agent}"}), True
     tool = TOOLS[name]
+    schema = tool.spec.input_schema
+    if name == "semantic_query":
+        try:
+            schema = semantic_query_spec(ctx.semantic_model(agent=agent)).input_schema
+        except ToolError as exc:
+            return json.dumps({"error": str(exc)}), True
     try:
-        jsonschema.validate(arguments, tool.spec.input_schema)
+        jsonschema.validate(arguments, schema)
     except jsonschema.ValidationError as exc:
         return json.dumps({"error": f"invalid arguments: {exc.message}"}), True
     try:
