@@ -26,7 +26,9 @@ Q=[]
 def add(q, route, numbers=(), names=()):
     Q.append({'question':q,'route':route,'numbers':[float(x) if isinstance(x,float) else int(x) for x in numbers],'names':list(names)})
 o=wr(lambda r: teams[r['sales_agent']]['regional_office']); add("What is the win rate by regional office?",['data'],o.values(),o.keys())
-s=wr(lambda r: acc[r['account']]['sector'] if r['account'] else None); add("What is the win rate by sector?",['data'],s.values(),s.keys())
+# The semantic model normalises the sample's misspelt sector 'technolgy' to 'technology' (a value alias).
+SECTOR={'technolgy':'technology'}
+s=wr(lambda r: SECTOR.get(acc[r['account']]['sector'], acc[r['account']]['sector']) if r['account'] else None); add("What is the win rate by sector?",['data'],s.values(),s.keys())
 p=wr(lambda r: prods[r['product_id']]); add("What is the win rate by product?",['data'],p.values(),p.keys())
 m=wr(lambda r: teams[r['sales_agent']]['manager']); add("Show the win rate by manager",['data'],m.values(),m.keys())
 ag=wr(lambda r: r['sales_agent']); best=max(ag,key=ag.get); add("What is the win rate by sales agent?",['data'],[ag[best]],[best])
