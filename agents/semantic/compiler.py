@@ -684,6 +684,12 @@ def _aggregate_order(
         if item.by in outputs:
             order.append(_ordered(_output_ref(item.by), item.desc))
         elif item.by in model.metrics:
+            entities = {model.measures[m].entity for m in _metric_measures(model, item.by)}
+            if entities != {scope.base}:
+                raise SemanticQueryError(
+                    f"cannot order {scope.subject} by {model.metric_label(item.by)}: it counts "
+                    f"{', '.join(sorted(entities))}, not {scope.base}"
+                )
             value, _ = agg.metric(item.by)
             order.append(_ordered(value, item.desc))
         elif model.has_dimension(item.by):

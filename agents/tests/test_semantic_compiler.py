@@ -461,6 +461,8 @@ def test_unknown_names_list_what_exists(model):
         compile_query(model, SemanticQuery(metrics=("won_revenue",), filters=(Filter("campaign", ("x",)),)))
     with pytest.raises(SemanticQueryError, match="known: .*won_revenue"):
         compile_query(model, SemanticQuery(metrics=("won_revenue",), group_by=("office",), order=(OrderBy("nope"),)))
+    with pytest.raises(SemanticQueryError, match="counts call_notes, not opportunities"):
+        compile_query(model, SemanticQuery(metrics=("won_revenue",), group_by=("account",), order=(OrderBy("call_notes"),)))
     with pytest.raises(SemanticQueryError, match="not a breakdown"):
         compile_query(model, SemanticQuery(metrics=("won_revenue",), group_by=("office",), order=(OrderBy("product"),)))
     with pytest.raises(SemanticQueryError, match="unknown dimension 'nope'"):
