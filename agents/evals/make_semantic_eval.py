@@ -41,7 +41,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import yaml
 
@@ -315,7 +315,7 @@ def F(**dims: str | tuple) -> dict:
 
 def single(question: str, metric: str, filters: dict | None = None, period: Period | None = None, thread: str | None = None, names=()) -> None:
     """One figure (with every filter value as an expected name)."""
-    shown_names = list(names) or [v for _, vs in (filters or {}).values() for v in sorted(vs) if _ != "not_in"]
+    shown_names = list(names) or [v for op, vs in (filters or {}).values() if op == "in" for v in sorted(vs)]
     ask(question, sig([metric], (), filters, period), [value(metric, filters, period)], shown_names, thread)
 
 
