@@ -220,6 +220,11 @@ def _render_totals(ctx: RunContext, model: SemanticModelSpec, query: SemanticQue
 
 def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
     keys = list(query.group_by) + (["period"] if query.grain else [])
+    stage_dim = model.stages.dimension if model.stages else None
+    if stage_dim in query.group_by:
+        # Measures restricted to a stage group list every stage as a group (NULL/0 outside the
+        # group, e.g. Won under open pipeline): those rows say nothing and are left out.
+        res.rows = [r for r in res.rows if any(r.get(m) not in (None, 0) for m in query.metrics)]
     if not res.rows:
         return [f"No rows match this question [{res.citation}]."]
     headers = [model.dimension_label(k).capitalize() if k != "period" else query.grain.capitalize() for k in keys]

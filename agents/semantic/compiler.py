@@ -337,6 +337,21 @@ class _Scope:
             return cond
         return exp.Paren(this=exp.or_(exp.Not(this=exp.Paren(this=cond)), exp.Is(this=target.copy(), expression=exp.Null())))
 
+    def contains(self, name: str, values, *, verb: str) -> exp.Expression:
+        """Text search: the dimension contains any of ``values`` (case-insensitive ILIKE with ``%``
+        and ``_`` in the values escaped, so they match literally)."""
+        spec = self.model.dimensions.get(name)
+        if spec is None or spec.type != "string":
+            raise SemanticQueryError(f"{self.model.dimension_label(name)} is not text, so 'contains' does not apply")
+        if not values:
+            raise SemanticQueryError(f"the filter on {self.model.dimension_label(name)} has no values")
+        target = self.raw(name, verb=verb)
+        conds: list[exp.Expression] = []
+        for value in values:
+            escaped = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(exp.ILike(this=target.copy(), expression=self.params.add(f"%{escaped}%")))
+        return exp.Paren(this=exp.or_(*conds))
+
     def period(self, time_dimension: str, start: dt.date, end: dt.date, *, verb: str) -> exp.Expression:
         """``start <= td < end + 1 day`` (inclusive dates; also right for timestamp columns)."""
         value = self.raw(time_dimension, verb=verb)
@@ -353,8 +368,10 @@ class _Scope:
             raise SemanticQueryError(_unknown("dimension", name, [*self.model.dimensions, *self.model.time_dimensions]))
         if flt.op in ("in", "not_in"):
             return self.in_values(name, flt.values, negate=flt.op == "not_in", verb=verb)
+        if flt.op == "contains":
+            return self.contains(name, flt.values, verb=verb)
         if flt.op not in ("gt", "gte", "lt", "lte"):
-            raise SemanticQueryError(f"unknown filter operator {flt.op!r}; known: in, not_in, gt, gte, lt, lte")
+            raise SemanticQueryError(f"unknown filter operator {flt.op!r}; known: in, not_in, contains, gt, gte, lt, lte")
         dim = self.model.dimensions.get(name)
         kind = dim.type if dim is not None else "date"
         label = self.model.dimension_label(name)

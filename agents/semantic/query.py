@@ -24,7 +24,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-FilterOp = Literal["in", "not_in", "gt", "gte", "lt", "lte"]
+FilterOp = Literal["in", "not_in", "contains", "gt", "gte", "lt", "lte"]
 Grain = Literal["day", "week", "month", "quarter", "year"]
 
 
@@ -35,7 +35,8 @@ class SemanticQueryError(ValueError):
 
 @dataclass(frozen=True)
 class Filter:
-    """``dimension`` ``op`` ``values`` (``in``/``not_in``: canonical values; comparisons: one number)."""
+    """``dimension`` ``op`` ``values`` (``in``/``not_in``: canonical values; ``contains``: text
+    containing any of the values, case-insensitive; comparisons: one number or date)."""
 
     dimension: str
     values: tuple

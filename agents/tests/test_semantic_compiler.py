@@ -535,3 +535,14 @@ def test_guard_cases_run(model, run):
     """The guard-only cases also execute (types and placeholders are right)."""
     for query in GUARD_CASES:
         run(compile_query(model, query))
+
+
+def test_contains_filter_counts_notes_naming_a_phrase_literally(model, run):
+    notes = read_csv("interactions")
+    expected = sum(1 for n in notes if "aurelia" in n["comment"].lower())
+    rows = run(compile_query(model, SemanticQuery(metrics=("call_notes",), filters=(Filter("note_text", ("Aurelia",), "contains"),))))
+    assert rows[0]["call_notes"] == expected
+    # % and _ are matched literally, not as wildcards.
+    literal = sum(1 for n in notes if "100%_" in n["comment"])
+    rows = run(compile_query(model, SemanticQuery(metrics=("call_notes",), filters=(Filter("note_text", ("100%_",), "contains"),))))
+    assert rows[0]["call_notes"] == literal
