@@ -37,8 +37,10 @@ _DEAL_WORDS = re.compile(
 )
 # Metric wording that wins over deal wording ("average deal size", "how many deals").
 _DATA_OVER_DEAL = re.compile(
-    r"\bwin rate\b|\bby (agent|rep|office|region|product|sector|industry|stage|quarter|month)\b|\baverage\b|\bavg\b|\bdeal size\b"
-    r"|\bhow many\b|\bnumber of\b|\btotal\b|\bpipeline\b|\btop \d+",
+    r"\bwin rate\b|\b(by|per) (sales )?(agent|rep|office|region|product|sector|industry|stage|quarter|month|year|manager|team|series"
+    r"|account|customer|owner|country|source|campaign|segment|channel)s?\b|\baverage\b|\bavg\b|\bmedian\b|\bdeal size\b"
+    r"|\bhow many\b|\bnumber of\b|\btotal\b|\bpipeline\b|\btop \d+|\b(largest|biggest|smallest|highest|lowest|most|fewest)\b"
+    r"|\b(won|lost|open|closed)(-| )(deals?|opportunit(y|ies))\b|\b(deals?|opportunit(y|ies)) (won|lost)\b",
     re.I,
 )
 _DATA_WORDS = re.compile(
@@ -61,7 +63,8 @@ def classify(query: str) -> RouteDecision:
     """Route a question to specialist agents with ordered, documented rules.
 
     1. an imperative to send/notify/post/update -> execution (plus deal analysis when it is about a deal);
-    2. "[Person Name] from/at [Company]" or lead/ICP wording -> lead analysis;
+    2. "[Person Name] from/at [Company]" or lead/ICP wording (unless it is a metric question:
+       "how many marketing qualified leads", "deal size by lead source") -> lead analysis;
     3. research/news/website wording -> web search;
     4. deal/opportunity/status/MEDDPICC/probability/risk wording -> deal analysis;
     5. metrics and lists (win rate, revenue, pipeline, top, which...) -> data; also the fallback.
@@ -77,7 +80,7 @@ def classify(query: str) -> RouteDecision:
             words.pop(0)
         if len(words) >= 2 and words[0].lower() not in _LEADING_VERBS:
             return RouteDecision([LEAD], "a person at a company", person=" ".join(words), company=m.group(2).rstrip(" ?.!,"))
-    if _LEAD_WORDS.search(text):
+    if _LEAD_WORDS.search(text) and not _DATA_OVER_DEAL.search(text):
         return RouteDecision([LEAD], "lead / ICP wording")
     if _WEB_WORDS.search(text):
         return RouteDecision([WEB], "research or news wording")

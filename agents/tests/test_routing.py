@@ -24,6 +24,12 @@ from agents.routing import DATA, DEAL, EXECUTION, LEAD, WEB, classify
         ("average deal size this year", [DATA]),
         ("How many deals did we win last quarter?", [DATA]),
         ("What is the total pipeline by stage?", [DATA]),
+        ("Open deals by manager", [DATA]),
+        ("What is the largest deal we won last quarter?", [DATA]),
+        ("Lost deals for the West office in March 2025", [DATA]),
+        ("How many marketing qualified leads did we get last quarter?", [DATA]),
+        ("Average deal size by lead source", [DATA]),
+        ("Is Paul Stokes a good lead?", [LEAD]),
     ],
 )
 def test_classify_routes(query, expected):
