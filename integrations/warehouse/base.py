@@ -122,3 +122,27 @@ class WarehouseConnector(Protocol):
             WarehouseQueryError: the statement failed or timed out.
         """
         ...
+
+    def describe_schema(self) -> list[dict[str, Any]]:
+        """Tables, typed columns, primary/unique/foreign keys and row counts of the connector's
+        schema, read with fixed catalog SQL as the reader role (onboarding; see
+        :mod:`integrations.warehouse.introspect` and ``PostgresWarehouse.describe_schema`` for the
+        dict shape).
+
+        Raises:
+            WarehouseUnavailable: the warehouse cannot be reached.
+            WarehouseQueryError: a catalog statement failed or timed out.
+        """
+        ...
+
+    def sample_values(
+        self, table: str, column: str, *, max_values: int = 50, scan_rows: int = 200_000
+    ) -> list[tuple[str, int]] | None:
+        """Distinct values of ``table.column`` with row counts, most frequent first, or None when
+        there are more than ``max_values`` (bounded fixed SQL; onboarding only).
+
+        Raises:
+            WarehouseUnavailable: the warehouse cannot be reached.
+            WarehouseQueryError: the statement failed or timed out.
+        """
+        ...

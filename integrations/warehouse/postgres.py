@@ -194,6 +194,64 @@ class PostgresWarehouse:
         )
 
 
+    def describe_schema(self) -> list[dict[str, Any]]:
+        """The tables of :attr:`schema` this role can ``SELECT``, for onboarding (fixed catalog SQL,
+        not agent-written, so the SQL guard does not apply; read-only transaction, statement
+        timeout). See :mod:`integrations.warehouse.introspect`.
+
+        Returns:
+            one dict per table or view, sorted by name::
+
+                {"table": "opportunity", "kind": "table" | "view",
+                 "columns": [{"name", "type" (e.g. "numeric(12,2)"),
+                              "category": "string" | "number" | "date" | "boolean" | "other",
+                              "nullable": bool}],
+                 "primary_key": ["id"], "unique_keys": [["email"]],
+                 "foreign_keys": [{"name", "columns": ["account_id"], "ref_schema",
+                                   "ref_table": "account", "ref_columns": ["id"]}],
+                 "row_count": 8800, "row_count_exact": True}
+
+            ``row_count`` is ``count(*)`` when it finished within the timeout, else the planner's
+            estimate (-1 when never analysed) with ``row_count_exact`` False.
+
+        Raises:
+            WarehouseUnavailable: cannot connect.
+            WarehouseQueryError: a catalog statement failed or timed out.
+        """
+        from integrations.warehouse.introspect import pg_describe_schema, pg_read_only
+
+        return pg_read_only(self, lambda conn, cur: pg_describe_schema(conn, cur, self.schema))
+
+    def sample_values(
+        self, table: str, column: str, *, max_values: int = 50, scan_rows: int = 200_000
+    ) -> list[tuple[str, int]] | None:
+        """Distinct non-null values of ``table.column`` with their row counts, most frequent first.
+
+        Fixed SQL, identifiers quoted with :class:`psycopg.sql.Identifier`, at most ``scan_rows``
+        rows read and ``max_values + 1`` groups returned, under the statement timeout and in a
+        read-only transaction. Values are cast to text.
+
+        Returns:
+            ``[(value, rows), ...]``, or None when the rows read hold more than ``max_values``
+            distinct values (not a category worth listing).
+
+        Raises:
+            ValueError: ``max_values`` or ``scan_rows`` below 1.
+            WarehouseUnavailable: cannot connect.
+            WarehouseQueryError: unknown table/column, no privilege, or a timeout.
+        """
+        from integrations.warehouse.introspect import pg_read_only, pg_sample_values
+
+        if int(max_values) < 1 or int(scan_rows) < 1:
+            raise ValueError("max_values and scan_rows must be >= 1")
+        return pg_read_only(
+            self,
+            lambda conn, cur: pg_sample_values(
+                cur, self.schema, table, column, max_values=int(max_values), scan_rows=int(scan_rows)
+            ),
+        )
+
+
 def _pg_message(exc: psycopg.Error) -> str:
     """PostgreSQL's primary message (plus detail/hint), or the driver's text for client errors."""
     diag = getattr(exc, "diag", None)
