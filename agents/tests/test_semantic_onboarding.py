@@ -217,13 +217,16 @@ def test_check_reports_the_failing_metric(demo):
     assert "OK   win_rate:" in text  # metrics that do not read the amount still pass
 
 
-def test_check_a_draft_by_title_and_by_dimension(bare):
+def test_check_a_draft_before_publishing_and_by_dimension(bare):
+    with pytest.raises(CommandError, match="no semantic model document"):
+        call_command("semantic_model_check", "--tenant", "bare", stdout=io.StringIO())
     _draft(bare)
     out = io.StringIO()
-    call_command("semantic_model_check", "--tenant", "bare", "--title", "Warehouse semantic model", "--by-dimension", stdout=out)
+    call_command("semantic_model_check", "--tenant", "bare", "--by-dimension", stdout=out)
+    assert "'Warehouse semantic model' (version 1, draft)" in out.getvalue()
     assert "FAIL" not in out.getvalue() and "check(s) passed" in out.getvalue()
-    with pytest.raises(CommandError, match="no published semantic model"):
-        call_command("semantic_model_check", "--tenant", "bare", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="no document titled"):
+        call_command("semantic_model_check", "--tenant", "bare", "--title", "Nope", stdout=io.StringIO())
 
 
 # -- the Salesforce-shaped tenant after the editor's edits -----------------------------------------

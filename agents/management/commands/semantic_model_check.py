@@ -8,8 +8,8 @@ Prints ``OK`` / ``FAIL`` per metric with the value or the error; exits non-zero 
 when any check fails or the document does not validate.
 
 The model checked is the published ``rule_set: semantic_model`` document the agents read (the
-most recently updated one), or the document titled ``--title`` whatever its status (check a
-draft before publishing it). A breakdown the model cannot join without double counting (or at
+most recently updated one); with none published, the newest ``semantic_model`` draft (the
+onboarding order is draft, check, publish); ``--title`` picks a document whatever its status. A breakdown the model cannot join without double counting (or at
 all) is reported as ``skip`` with the compiler's reason, not as a failure: the agents decline
 such questions by design.
 """
@@ -26,9 +26,10 @@ from tenants.models import Tenant
 
 def _model_document(title: str | None):
     """The document to check (tenant in context): by title, else the published semantic model
-    the agents read (``agents.runtime.context.RunContext.rules``: newest published first)."""
+    the agents read (``agents.runtime.context.RunContext.rules``: newest published first), else
+    the newest ``semantic_model`` document of any status; None when there is none."""
     from knowledge.frontmatter import split_front_matter
-    from knowledge.models import DocumentStatus, KnowledgeDocument
+    from knowledge.models import DocumentKind, DocumentStatus, KnowledgeDocument
 
     if title:
         return KnowledgeDocument.objects.filter(title=title.strip()).first()
@@ -39,7 +40,8 @@ def _model_document(title: str | None):
         params, _ = split_front_matter(doc.body)
         if params.get("rule_set") == "semantic_model":
             return doc
-    return None
+    # Nothing published yet (onboarding: draft, check, then publish): the newest draft.
+    return KnowledgeDocument.objects.filter(kind=DocumentKind.SEMANTIC_MODEL).order_by("-updated_at").first()
 
 
 def _value(result, name: str) -> str:
@@ -81,7 +83,7 @@ class Command(BaseCommand):
         with tenant_context(tenant):
             doc = _model_document(opts["title"])
             if doc is None:
-                what = f"no document titled {opts['title']!r}" if opts["title"] else "no published semantic model document"
+                what = f"no document titled {opts['title']!r}" if opts["title"] else "no semantic model document"
                 raise CommandError(f"{what} for tenant {tenant.slug!r}; run semantic_model_draft first")
             try:
                 params, _ = split_front_matter(doc.body)
