@@ -60,3 +60,6 @@ def read_csv(name: str) -> list[dict]:
     """Rows of a CRM sample file, read independently of the product's loader."""
     with open(CRM_DIR / f"{name}.csv", newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+from agents.tests.sfdc_shape import sfdc, sfdc_warehouse  # noqa: E402,F401  (the Salesforce-shaped second tenant)
