@@ -35,7 +35,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict | None = None) -> Spec
     ``semantic_query`` lets follow-ups ("now by product") reuse the earlier question.
     Raises ToolError on tool failures (the supervisor turns them into an honest section).
     """
-    if _COMPETITOR_WORDS.search(query) or _names_competitor(ctx, query):
+    if _COMPETITOR_WORDS.search(query):
         return competitor_mentions(ctx)
     model = ctx.semantic_model(agent=AGENT)
     values = ctx.dimension_values(agent=AGENT)
@@ -58,15 +58,6 @@ def answer(ctx: RunContext, query: str, *, previous: dict | None = None) -> Spec
         return compute(ctx, model, parsed)
     except SemanticQueryError as exc:
         return decline(ctx, model, values, parsed, reason=str(exc))
-
-
-def _names_competitor(ctx: RunContext, query: str) -> bool:
-    """Whether the question names a competitor from the KB's competitor list (no list: False)."""
-    try:
-        names = [str(c) for c in ctx.rules("competitors", agent=AGENT).get("competitors", [])] if re.search(r"[A-Z]", query) else []
-    except ToolError:
-        return False
-    return any(re.search(rf"\b{re.escape(n)}\b", query, re.I) for n in names)
 
 
 # -- interpretation ------------------------------------------------------------------------------
@@ -158,10 +149,13 @@ def _closest_values(values: dict, text: str) -> list[tuple[str, str]]:
 
 # -- computing -------------------------------------------------------------------------------------
 def _fmt(model: SemanticModelSpec, name: str, value: Any) -> str:
-    """A metric value in its unit: USD to the dollar, percent to 0.1, days to 0.1, counts with commas."""
+    """A metric value in its unit: USD to the dollar, percent to 0.1, days to 0.1, counts with
+    commas. A sum or count over no rows is 0 (SQL gives NULL); other aggregates show n/a."""
+    spec = model.metrics.get(name)
+    if value is None and spec is not None and spec.measure and not spec.transform and model.measures[spec.measure].agg in ("sum", "count", "count_distinct"):
+        value = 0
     if value is None:
         return "n/a"
-    spec = model.metrics.get(name)
     unit = spec.unit if spec else ""
     if spec is not None and (spec.is_ratio and spec.percent or spec.transform == "share_of_total"):
         unit = "percent"
@@ -191,14 +185,16 @@ def compute(ctx: RunContext, model: SemanticModelSpec, parsed: ParseResult) -> S
     query = parsed.query
     assert query is not None
     title = describe(model, query)
-    res = ctx.semantic(query, agent=AGENT, purpose=title)
+    companions = companion_counts(model, query.metrics)
+    extra = tuple(c for c in dict.fromkeys(companions.values()) if c not in query.metrics)
+    res = ctx.semantic(replace(query, metrics=query.metrics + extra), agent=AGENT, purpose=title)
     lines = [interpreted_line(model, parsed, query), ""]
     if query.fields:
         lines += _render_rows(model, query, res)
     elif query.group_by or query.grain:
-        lines += _render_groups(ctx, model, query, res)
+        lines += _render_groups(ctx, model, query, res, companions)
     else:
-        lines += _render_totals(ctx, model, query, res)
+        lines += _render_totals(ctx, model, query, res, companions)
     if query.compare is not None and not (query.group_by or query.grain):
         lines += _render_comparison(ctx, model, query, res)
     notes = [f"{model.metric_label(m)} = {model.metrics[m].description}" for m in query.metrics if model.metrics[m].description]
@@ -210,21 +206,47 @@ def compute(ctx: RunContext, model: SemanticModelSpec, parsed: ParseResult) -> S
     return SpecialistAnswer(AGENT, "\n".join(lines), entities, interpretation=_interpretation("answered", parsed, query))
 
 
-def _render_totals(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
-    row = res.rows[0] if res.rows else {}
-    out = []
-    for m in query.metrics:
-        out.append(f"- {model.metric_label(m).capitalize()}: **{_fmt(model, m, row.get(m))}**{_parts(model, m, row)} [{res.citation}]")
+def companion_counts(model: SemanticModelSpec, metrics: tuple[str, ...]) -> dict[str, str]:
+    """For each metric aggregating an amount over a restricted set of rows (won revenue, open
+    pipeline value), the count metric over the same rows (won opportunities, open opportunities),
+    so the answer can say how many rows the figure covers. Matched on the measures' entity, stage
+    group, filters and time dimension in the model."""
+    out: dict[str, str] = {}
+    for name in metrics:
+        spec = model.metrics.get(name)
+        if spec is None or not spec.measure or spec.transform:
+            continue
+        m = model.measures[spec.measure]
+        if m.agg == "count":
+            continue
+        for other, ospec in model.metrics.items():
+            if ospec.measure and not ospec.transform:
+                c = model.measures[ospec.measure]
+                if c.agg == "count" and (c.entity, c.stage_group, c.filters, c.time_dimension) == (m.entity, m.stage_group, m.filters, m.time_dimension):
+                    out[name] = other
+                    break
     return out
 
 
-def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
+def _render_totals(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult, companions: dict[str, str]) -> list[str]:
+    row = res.rows[0] if res.rows else {}
+    out = []
+    for m in query.metrics:
+        count = f" from {_fmt(model, companions[m], row.get(companions[m]))} {model.metric_label(companions[m])}" if m in companions else ""
+        out.append(f"- {model.metric_label(m).capitalize()}: **{_fmt(model, m, row.get(m))}**{count}{_parts(model, m, row)} [{res.citation}]")
+    return out
+
+
+def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult, companions: dict[str, str]) -> list[str]:
     keys = list(query.group_by) + (["period"] if query.grain else [])
     stage_dim = model.stages.dimension if model.stages else None
     if stage_dim in query.group_by:
         # Measures restricted to a stage group list every stage as a group (NULL/0 outside the
         # group, e.g. Won under open pipeline): those rows say nothing and are left out.
         res.rows = [r for r in res.rows if any(r.get(m) not in (None, 0) for m in query.metrics)]
+    # A group where no metric has a value (a ratio over nothing, e.g. open deals without an account
+    # under win rate) is noise, not a finding.
+    res.rows = [r for r in res.rows if any(r.get(m) is not None for m in query.metrics)]
     if not res.rows:
         return [f"No rows match this question [{res.citation}]."]
     headers = [model.dimension_label(k).capitalize() if k != "period" else query.grain.capitalize() for k in keys]
@@ -232,6 +254,8 @@ def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQue
     ratio = [m for m in query.metrics if model.metrics[m].is_ratio]
     for m in ratio:
         headers.append(f"{model.measures[model.metrics[m].numerator].label or 'numerator'} / {model.measures[model.metrics[m].denominator].label or 'denominator'}")
+    shown_counts = [c for c in dict.fromkeys(companions.values()) if c not in query.metrics]
+    headers += [model.metric_label(c).capitalize() for c in shown_counts]
     table_rows = []
     for r in res.rows[:TABLE_ROWS]:
         cells = [_key(r.get(k)) for k in keys]
@@ -239,6 +263,7 @@ def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQue
         for m in ratio:
             num, den = r.get(f"{m}__numerator"), r.get(f"{m}__denominator")
             cells.append(f"{int(num or 0):,} / {int(den or 0):,}")
+        cells += [_fmt(model, c, r.get(c)) for c in shown_counts]
         table_rows.append(cells)
     out = []
     first = query.metrics[0]
@@ -253,13 +278,19 @@ def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQue
             hi, lo = ("Highest", "lowest") if ordered is None or ordered.desc else ("Lowest", "highest")
             out.append(
                 f"{hi}: **{_key(best.get(keys[0]))}** at {_fmt(model, first, best.get(first))}; {lo}: **{_key(worst.get(keys[0]))}** at "
-                f"{_fmt(model, first, worst.get(first))} ({len(res.rows):,} groups) [{res.citation}]."
+                f"{_fmt(model, first, worst.get(first))} ({ctx.computed('groups', len(res.rows), 'rows with a value'):,} groups) [{res.citation}]."
             )
             out.append("")
+    additive = [m for m in (*query.metrics, *shown_counts) if model.metrics[m].measure and not model.metrics[m].transform
+                and model.measures[model.metrics[m].measure].agg in ("sum", "count")]
+    if additive and not query.limit and len(res.rows) > 1:
+        totals = [(m, ctx.computed(f"total {m}", sum(float(r.get(m) or 0) for r in res.rows), "sum over the groups")) for m in additive]
+        out.append("Total: " + ", ".join(f"{_fmt(model, m, v)} {model.metric_label(m)}" for m, v in totals) + f" [{res.citation}].")
+        out.append("")
     out.append(md_table(headers, table_rows))
     if len(res.rows) > TABLE_ROWS:
         rest = res.rows[TABLE_ROWS:]
-        out += ["", f"Also ({len(rest)} more): " + ", ".join(f"{_key(r.get(keys[0]))} ({_fmt(model, first, r.get(first))})" for r in rest) + "."]
+        out += ["", f"Also ({ctx.computed('groups beyond the table', len(rest)):,} more): " + ", ".join(f"{_key(r.get(keys[0]))} ({_fmt(model, first, r.get(first))})" for r in rest) + "."]
     out += ["", f"Source [{res.citation}]."]
     return out
 
@@ -282,6 +313,7 @@ def _render_comparison(ctx: RunContext, model: SemanticModelSpec, query: Semanti
         line = f"- {model.metric_label(m).capitalize()}: **{_fmt(model, m, b)}**{_parts(model, m, then)} then [{other.citation}], {_fmt(model, m, a)} now"
         if a is not None and b is not None:
             change = ctx.computed(f"change in {m}", float(a) - float(b), "period value - comparison value")
+            ctx.computed(f"size of the change in {m}", abs(change), "absolute value of the change")
             spec = model.metrics[m]
             if spec.is_ratio and spec.percent or spec.transform:
                 line += f": {change:+.1f} percentage points"

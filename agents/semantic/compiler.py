@@ -636,6 +636,10 @@ def _compile_aggregate(model: SemanticModelSpec, query: SemanticQuery) -> Compil
         dim = model.dimensions.get(name)
         add(name, "dimension", model.dimension_label(name), dim.unit if dim else "", value)
         groups.append(value.copy())
+        if query.limit is not None:
+            # A ranking ranks named groups: rows with no value (open deals without an account)
+            # are not a contender for "which account has the most ...".
+            where.append(exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())))
 
     for flt in query.filters:
         where.append(scope.filter(flt))

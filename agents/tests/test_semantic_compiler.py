@@ -546,3 +546,16 @@ def test_contains_filter_counts_notes_naming_a_phrase_literally(model, run):
     literal = sum(1 for n in notes if "100%_" in n["comment"])
     rows = run(compile_query(model, SemanticQuery(metrics=("call_notes",), filters=(Filter("note_text", ("100%_",), "contains"),))))
     assert rows[0]["call_notes"] == literal
+
+
+def test_a_ranking_leaves_out_groups_without_a_value(model, crm, run):
+    """Top accounts by open pipeline: open deals with no account are not ranked as an account."""
+    price = {p["product_id"]: float(p["sales_price"]) for p in read_csv("products")}
+    name = {a["account_id"]: a["account"] for a in read_csv("accounts")}
+    totals: dict[str, float] = defaultdict(float)
+    for r in read_csv("sales_pipeline"):
+        if r["deal_stage"] in ("Prospecting", "Engaging") and r["account_id"]:
+            totals[name[r["account_id"]]] += price[r["product_id"]]
+    best = max(totals.items(), key=lambda kv: kv[1])
+    rows = run(compile_query(model, SemanticQuery(metrics=("pipeline_value",), group_by=("account",), order=(OrderBy("pipeline_value"),), limit=1)))
+    assert rows[0]["account"] == best[0] and close(rows[0]["pipeline_value"], best[1])
