@@ -79,14 +79,20 @@ _g("which", "which", "what")
 _g("who", "who", "whom", "whose")
 _g("top", "top")
 _g("bottom", "bottom")
-_g("desc", "highest", "most", "largest", "biggest", "greatest", "max", "maximum", "higher", "more",
-   "top performing", "leading")
-_g("asc", "lowest", "least", "smallest", "fewest", "min", "minimum", "lower", "less", "fewer")
-_g("best", "best", "strongest", "best performing", "highest performing")
-_g("worst", "worst", "weakest", "worst performing", "lowest performing", "poorest")
+_g("desc", "highest", "most", "largest", "biggest", "greatest", "max", "maximum", "longest", "top performing",
+   "leading")
+_g("asc", "lowest", "least", "smallest", "fewest", "min", "minimum", "shortest")
+_g("best", "best", "strongest", "best performing", "highest performing", "fastest")
+_g("worst", "worst", "weakest", "worst performing", "lowest performing", "poorest", "slowest")
+# comparatives order the rows but keep them all ("who has the better win rate": both shown)
+_g("cmp_desc", "higher", "more", "larger", "bigger", "greater", "longer")
+_g("cmp_asc", "lower", "less", "fewer", "smaller", "shorter")
+_g("cmp_best", "better", "stronger", "faster")
+_g("cmp_worst", "worse", "weaker", "slower")
 _g("vs", "vs", "versus", "compared to", "compared with", "against", "relative to")
 _g("and", "and", "or", "&", "as well as", "plus")
 _g("excl", "excluding", "exclude", "except", "except for", "other than", "apart from", "besides", "without",
+   "outside", "outside of", "not in", "not from", "not for",
    "not including", "but not", "not", "excluded")
 _g("compare", "compare", "comparing", "comparison")
 _g("grain:month", "monthly", "month by month", "each month", "per month", "trend", "trends", "trending",
@@ -137,6 +143,8 @@ _FILLER = set(
 )
 # words that look like content but read as grammar here ("why" asks for a reason: not a figure)
 _UNANSWERABLE = {"why"}
+_AUX = {"did", "do", "does", "we", "they", "you", "i", "were", "was", "have", "has", "had", "will", "to"}
+_GLUE_NOUNS = {"value", "values", "rate", "rates", "score", "scores", "amount", "level", "levels", "cost", "costs"}
 _PERSON_WORDS = ("owner", "rep", "sales rep", "agent", "sales agent", "salesperson", "seller", "account executive")
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                  "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "fifty": 50, "hundred": 100}
@@ -182,6 +190,7 @@ class _Lexicon:
     value_entries: list[list[_Entry]]
     phrase_keys: list[str]
     phrase_entries: list[list[_Entry]]
+    stems: dict[str, list[_Entry]]
     dim_tokens: set[str]
     who_dim: str | None
     default_metric: str | None
@@ -200,6 +209,17 @@ def _tokens(text: str) -> list[str]:
             norm = "not"
         if norm:
             out.append(norm)
+    return out
+
+
+def _stems(word: str) -> set[str]:
+    """Light English stems for matching model words: the word without one of the suffixes ing,
+    ed, ers, er, es, s (at least 4 letters stay); "headquartered" and "headquarters" share
+    "headquarter"."""
+    out = {word}
+    for suffix in ("ing", "ed", "ers", "er", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            out.add(word[: -len(suffix)])
     return out
 
 
@@ -278,7 +298,15 @@ def _build(model: SemanticModelSpec, values: Mapping[str, Sequence[str]]) -> _Le
         for e in entries:
             _add(phrases, key, e)
     phrase_keys, phrase_entries = [], []
+    stems: dict[str, list[_Entry]] = {}
     for key, entries in phrases.items():
+        if len(key) == 1 and key[0].isalpha():
+            for e in entries:
+                if e.kind in ("metric", "dim", "tdim"):
+                    for stem in _stems(key[0]):
+                        stems.setdefault(stem, [])
+                        if e not in stems[stem]:
+                            stems[stem].append(e)
         content = [e for e in entries if e.kind in ("metric", "dim")]
         joined = " ".join(key)
         if content and len(joined) >= MIN_FUZZY_CHARS:
@@ -311,6 +339,7 @@ def _build(model: SemanticModelSpec, values: Mapping[str, Sequence[str]]) -> _Le
         value_entries=list(fuzzy.values()),
         phrase_keys=phrase_keys,
         phrase_entries=phrase_entries,
+        stems={k: v for k, v in stems.items() if len({e.kind for e in v}) == 1},
         dim_tokens=dim_tokens,
         who_dim=who_dim,
         default_metric=default_metric,
@@ -484,7 +513,14 @@ def _link_run(q: _Question, run: list[_Item], lex: _Lexicon, notes: list[str]) -
             out.append(new)
             p += length
             continue
-        # 3. one word, fuzzily
+        # 3. the same stem as a model word ("headquartered" ~ "headquarters")
+        stem_entries = next((lex.stems[x] for x in sorted(_stems(tok.norm), key=len, reverse=True) if x in lex.stems), None)
+        if stem_entries:
+            new = _Item(run[p].i, run[p].j, list(stem_entries))
+            out.append(new)
+            p += 1
+            continue
+        # 4. one word, fuzzily
         hit = _fuzzy(q, run, p, lex, notes, min_len=1, max_len=1)
         if hit is not None:
             out.append(hit)
@@ -669,6 +705,16 @@ def parse_question(
         next_tag = _gram(items[following]) if following >= 0 else ""
         if has(it, "stage") and not has(it, "metric"):
             it.kind = "stage"
+            group = next(e.name for e in it.entries if e.kind == "stage")
+            before = q.toks[it.i - 1].norm if it.i > 0 else ""
+            if group == "open" and before in _AUX:
+                # "did we open": the verb (created), not the open stage
+                tdim = next((e for e in lex.phrases.get(("opened",), []) if e.kind == "tdim"), None)
+                if tdim is not None:
+                    it.kind, it.name = "tdim", tdim.name
+                    continue
+                it.kind = "filler"
+                continue
         elif has(it, "metric") and has(it, "dim"):
             if prev_tag in ("by", "which", "top", "bottom", "desc", "asc", "best", "worst", "compare") or next_tag == "breakdown":
                 it.kind = "dim"
@@ -731,9 +777,12 @@ def parse_question(
         it = items[k]
         measure = model.measures.get(model.metrics[it.name].measure or "")
         before = q.toks[it.i - 1].norm if it.i > 0 else ""
-        earlier = [m for m in metric_ks if m < k and model.measures.get(model.metrics[items[m].name].measure or "") is not None
-                   and model.measures[model.metrics[items[m].name].measure].agg != "count"]
-        if measure is not None and measure.agg == "count" and before in ("for", "of", "on", "among", "across", "in") and earlier \
+        earlier = [m for m in metric_ks if m < k and (model.metrics[items[m].name].is_ratio
+                   or model.measures[model.metrics[items[m].name].measure].agg != "count")]
+        prev_item = nxt(k, -1)
+        after_value = prev_item >= 0 and items[prev_item].kind == "value"
+        if measure is not None and measure.agg == "count" and (before in ("for", "of", "on", "among", "across", "in") or after_value) \
+                and earlier \
                 and model.stages is not None and measure.entity == model.dimensions[model.stages.dimension].entity:
             if measure.stage_group:
                 it.kind, it.name = "stage", measure.stage_group
@@ -792,6 +841,7 @@ def parse_question(
     limit: int | None = None
     quality = False
     top_no_n = False
+    comparative = False
     for k, it in enumerate(items):
         tag = _gram(it) if it.kind == "gram" else ""
         if tag in ("top", "bottom"):
@@ -808,7 +858,15 @@ def parse_question(
                 top_no_n = True
                 it.role = "rank"
                 it.meaning = tag
+        elif tag.startswith("cmp_"):
+            if order_desc is None:
+                base = tag[4:]
+                order_desc = base in ("desc", "best")
+                quality = base in ("best", "worst")
+                comparative = True
+                it.role, it.meaning = "rank", {"desc": "highest first", "asc": "lowest first", "best": "best first", "worst": "worst first"}[base]
         elif tag in ("desc", "asc", "best", "worst"):
+            comparative = False
             if rank_word_k >= 0 and items[rank_word_k].role == "rank" and _gram(items[rank_word_k]) in ("top", "bottom"):
                 it.role = "rank"
                 it.meaning = "ranking"
@@ -942,18 +1000,26 @@ def parse_question(
         if chosen.how in ("alias", "partial") and q.toks[it.i].norm != chosen.value.lower():
             if chosen.how == "partial" or item_text(it).lower() != chosen.value.lower():
                 notes.append(f"'{item_text(it)}' read as {_dim_word(chosen.name)} '{chosen.value}'")
-        # a dimension word of the same entity next to the value qualifies it ("technology accounts")
-        for d in (nxt(k, -1), nxt(k, 1)):
-            if d >= 0 and items[d].kind == "dim" and not items[d].role:
-                if model.dimensions[items[d].name].entity == model.dimensions[chosen.name].entity:
-                    items[d].role, items[d].meaning = "qualifier", ""
+        # a dimension word of the same entity next to the value qualifies it ("technology
+        # accounts", "accounts headquartered outside the United States")
+        for step in (-1, 1):
+            d = nxt(k, step)
+            while d >= 0 and items[d].kind == "gram" and _gram(items[d]) == "excl":
+                d = nxt(d, step)
+            entity = model.dimensions[chosen.name].entity
+            while d >= 0 and items[d].kind == "dim" and items[d].role in ("", "qualifier") \
+                    and model.dimensions[items[d].name].entity == entity:
+                items[d].role, items[d].meaning = "qualifier", ""
+                d = nxt(d, step)
     # "Acme Widgets": a partial or fuzzy name next to an unknown capitalised word is an unknown name
     for k in value_ks:
         it = items[k]
-        if it.extra.get("partial") or it.extra.get("fuzzy") or (it.j - it.i == 1 and not q.toks[it.i].raw[:1].isupper()):
+        loose = bool(it.extra.get("partial") or it.extra.get("fuzzy"))
+        single = it.j - it.i == 1
+        if loose or single:
             for d in (k - 1, k + 1):
                 if 0 <= d < len(items) and items[d].kind == "unknown" and (
-                    q.toks[items[d].i].raw[:1].isupper() or not (it.extra.get("partial") or it.extra.get("fuzzy"))
+                    q.toks[items[d].i].raw[:1].isupper() or (single and not loose and not q.toks[it.i].raw[:1].isupper())
                 ):
                     it.kind = "unknown"
                     it.role = ""
@@ -1049,7 +1115,7 @@ def parse_question(
         if quality and not model.metrics[first].higher_is_better:
             desc = not desc
         order.append(OrderBy(first, desc))
-        if limit is None:
+        if limit is None and not comparative:
             if which_singular or who_grouped:
                 limit = 1
             elif top_no_n:
@@ -1165,6 +1231,9 @@ def parse_question(
         if unmappable or (it.kind == "value" and not it.role):
             run.append(it)
             continue
+        if run and it.kind == "filler" and q.toks[it.i].norm in _GLUE_NOUNS and items[k - 1] is run[-1]:
+            run.append(it)
+            continue
         if it.kind == "dim" and it.role == "noted" and (
             (k + 1 < len(items) and items[k + 1].kind == "unknown") or (k > 0 and items[k - 1].kind == "unknown" and run)
         ):
@@ -1185,7 +1254,8 @@ def parse_question(
     final_unmapped: list[str] = []
     for pos, part in merged:
         for k, it in enumerate(items):
-            if it.j == pos and it.j - it.i == 1 and it.role in ("filter", "noted") and not q.toks[it.i].raw[:1].isupper() \
+            if it.j == pos and it.j - it.i == 1 and it.role in ("filter", "noted") \
+                    and (not q.toks[it.i].raw[:1].isupper() or it.i == 0) \
                     and not it.extra.get("partial"):
                 part = f"{item_text(it)} {part}"
                 it.role = "absorbed"
