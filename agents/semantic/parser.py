@@ -28,7 +28,29 @@ How a question is read, in order:
    ``not_in``), period and comparison, ordering and limit; a question with no metric of its own
    that starts like a follow-up ("now", "and", "what about", "same", "only") reuses ``previous``.
 
-Lookups are built once per (model, values) and cached (:func:`lexicon_for`).
+Readings chosen where English is ambiguous (each is also said in ``notes``):
+
+- two named periods ("compare Q1 and Q2 2025", "2023 vs 2024"): the later is ``period``, the
+  earlier ``compare``; "vs last quarter" alone: this quarter (to date) vs the same days of last
+  quarter; "vs the same quarter last year", "year over year", "QoQ", "vs previous period" with no
+  period named: the current quarter/year/... to date, shifted (same length);
+- "top"/"bottom" with no number: 10 rows; a superlative with a singular "which X" or "who": 1
+  row; a comparative ("better", "higher", "rank", "sort"): ordered, every row kept; "best" and
+  "worst" follow the metric's ``higher_is_better``;
+- ranking with no metric ("top accounts"): the model's first won-stage sum metric (closed-won
+  revenue in the demo model);
+- "percentage of deals won" is the ratio metric whose numerator counts those rows (win rate);
+  "value of open deals" the sum metric over the same rows (pipeline value); when the model has
+  none, the phrase is unmapped;
+- a plural dimension word on its own ("reps in the East office") is a breakdown; a singular one
+  ("for the office") is noted and not used; "A and B"/"A or B" of one dimension is one ``in``
+  filter, "A vs B"/"compare A and B" also groups by that dimension;
+- follow-ups: metrics replace metrics, a breakdown or grain replaces both, a filter replaces
+  the previous filter on the same dimension, a period replaces the period (a previous comparison
+  is shifted along).
+
+Lookups are built once per (model, values) and cached (:func:`lexicon_for`); a parse takes well
+under a millisecond on the demo tenant.
 """
 
 from __future__ import annotations
@@ -85,7 +107,10 @@ _g("asc", "lowest", "least", "smallest", "fewest", "min", "minimum", "shortest")
 _g("best", "best", "strongest", "best performing", "highest performing", "fastest")
 _g("worst", "worst", "weakest", "worst performing", "lowest performing", "poorest", "slowest")
 # comparatives order the rows but keep them all ("who has the better win rate": both shown)
-_g("cmp_desc", "higher", "more", "larger", "bigger", "greater", "longer")
+_g("cmp_desc", "higher", "more", "larger", "bigger", "greater", "longer", "rank", "ranked", "ranking", "rank by", "sort",
+   "sorted", "sort by", "sorted by", "order by", "ordered by", "rank them", "sort them")
+_g("pct_of", "percentage of", "percent of", "% of", "proportion of", "fraction of", "ratio of", "share of", "rate of")
+_g("value_of", "value of", "total value of", "amount of", "worth of", "sum of", "dollar value of", "total amount of")
 _g("cmp_asc", "lower", "less", "fewer", "smaller", "shorter")
 _g("cmp_best", "better", "stronger", "faster")
 _g("cmp_worst", "worse", "weaker", "slower")
@@ -132,11 +157,12 @@ _FILLER = set(
     provide report summarize summarise summary describe calculate compute return run make made generate generated
     booked did make makes making achieve achieved achieve bring brought produce produced bring deliver delivered
     team's s what's whats how much value values amount figure figures data info information details overview
-    number numbers stats statistics metric metrics kpi kpis measure view breakdown sorted sort sorting order ordered
-    rank ranked ranking rankings list listed then also again too just really actually exactly approximately roughly
+    number numbers stats statistics metric metrics kpi kpis measure view breakdown sorting
+    rankings list listed then also again too just really actually exactly approximately roughly
     about around basically currently presently any some many much very well good great up down out over under
     has have having get getting go going went come coming current latest new recent ever yet still already
     one ones two both either each other else their themselves ourselves company's across
+    look looks looked seem seems i'd i'm we're we've let's going go brings bringing brought money dollars dollar usd
     log logged logging record recorded enter entered write wrote written track tracked hit reach reached
     , . ? ! : ; - ' "
     """.split()
@@ -824,6 +850,33 @@ def parse_question(
             else:
                 items[sk].role = "unmapped"
     metric_ks.sort()
+    # "percentage of deals won" -> the ratio whose numerator counts them (win rate); "value of
+    # deals won" -> the sum over the same rows (closed-won revenue); from the model's measures
+    for k, it in enumerate(items):
+        tag = _gram(it) if it.kind == "gram" else ""
+        if tag not in ("pct_of", "value_of"):
+            continue
+        f = nxt(k)
+        if f < 0 or items[f].kind != "metric" or items[f].role == "unmapped":
+            continue
+        spec = model.metrics[items[f].name]
+        measure = model.measures.get(spec.measure or "")
+        if measure is None or measure.agg != "count":
+            continue
+        if tag == "pct_of":
+            found = next((n for n, m in model.metrics.items() if m.is_ratio and m.numerator == spec.measure), None)
+        else:
+            found = next((n for n, m in model.metrics.items() if m.measure and not m.transform
+                          and model.measures[m.measure].agg == "sum" and model.measures[m.measure].entity == measure.entity
+                          and model.measures[m.measure].stage_group == measure.stage_group
+                          and model.measures[m.measure].filters == measure.filters), None)
+        if found:
+            items[f].name = found
+            it.role, it.meaning = "metric", ""
+            items[f].extra["lead"] = it.i
+        else:
+            it.role = items[f].role = "unmapped"
+            unmapped_extra.append((it.i, q.span_text(it.i, items[f].j)))
     for k in metric_ks:
         it = items[k]
         if items[k].role == "unmapped":
@@ -1129,7 +1182,6 @@ def parse_question(
     # -- periods and comparison
     period: Period | None = None
     compare: Period | None = None
-    period_texts: list[str] = []
     vs_before = set()
     for idx, pm in enumerate(periods):
         first_tok = next((k for k, t in enumerate(q.toks) if t.start >= pm.span[0]), None)

@@ -150,6 +150,11 @@ def test_issue8_q2_dash_year(parse):
         ("revenue share by sector", ("revenue_share",)),
         ("Average sales cycle for won deals", ("sales_cycle",)),  # "for won deals" qualifies, not a 2nd metric
         ("win rate and revenue by office", ("win_rate", "won_revenue")),
+        ("Win rate for GTXPro deals", ("win_rate",)),  # "deals" after a value names the rows, not a metric
+        ("What percentage of deals do we win?", ("win_rate",)),  # the ratio whose numerator counts won deals
+        ("What was the total value of deals won last quarter?", ("won_revenue",)),
+        ("What's the value of open deals?", ("pipeline_value",)),
+        ("How many opportunities did we open this quarter?", ("opportunities",)),  # the verb, not the stage
     ],
 )
 def test_metrics(parse, text, metrics):
@@ -233,6 +238,11 @@ def test_filters(parse, text, filters):
     r = parse(text)
     assert _filters(r.query) == filters, r
     assert not r.unmapped
+
+
+def test_exclusion_outside(parse):
+    r = parse("How many accounts are headquartered outside the United States?")
+    assert r.query.metrics == ("accounts",) and _filters(r.query) == {("headquarters", "not_in"): ["United States"]}
 
 
 def test_vs_values_group_by_their_dimension(parse):
@@ -337,6 +347,10 @@ def test_comparisons(parse, text, period, compare):
         ("Which office has the most deals?", "opportunities", ("office",), True, 1),
         ("Which rep closed the biggest deal?", "largest_deal", ("owner",), True, 1),
         ("top 5 products by revenue in 2024", "won_revenue", ("product",), True, 5),
+        ("Rank offices by win rate", "win_rate", ("office",), True, None),
+        ("Which sales agent has the longest sales cycle?", "sales_cycle", ("owner",), True, 1),
+        # a comparative keeps both rows
+        ("Darcel Schlecht vs Vicki Laflamme: who has the better win rate?", "win_rate", ("owner",), True, None),
     ],
 )
 def test_ranking(parse, text, metric, group_by, desc, limit):
@@ -367,6 +381,11 @@ def test_ranking(parse, text, metric, group_by, desc, limit):
         ("lost revenue by office", "lost revenue"),  # no such metric variant
         ("average deal size for open deals", "open deals"),
         ("Why did we lose deals last quarter?", "Why"),
+        ("What's the revenue for the GTX Ultra product?", "GTX Ultra"),  # GTX alone is a series
+        ("What is our customer lifetime value by sector?", "lifetime value"),
+        ("Marketing spend by month this year", "Marketing spend"),
+        ("deals over 5000", "5000"),  # numeric comparisons are not understood: declined, not dropped
+        ("percentage of deals lost by office", "percentage of deals lost"),  # the model has no loss rate
     ],
 )
 def test_declines_name_the_part(parse, text, part):
@@ -384,6 +403,10 @@ def test_declines_name_the_part(parse, text, part):
         "What was our total revenue last year?",
         "Give me the open pipeline by stage",
         "How many call notes did we log last month?",
+        "Can you show me how our win rate looks by office?",
+        "I'd like to see revenue by product please",
+        "which account brought in the most money last year",
+        "How many accounts are headquartered outside the United States?",
     ],
 )
 def test_ordinary_phrasing_is_not_declined(parse, text):
