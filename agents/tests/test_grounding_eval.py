@@ -64,11 +64,11 @@ def test_demo_eval_set_offline_all_correct_and_grounded(demo):
 
 def test_eval_command_prints_totals(demo, tmp_path):
     path = tmp_path / "mini.yaml"
-    path.write_text("as_of: '2025-06-30'\nquestions:\n  - question: What is our overall win rate?\n    route: [data]\n    numbers: [99.9]\n")
+    path.write_text("as_of: '2025-06-30'\nquestions:\n  - question: What is our overall win rate?\n    route: [data]\n    numbers: [12.3]\n")
     out = StringIO()
     call_command("eval", "--tenant", "demo", str(path), stdout=out)
     text = out.getvalue()
-    assert "routing accuracy 1/1 (100%)" in text and "answer accuracy 0/1 (0%)" in text and "missing: 99.9" in text
+    assert "routing accuracy 1/1 (100%)" in text and "answer accuracy 0/1 (0%)" in text and "missing: 12.3" in text
 
 
 def test_eval_command_rejects_bad_files(demo, tmp_path):

@@ -54,8 +54,9 @@ def test_api_question_is_answered_by_a_real_worker(client, demo_warehouse):
             worker.kill()
             output = worker.communicate()[0].decode(errors="replace")
     assert run["status"] == "succeeded", f"run: {run}\nworker output:\n{output[-3000:]}"
-    # Expected win rate per sector computed from the CSV files.
-    sector = {r["account"]: r["sector"] for r in read_csv("accounts")}
+    # Expected win rate per sector computed from the CSV files; the semantic model's value alias
+    # shows the sample's misspelt 'technolgy' as 'technology'.
+    sector = {r["account"]: {"technolgy": "technology"}.get(r["sector"], r["sector"]) for r in read_csv("accounts")}
     won: dict[str, int] = {}
     closed: dict[str, int] = {}
     for r in read_csv("sales_pipeline"):
@@ -64,7 +65,7 @@ def test_api_question_is_answered_by_a_real_worker(client, demo_warehouse):
             closed[s] = closed.get(s, 0) + 1
             won[s] = won.get(s, 0) + (r["deal_stage"] == "Won")
     for s, n in closed.items():
-        assert f"| {s} | {won[s]} | {n - won[s]} | {100 * won[s] / n:.1f}% |" in run["answer"]
+        assert f"| {s} | {100 * won[s] / n:.1f}% | {won[s]:,} / {n:,} |" in run["answer"]
     assert run["started_at"] and run["finished_at"]
 
 
