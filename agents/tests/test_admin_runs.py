@@ -17,6 +17,8 @@ def test_run_timeline_visible_to_member_and_404_for_outsider(client, demo, world
     page = client.get(f"/admin/agents/run/{run.pk}/change/")
     assert page.status_code == 200
     assert b"warehouse_sql" in page.content and b"regional_office" in page.content
+    # How the question was read: answered, the metric and the breakdown.
+    assert b"Interpreted as" in page.content and b"answered" in page.content and b"win_rate" in page.content
     client.force_login(world_b.editor)
     assert client.get(f"/admin/agents/run/{run.pk}/change/").status_code == 404
     listing = client.get("/admin/agents/run/")

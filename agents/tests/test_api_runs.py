@@ -212,3 +212,35 @@ def test_as_of_out_of_range_is_400(client, demo):
 def test_account_named_by_its_first_word(client, demo, django_capture_on_commit_callbacks):
     run = ask(client, demo, "what is the status of the Acme deals?", django_capture_on_commit_callbacks)
     assert "## Deal status: Acme Corporation" in run["answer"]
+
+
+def test_api_shows_how_a_question_was_read_and_declines_an_unknown_concept(client, demo, world_b, django_capture_on_commit_callbacks):
+    """The run records its semantic query; a question about a concept the model lacks is declined,
+    names the part, and computes nothing (no warehouse query for it)."""
+    office = {r["sales_agent"]: r["regional_office"] for r in read_csv("sales_teams")}
+    price = {r["product_id"]: float(r["sales_price"]) for r in read_csv("products")}
+    central = sum(price[r["product_id"]] for r in read_csv("sales_pipeline") if r["deal_stage"] in ("Prospecting", "Engaging") and office[r["sales_agent"]] == "Central")
+    run = ask(client, demo, "What is the open pipeline for the Central office?", django_capture_on_commit_callbacks)
+    assert run["interpretation"]["status"] == "answered"
+    query = run["interpretation"]["semantic_query"]
+    assert query["metrics"] == ["pipeline_value"] and query["filters"] == [{"dimension": "office", "op": "in", "values": ["Central"]}]
+    assert run["answer"].startswith("**Interpreted as:**") and "regional office = Central" in run["answer"].splitlines()[0]
+    assert f"${central:,.0f}" in run["answer"]
+
+    declined = ask(client, demo, "Which campaigns influenced revenue last quarter?", django_capture_on_commit_callbacks)
+    assert declined["status"] == "succeeded"
+    assert declined["interpretation"]["status"] == "declined"
+    assert any("campaign" in part for part in declined["interpretation"]["unmapped"])
+    assert "campaign" in declined["answer"] and "$" not in declined["answer"].split("#### Sources")[0]
+    assert not [s for s in declined["steps"] if s["name"] == "warehouse_sql"]
+    # Another tenant cannot read either run.
+    assert client.get(f"{URL}/{run['tracking_id']}", HTTP_AUTHORIZATION=f"Bearer {world_b.api_key}").status_code == 404
+
+
+def test_follow_up_in_a_thread_reuses_the_previous_question(client, demo, django_capture_on_commit_callbacks):
+    first = ask(client, demo, "What is the win rate by regional office?", django_capture_on_commit_callbacks, thread_id="t-follow")
+    second = ask(client, demo, "now by product", django_capture_on_commit_callbacks, thread_id="t-follow")
+    assert first["interpretation"]["semantic_query"]["group_by"] == ["office"]
+    assert second["interpretation"]["semantic_query"]["metrics"] == ["win_rate"]
+    assert second["interpretation"]["semantic_query"]["group_by"] == ["product"]
+    assert "GTX Pro" in second["answer"]
