@@ -91,8 +91,9 @@ def describe(model: SemanticModelSpec, query: SemanticQuery) -> str:
 def interpreted_line(model: SemanticModelSpec, parsed: ParseResult, query: SemanticQuery) -> str:
     """The answer's first line: ``**Interpreted as:** ...`` plus the words not used."""
     line = f"**Interpreted as:** {describe(model, query)}."
-    if parsed.unused_words:
-        line += " Words not used: " + ", ".join(f"“{w}”" for w in parsed.unused_words) + "."
+    unused = list(dict.fromkeys(w.lower() for w in parsed.unused_words))
+    if unused:
+        line += " Words not used: " + ", ".join(f"“{w}”" for w in unused) + "."
     if parsed.notes:
         line += " " + " ".join(n if n.endswith(".") else n + "." for n in parsed.notes)
     return line
@@ -310,11 +311,13 @@ def _render_comparison(ctx: RunContext, model: SemanticModelSpec, query: Semanti
     out = ["", f"Compared with {query.compare.label or 'the comparison period'} ({query.compare.start.isoformat()} to {query.compare.end.isoformat()}):"]
     for m in query.metrics:
         a, b = now.get(m), then.get(m)
+        spec = model.metrics[m]
+        if spec.measure and not spec.transform and model.measures[spec.measure].agg in ("sum", "count", "count_distinct"):
+            a, b = a or 0, b or 0  # a sum or count over no rows is 0
         line = f"- {model.metric_label(m).capitalize()}: **{_fmt(model, m, b)}**{_parts(model, m, then)} then [{other.citation}], {_fmt(model, m, a)} now"
         if a is not None and b is not None:
             change = ctx.computed(f"change in {m}", float(a) - float(b), "period value - comparison value")
             ctx.computed(f"size of the change in {m}", abs(change), "absolute value of the change")
-            spec = model.metrics[m]
             if spec.is_ratio and spec.percent or spec.transform:
                 line += f": {change:+.1f} percentage points"
             else:
@@ -322,6 +325,8 @@ def _render_comparison(ctx: RunContext, model: SemanticModelSpec, query: Semanti
                 if float(b):
                     pct = ctx.computed(f"change in {m} (percent)", round(100.0 * change / float(b), 1), "(period - comparison) / comparison x 100")
                     line += f" ({pct:+.1f}%)"
+                else:
+                    line += " (no percent change: nothing in the comparison period)"
         out.append(line + ".")
     return out
 

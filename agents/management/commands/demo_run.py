@@ -16,6 +16,8 @@ QUESTIONS = [
     "Assess Paul Stokes from Acme Corporation as a lead",
     "What is the win rate by regional office?",
     "How much closed-won revenue did we book last quarter?",
+    "Top 3 reps in the East office by win rate this year",
+    "Which campaigns influenced revenue?",
     "Which accounts have mentioned competitors in call notes?",
 ]
 
