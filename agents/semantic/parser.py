@@ -96,7 +96,7 @@ _g("count", "how many", "number of", "count of", "count", "total number of", "no
 _g("by", "by", "per", "for each", "for every", "across", "across all", "broken down by", "break down by",
    "breakdown by", "breakdown per", "split by", "split per", "grouped by", "group by", "segmented by",
    "sliced by", "in each", "each", "every", "by each", "for all", "among", "broken out by", "break out by")
-_g("breakdown", "breakdown", "split", "distribution", "mix")
+_g("breakdown", "breakdown", "split", "distribution", "mix", "break down", "break out", "breakout")
 _g("which", "which", "what")
 _g("who", "who", "whom", "whose")
 _g("top", "top")
@@ -119,7 +119,7 @@ _g("and", "and", "or", "&", "as well as", "plus")
 _g("excl", "excluding", "exclude", "except", "except for", "other than", "apart from", "besides", "without",
    "outside", "outside of", "not in", "not from", "not for",
    "not including", "but not", "not", "excluded")
-_g("compare", "compare", "comparing", "comparison")
+_g("compare", "compare", "comparing", "comparison", "stack up", "stacks up", "stacked up", "stack")
 _g("grain:month", "monthly", "month by month", "each month", "per month", "trend", "trends", "trending",
    "over time", "time series", "evolution")
 _g("grain:quarter", "quarterly", "quarter by quarter", "each quarter", "per quarter")
@@ -167,6 +167,7 @@ _FILLER = set(
     , . ? ! : ; - ' "
     """.split()
 )
+_RANK_GRAMS = {"top", "bottom", "desc", "asc", "best", "worst"}
 # words that look like content but read as grammar here ("why" asks for a reason: not a figure)
 _UNANSWERABLE = {"why"}
 _AUX = {"did", "do", "does", "we", "they", "you", "i", "were", "was", "have", "has", "had", "will", "to"}
@@ -402,6 +403,36 @@ def lexicon_for(model: SemanticModelSpec, values: Mapping[str, Sequence[str]]) -
     while len(_BY_ID) > _CACHE_SIZE:
         _BY_ID.popitem(last=False)
     return lexicon
+
+
+# Business shorthand people type in Slack, read as the words they stand for before parsing (English
+# and sales usage, not model vocabulary: the model's own synonyms cover its metrics and values).
+_SHORTHAND = [
+    (re.compile(r"\bqtrs\b", re.I), "quarters"),
+    (re.compile(r"\bqtr\b", re.I), "quarter"),
+    (re.compile(r"\byrs\b", re.I), "years"),
+    (re.compile(r"\byr\b", re.I), "year"),
+    (re.compile(r"\bavg\b\.?", re.I), "average"),
+    (re.compile(r"\bopps\b", re.I), "opportunities"),
+    (re.compile(r"\bopp\b", re.I), "opportunity"),
+    (re.compile(r"\bw/(?=\s|\w)", re.I), "with "),
+    (re.compile(r"\bw/o\b", re.I), "without"),
+    (re.compile(r"\bmgr\b", re.I), "manager"),
+    (re.compile(r"\bmgrs\b", re.I), "managers"),
+]
+
+
+def expand_shorthand(text: str) -> tuple[str, list[str]]:
+    """``(text with shorthand expanded, notes)``: "qtr" -> "quarter", "avg" -> "average", "opps" ->
+    "opportunities", "w/" -> "with", "yr" -> "year", "mgr" -> "manager"; each expansion is noted
+    so the "Interpreted as" line shows how the question was read."""
+    notes: list[str] = []
+    for pattern, word in _SHORTHAND:
+        found = pattern.search(text)
+        if found:
+            notes.append(f"'{found.group().strip()}' read as '{word.strip()}'")
+            text = pattern.sub(word, text)
+    return text, notes
 
 
 # -- question tokens and items ------------------------------------------------------------------
@@ -667,8 +698,8 @@ def parse_question(
     unintelligible question gives ``query=None``.
     """
     lex = lexicon_for(model, values)
+    text, notes = expand_shorthand(text)
     q = _Question(text)
-    notes: list[str] = []
     matched: list[tuple[int, str, str]] = []  # (position, text, meaning)
 
     # 1. periods and comparisons
@@ -934,6 +965,15 @@ def parse_question(
             if b >= 0 and items[b].kind == "number" and not items[b].role:
                 limit = _number(q.toks[items[b].i].norm)
                 items[b].role = "limit"
+    # "which 5 reps ... the fewest", "the 3 offices with the highest ...": a number right before a
+    # dimension word is the ranking's size.
+    if order_desc is not None and limit is None:
+        for k, it in enumerate(items):
+            f = nxt(k)
+            if it.kind == "number" and not it.role and f >= 0 and items[f].kind == "dim":
+                limit = _number(q.toks[it.i].norm)
+                it.role, it.meaning = "limit", f"{limit} rows"
+                break
     # rank words inside a metric phrase ("largest deal") still rank with "who"/"which X"
     for k in metric_ks:
         words = {q.toks[x].norm for x in range(items[k].i, items[k].j)}
@@ -1162,8 +1202,12 @@ def parse_question(
     # -- ordering and limit
     order: list[OrderBy] = []
     superlative_metric = any(items[k].extra.get("superlative") for k in metric_ks)
-    if (order_desc is not None or (superlative_metric and which_singular)) and metrics and (group_by or grain):
-        first = metrics[0]
+    # A follow-up that only re-ranks ("now show the bottom 5") ranks the previous metric and breakdown.
+    reranks = previous is not None and follow_cue and not metrics and not group_by and not grain
+    rank_metrics = list(previous.metrics) if reranks else metrics
+    rank_groups = bool(previous.group_by or previous.grain) if reranks else bool(group_by or grain)
+    if (order_desc is not None or (superlative_metric and which_singular)) and rank_metrics and rank_groups:
+        first = rank_metrics[0]
         desc = True if order_desc is None else order_desc
         if quality and not model.metrics[first].higher_is_better:
             desc = not desc
@@ -1286,6 +1330,14 @@ def parse_question(
         if run and it.kind == "filler" and q.toks[it.i].norm in _GLUE_NOUNS and items[k - 1] is run[-1]:
             run.append(it)
             continue
+        if (run and it.kind == "filler" and q.toks[it.i].norm in ("in", "of", "per", "to") and items[k - 1] is run[-1]
+                and k + 1 < len(items) and items[k + 1].kind == "dim" and items[k + 1].role in ("noted", "qualifier")):
+            # "time in stage", "days to close": one concept the model lacks, named whole
+            run.append(it)
+            continue
+        if run and it.kind == "dim" and it.role in ("noted", "qualifier") and items[k - 1] is run[-1] and items[k - 1].kind == "filler":
+            run.append(it)
+            continue
         if it.kind == "dim" and it.role == "noted" and (
             (k + 1 < len(items) and items[k + 1].kind == "unknown") or (k > 0 and items[k - 1].kind == "unknown" and run)
         ):
@@ -1295,6 +1347,11 @@ def parse_question(
             run.append(it)
             continue
         flush()
+        if not used and it.kind == "gram" and _gram(it) in _RANK_GRAMS:
+            # A ranking word that ranked nothing would change the result if it meant what it says
+            # ("gtx max" is not the GTX series ranked): name it, never drop it silently.
+            unmapped_parts.append((it.i, item_text(it)))
+            continue
         if not used:
             unused.append(item_text(it))
     flush()
@@ -1314,6 +1371,13 @@ def parse_question(
                 matched[:] = [m for m in matched if m[0] != q.toks[it.i].start]
                 unused[:] = [u for u in unused if u != item_text(it)]
                 break
+        else:
+            # "loss reason", "deal source": an unknown noun right after a metric or stage word is a
+            # compound the model lacks; name the whole compound (the question is declined anyway).
+            for it in items:
+                if it.j == pos and it.j - it.i == 1 and it.role in ("metric", "stage") and not q.toks[it.i].raw[:1].isupper():
+                    part = f"{item_text(it)} {part}"
+                    break
         final_unmapped.append(part)
     if any(it.role == "absorbed" for it in items) and query is not None:
         absorbed = {(it.name, it.extra.get("value")) for it in items if it.role == "absorbed" and it.kind == "value"}

