@@ -30,8 +30,8 @@ class Tool:
     handler: Callable[[RunContext, str, dict], dict]
 
 
-def _warehouse_sql(ctx: RunContext, agent: str, args: dict) -> dict:
-    result = ctx.sql(args["sql"], agent=agent, purpose=args.get("purpose") or "model query")
+def _rows_for_model(result) -> dict:
+    """A query result as the model sees it: citation, columns, at most MAX_ROWS_TO_MODEL rows."""
     return {
         "citation": result.citation,
         "columns": result.columns,
@@ -39,18 +39,15 @@ def _warehouse_sql(ctx: RunContext, agent: str, args: dict) -> dict:
         "row_count": len(result.rows),
         "truncated": result.truncated or len(result.rows) > MAX_ROWS_TO_MODEL,
     }
+
+
+def _warehouse_sql(ctx: RunContext, agent: str, args: dict) -> dict:
+    return _rows_for_model(ctx.sql(args["sql"], agent=agent, purpose=args.get("purpose") or "model query"))
 
 
 def _semantic_query(ctx: RunContext, agent: str, args: dict) -> dict:
     query = SemanticQuery.from_dict(args)
-    result = ctx.semantic(query, agent=agent, purpose=args.get("purpose") or "model semantic query")
-    return {
-        "citation": result.citation,
-        "columns": result.columns,
-        "rows": jsonable(result.rows[:MAX_ROWS_TO_MODEL]),
-        "row_count": len(result.rows),
-        "truncated": result.truncated or len(result.rows) > MAX_ROWS_TO_MODEL,
-    }
+    return _rows_for_model(ctx.semantic(query, agent=agent, purpose=args.get("purpose") or "model semantic query"))
 
 
 def semantic_query_spec(model: SemanticModelSpec) -> ToolSpec:
