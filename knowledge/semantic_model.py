@@ -71,6 +71,14 @@ class EntitySpec(_Spec):
     label: str = ""
     description: str = ""
 
+    @field_validator("table")
+    @classmethod
+    def _not_a_system_table(cls, value: str) -> str:
+        # PostgreSQL resolves bare pg_* names in pg_catalog first: never a warehouse table.
+        if value.lower().startswith("pg_"):
+            raise ValueError("pg_* names are PostgreSQL system catalogs, not warehouse tables")
+        return value
+
 
 class RelationshipSpec(_Spec):
     """A join: ``from`` entity's columns equal ``to`` entity's columns (``keys``: {from_col: to_col}; not ``on``, which YAML reads as true)."""

@@ -448,3 +448,11 @@ def test_ordinary_functions_are_fine() -> None:
 def test_functions_that_run_sql_strings_are_refused(sql):
     with pytest.raises(UnsafeSQL):
         validate_select(sql, allowed_tables=["accounts"], default_limit=10)
+
+
+def test_bare_system_catalog_names_are_refused_even_when_allow_listed():
+    """PostgreSQL resolves an unqualified pg_* name in pg_catalog before the search_path."""
+    from integrations.warehouse.guard import UnsafeSQL, validate_select
+
+    with pytest.raises(UnsafeSQL, match="system catalog"):
+        validate_select("SELECT nspname FROM pg_namespace", allowed_tables={"pg_namespace"}, default_limit=10, schema="wh")

@@ -460,6 +460,10 @@ def _check_table(table: exp.Table, *, allowed: frozenset[str], schema: str | Non
     if name not in allowed:
         listing = ", ".join(sorted(allowed)) or "(none)"
         raise UnsafeSQL(f"table '{name}' is not in the semantic model; allowed: {listing}")
+    if name.lower().startswith("pg_"):
+        # PostgreSQL resolves a bare pg_* name in pg_catalog before the search_path, so an
+        # allow-listed "pg_class" would read the system catalog (other schemas and tables).
+        raise UnsafeSQL(f"system catalog tables are not allowed: {name}")
 
 
 # --- row cap ------------------------------------------------------------------------------------
