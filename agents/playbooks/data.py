@@ -25,7 +25,9 @@ from knowledge.semantic_model import SemanticModelSpec
 
 AGENT = "data"
 TABLE_ROWS = 25  # longer lists continue as one line so Slack messages stay readable
-_COMPETITOR_WORDS = re.compile(r"\bcompetit", re.I)
+# Competitor mentions in call notes are their own analysis only when that is what is asked ("which
+# accounts mentioned competitors"); "win rate in competitive deals" goes to the parser (and is declined).
+_COMPETITOR_WORDS = re.compile(r"\bcompetitors?\b.*\b(mention|mentioned|mentions|call notes?|notes|named)\b|\b(mention|mentioned|mentions|named|naming)\b.*\bcompetitors?\b", re.I)
 
 
 def answer(ctx: RunContext, query: str, *, previous: dict | None = None) -> SpecialistAnswer:
@@ -71,7 +73,7 @@ def describe(model: SemanticModelSpec, query: SemanticQuery) -> str:
     for f in query.filters:
         label = model.dimension_label(f.dimension)
         shown = " or ".join(str(v) for v in f.values)
-        op = {"in": "=", "not_in": "is not", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[f.op]
+        op = {"in": "=", "not_in": "is not", "contains": "contains", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[f.op]
         parts.append(f"{label} {op} {shown}")
     if query.period:
         p = query.period
@@ -198,6 +200,8 @@ def compute(ctx: RunContext, model: SemanticModelSpec, parsed: ParseResult) -> S
         lines += _render_totals(ctx, model, query, res, companions)
     if query.compare is not None and not (query.group_by or query.grain):
         lines += _render_comparison(ctx, model, query, res)
+    elif query.compare is not None and query.group_by and not query.grain:
+        lines += _render_group_comparison(ctx, model, query, res)
     notes = [f"{model.metric_label(m)} = {model.metrics[m].description}" for m in query.metrics if model.metrics[m].description]
     if query.period is not None and not query.period.complete:
         notes.append(f"the period is not over yet: figures are to the as-of date {ctx.as_of.isoformat()}")
@@ -322,12 +326,68 @@ def _render_comparison(ctx: RunContext, model: SemanticModelSpec, query: Semanti
                 line += f": {change:+.1f} percentage points"
             else:
                 line += f": {'+' if change >= 0 else '-'}{_fmt(model, m, abs(change)).lstrip('+')}"
-                if float(b):
+                if query.period is not None and not _same_length(query):
+                    pass
+                elif float(b):
                     pct = ctx.computed(f"change in {m} (percent)", round(100.0 * change / float(b), 1), "(period - comparison) / comparison x 100")
                     line += f" ({pct:+.1f}%)"
                 else:
                     line += " (no percent change: nothing in the comparison period)"
         out.append(line + ".")
+    if query.period is not None and not _same_length(query):
+        out.append(_length_caveat(ctx, query))
+    return out
+
+
+def _same_length(query: SemanticQuery) -> bool:
+    """Whether the period and the comparison period are comparable in length: within 3 days (calendar
+    quarters and months differ by a day or two) and neither cut at the as-of date alone."""
+    assert query.period is not None and query.compare is not None
+    days = abs((query.period.end - query.period.start) - (query.compare.end - query.compare.start)).days
+    return days <= 3 and query.period.complete == query.compare.complete
+
+
+def _length_caveat(ctx: RunContext, query: SemanticQuery) -> str:
+    """The sentence saying the periods differ in length (days declared for grounding)."""
+    p, c = query.period, query.compare
+    assert p is not None and c is not None
+    ctx.computed("period lengths", [(p.end - p.start).days + 1, (c.end - c.start).days + 1], "end - start + 1, days")
+    return (
+        f"The two periods differ in length ({(p.end - p.start).days + 1} and {(c.end - c.start).days + 1} days"
+        + ("; the first is cut at the as-of date" if not p.complete else "")
+        + "), so no percent change is given."
+    )
+
+
+def _render_group_comparison(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
+    """The breakdown for the comparison period beside the main one: then, now and the change per
+    group (groups matched on their keys; a group missing in one period shows n/a)."""
+    assert query.compare is not None
+    other_query = replace(query, period=query.compare, compare=None, limit=None, order=())
+    other = ctx.semantic(other_query, agent=AGENT, purpose=describe(model, other_query))
+    keys = list(query.group_by)
+    then = {tuple(r.get(k) for k in keys): r for r in other.rows}
+    m = query.metrics[0]
+    spec = model.metrics[m]
+    points = spec.is_ratio and spec.percent or spec.transform is not None
+    rows = []
+    for r in res.rows[:TABLE_ROWS]:
+        before = then.get(tuple(r.get(k) for k in keys), {})
+        a, b = r.get(m), before.get(m)
+        if spec.measure and not spec.transform and model.measures[spec.measure].agg in ("sum", "count", "count_distinct"):
+            a, b = a or 0, b or 0
+        change = "n/a"
+        if a is not None and b is not None:
+            delta = ctx.computed(f"change in {m} for {'/'.join(_key(r.get(k)) for k in keys)}", float(a) - float(b), "period - comparison")
+            ctx.computed(f"size of that change", abs(delta), "absolute value")
+            change = f"{delta:+.1f} pts" if points else f"{'+' if delta >= 0 else '-'}{_fmt(model, m, abs(delta))}"
+        rows.append([*(_key(r.get(k)) for k in keys), _fmt(model, m, b), _fmt(model, m, a), change])
+    label = model.metric_label(m).capitalize()
+    c = query.compare
+    out = ["", f"{label} compared with {c.label or 'the comparison period'} ({c.start.isoformat()} to {c.end.isoformat()}) [{other.citation}]:", ""]
+    out.append(md_table([*(model.dimension_label(k).capitalize() for k in keys), f"{label} then", f"{label} now", "Change"], rows))
+    if query.period is not None and not _same_length(query):
+        out += ["", _length_caveat(ctx, query)]
     return out
 
 

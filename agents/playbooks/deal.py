@@ -46,6 +46,12 @@ def account_names(ctx: RunContext, *, agent: str) -> QueryResult:
     return res
 
 
+def as_date(value):
+    """A date for a date or timestamp column value (warehouses differ: Salesforce's CreatedDate is a
+    timestamp); None stays None."""
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
 def _present(ctx: RunContext, fields: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """(fields the tenant's model declares, fields it lacks)."""
     model = ctx.semantic_model(agent=AGENT)
@@ -91,6 +97,8 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     opps = ctx.rows_where(opp_fields, agent=AGENT, purpose=f"opportunities of {account}", filters={"account": account}, order=order + [("opportunity", False)])
     for r in opps.rows:
         r["id"] = r.pop("opportunity")
+        for name in ("engage_date", "close_date"):
+            r[name] = as_date(r.get(name))
         for name in opp_missing:
             r[name] = None
     if opp_missing or firm_missing:
@@ -98,6 +106,8 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     try:
         notes_res = ctx.call_notes(account, agent=AGENT)
         notes = notes_res.rows
+        for n in notes:
+            n["date"] = as_date(n.get("date"))
     except ToolError as exc:
         if "declares no call notes" not in str(exc):
             raise
@@ -286,7 +296,7 @@ def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
     sm = ctx.semantic_model(agent=AGENT)
     cutoff = ctx.computed("stalled cutoff", ctx.as_of - dt.timedelta(days=days), f"as-of date - {days} days")
     engaged_before = TimeRange(dt.date(1900, 1, 1), cutoff - dt.timedelta(days=1), f"engaged before {cutoff.isoformat()}", time_dimension="engage_date")
-    is_open = Filter("stage", tuple(sm.stage_values("open")))
+    is_open = Filter(sm.stages.dimension if sm.stages else "stage", tuple(sm.stage_values("open")))
     metrics = tuple(m for m in ("open_deals", "pipeline_value") if m in sm.metrics)
     if "open_deals" not in metrics:
         raise ToolError("the semantic model has no 'open_deals' metric (a count of open opportunities)")
@@ -299,6 +309,7 @@ def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
     )
     for r in top.rows:
         r["id"] = r.pop("opportunity", None)
+        r["engage_date"] = as_date(r.get("engage_date"))
         for name in missing:
             r[name] = None
     totals.rows[0].setdefault("pipeline_value", None)

@@ -63,16 +63,19 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     contact = person_match.name
     account = account_match.name if account_match else next(r["account"] for r in people_rows if r["contact"] == contact)
 
+    if sm.stages is None:
+        raise ToolError("the semantic model declares no stage semantics (which stages are open, won, lost)")
+    stage_dim = sm.stages.dimension
     firm_fields = [x for x in FIRM_FIELDS if sm.has_dimension(x)]
     firm = ctx.rows_where(firm_fields or ["account"], agent=AGENT, purpose=f"firmographics of {account}", filters={"account": account})
     notes_res = ctx.call_notes(account, contact=contact, agent=AGENT, purpose=f"call notes with {contact}") if people is not None else None
     notes_ref = notes_res.citation if notes_res else "no call notes"
     deals = ctx.semantic(
-        SemanticQuery(metrics=("opportunities",), group_by=("stage",), filters=(Filter("account", (account,)),)),
+        SemanticQuery(metrics=("opportunities",), group_by=(stage_dim,), filters=(Filter("account", (account,)),)),
         agent=AGENT,
         purpose=f"opportunities of {account} by stage",
     )
-    deals.rows = [{"stage": r["stage"], "opportunities": r["opportunities"]} for r in deals.rows]
+    deals.rows = [{"stage": r[stage_dim], "opportunities": r["opportunities"]} for r in deals.rows]
     f = firm.rows[0] if firm.rows else {}
     notes = notes_res.rows if notes_res else []
 

@@ -22,6 +22,7 @@ from agents.runtime.loop import Budgets, Usage, llm_call, specialist_loop
 from agents.runtime.prompts import SUPERVISOR
 from agents.runtime.text import markdown_to_plain
 from agents.semantic.query import SemanticQueryError
+from knowledge.semantic_model import SemanticModelInvalid
 
 AGENT = "supervisor"
 HISTORY_CHARS = 6000
@@ -150,7 +151,7 @@ def supervise(*, run: Run, provider: LLMProvider | None = None, started: float |
         try:
             ctx.check_budget()
             result = _playbook(ctx, agent, run, decision, previous, sections)
-        except (ToolError, SemanticQueryError) as exc:  # e.g. the semantic model lacks a dimension the playbook needs
+        except (ToolError, SemanticQueryError, SemanticModelInvalid) as exc:  # e.g. the semantic model lacks a dimension the playbook needs
             sections.append(f"### {agent.replace('_', ' ').capitalize()}\n\nI could not complete this part: {exc}. No figures were guessed.")
             continue
         finally:

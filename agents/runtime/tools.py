@@ -8,7 +8,7 @@ through ``RunContext`` so it is recorded and cited like the playbooks' own queri
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import jsonschema
@@ -47,7 +47,12 @@ def _warehouse_sql(ctx: RunContext, agent: str, args: dict) -> dict:
 
 def _semantic_query(ctx: RunContext, agent: str, args: dict) -> dict:
     query = SemanticQuery.from_dict(args)
-    return _rows_for_model(ctx.semantic(query, agent=agent, purpose=args.get("purpose") or "model semantic query"))
+    purpose = args.get("purpose") or "model semantic query"
+    result = _rows_for_model(ctx.semantic(replace(query, compare=None), agent=agent, purpose=purpose))
+    if query.compare is not None:
+        # The compiler computes one period at a time: the comparison period is a second query.
+        result["compare"] = _rows_for_model(ctx.semantic(replace(query, period=query.compare, compare=None), agent=agent, purpose=f"{purpose} (comparison period)"))
+    return result
 
 
 def semantic_query_spec(model: SemanticModelSpec) -> ToolSpec:
@@ -231,3 +236,5 @@ def tool_run(ctx: RunContext, agent: str, name: str, arguments: dict) -> tuple[s
         return json.dumps(tool.handler(ctx, agent, arguments), default=str)[:20000], False
     except (ToolError, SemanticQueryError) as exc:
         return json.dumps({"error": str(exc)}), True
+    except (ValueError, ArithmeticError) as exc:  # arguments no schema can rule out (a malformed date in a period)
+        return json.dumps({"error": f"invalid arguments: {exc}"}), True

@@ -414,12 +414,19 @@ def _coerce(value: Any, kind: str, label: str) -> Any:
             raise SemanticQueryError(f"{label} is compared with a date (YYYY-MM-DD), got {value!r}") from None
     if isinstance(value, bool):
         raise SemanticQueryError(f"{label} is compared with a number, got {value!r}")
-    if isinstance(value, (int, float, Decimal)):
-        return value
+    text = str(value).replace(",", "").strip()
+    if len(text) > 40:
+        raise SemanticQueryError(f"{label} is compared with a number, got a {len(text)}-character value")
     try:
-        number = Decimal(str(value).replace(",", "").strip())
+        number = value if isinstance(value, (int, float, Decimal)) else Decimal(text)
     except InvalidOperation:
         raise SemanticQueryError(f"{label} is compared with a number, got {value!r}") from None
+    # Infinity, NaN and 1e999999999 are not figures (and the last would take minutes to expand).
+    finite = Decimal(str(number)) if not isinstance(number, Decimal) else number
+    if not finite.is_finite() or abs(finite.adjusted()) > 30:
+        raise SemanticQueryError(f"{label} is compared with a number within +-1e30, got {value!r}")
+    if isinstance(number, (int, float)):
+        return number
     return int(number) if number == number.to_integral_value() else number
 
 
@@ -451,6 +458,7 @@ class _Aggregate:
         self.query = query
         self.scope = scope
         self._measure_cache: dict[str, exp.Expression] = {}
+        self.grain_expression: exp.Expression | None = None  # set when the query has a time grain
 
     def period_dimension(self, measure: str) -> str | None:
         """The time dimension the query period applies to for ``measure`` (None: no period)."""
@@ -520,7 +528,21 @@ class _Aggregate:
             return value, parts  # type: ignore[return-value]
         value = self.measure(metric.measure, subject)  # type: ignore[arg-type]
         if metric.transform == "share_of_total":
-            total = exp.Window(this=exp.Sum(this=value.copy()), partition_by=[], order=None)
+            query = self.query
+            if not query.group_by:
+                raise SemanticQueryError(
+                    f"{subject} is a share of a total over a breakdown; ask for it by a dimension (e.g. by office), "
+                    "or ask for the figure itself"
+                )
+            narrowed = [f.dimension for f in query.filters if f.dimension in query.group_by]
+            if narrowed:
+                raise SemanticQueryError(
+                    f"{subject} filtered on {', '.join(self.model.dimension_label(d) for d in narrowed)} would be a share of the "
+                    "filtered total (100% for one value); ask for the share by that dimension without the filter"
+                )
+            # With a time grain each period's shares add up to 100%.
+            partition = [self.grain_expression.copy()] if self.grain_expression is not None else []
+            total = exp.Window(this=exp.Sum(this=value.copy()), partition_by=partition, order=None)
             value = _div(exp.Mul(this=_num("100.0"), expression=value), exp.Nullif(this=total, expression=_num(0)))
         return value, []
 
@@ -624,6 +646,7 @@ def _compile_aggregate(model: SemanticModelSpec, query: SemanticQuery) -> Compil
         td = time_dims.pop()
         value = scope.raw(td, verb="break {subject} down by {dim}")
         truncated = exp.Cast(this=exp.TimestampTrunc(this=value, unit=exp.Var(this=query.grain.upper())), to=exp.DataType.build("date"))
+        agg.grain_expression = truncated
         add(PERIOD_COLUMN, "grain", query.grain, "", truncated)
         groups.append(truncated.copy())
         where.append(exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())))

@@ -559,3 +559,24 @@ def test_a_ranking_leaves_out_groups_without_a_value(model, crm, run):
     best = max(totals.items(), key=lambda kv: kv[1])
     rows = run(compile_query(model, SemanticQuery(metrics=("pipeline_value",), group_by=("account",), order=(OrderBy("pipeline_value"),), limit=1)))
     assert rows[0]["account"] == best[0] and close(rows[0]["pipeline_value"], best[1])
+
+
+def test_share_of_total_is_refused_where_it_would_be_a_share_of_a_filtered_total(model):
+    with pytest.raises(SemanticQueryError, match="share"):
+        compile_query(model, SemanticQuery(metrics=("revenue_share",), filters=(Filter("office", ("Central",)),)))
+    with pytest.raises(SemanticQueryError, match="filtered total"):
+        compile_query(model, SemanticQuery(metrics=("revenue_share",), group_by=("office",), filters=(Filter("office", ("Central",)),)))
+
+
+def test_share_of_total_by_month_adds_up_to_100_in_each_month(model, run):
+    rows = run(compile_query(model, SemanticQuery(metrics=("revenue_share",), group_by=("series",), grain="month", period=Q1_2025)))
+    by_month: dict = defaultdict(float)
+    for r in rows:
+        by_month[r["period"]] += float(r["revenue_share"] or 0)
+    assert len(by_month) == 3 and all(abs(total - 100.0) < 1e-6 for total in by_month.values())
+
+
+@pytest.mark.parametrize("value", ["1e999999999", "Infinity", "NaN", float("inf"), "9" * 60])
+def test_absurd_numbers_are_refused_quickly(model, value):
+    with pytest.raises(SemanticQueryError, match="number"):
+        compile_query(model, SemanticQuery(metrics=("won_revenue",), filters=(Filter("amount", (value,), "gt"),)))

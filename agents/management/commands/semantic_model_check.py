@@ -116,7 +116,13 @@ class Command(BaseCommand):
             checks = 0
             for name in model.metrics:
                 started = time.monotonic()
-                status, detail, sql = run(SemanticQuery(metrics=(name,)))
+                query = SemanticQuery(metrics=(name,))
+                if model.metrics[name].transform == "share_of_total":
+                    # A share is over a breakdown: check it by the first dimension of its entity.
+                    entity = model.measures[model.metrics[name].measure].entity
+                    first = next((d for d, spec in model.dimensions.items() if spec.entity == entity), None)
+                    query = SemanticQuery(metrics=(name,), group_by=(first,) if first else (), limit=opts["limit"])
+                status, detail, sql = run(query)
                 checks += 1
                 ms = int((time.monotonic() - started) * 1000)
                 w(f"{status:4} {name}: {detail} ({ms} ms)")
