@@ -537,8 +537,13 @@ def _link_unknown(q: _Question, items: list[_Item], lex: _Lexicon, notes: list[s
     return out
 
 
+def _acronym(tok: _Tok) -> bool:
+    """An all-capitals word such as "US" or "IT": a name, never filler even if its lower case is."""
+    return len(tok.raw) >= 2 and tok.raw.isalpha() and tok.raw.isupper()
+
+
 def _content_token(tok: _Tok) -> bool:
-    return not tok.used and tok.norm not in _FILLER and not _is_number(tok.norm) and tok.norm not in _UNANSWERABLE
+    return not tok.used and (tok.norm not in _FILLER or _acronym(tok)) and not _is_number(tok.norm) and tok.norm not in _UNANSWERABLE
 
 
 def _link_run(q: _Question, run: list[_Item], lex: _Lexicon, notes: list[str]) -> list[_Item]:
@@ -714,13 +719,16 @@ def parse_question(
     items = _scan(q, lex)
     items = _link_unknown(q, items, lex, notes)
     for it in items:
+        if it.j - it.i == 1 and q.toks[it.i].norm in _FILLER and not _acronym(q.toks[it.i]):
+            # "show us": a filler word is a value ("US" = United States) only in capitals
+            it.entries = [e for e in it.entries if e.kind != "value"]
         if not it.entries:
             norm = q.toks[it.i].norm
             if q.toks[it.i].used:
                 it.kind = "period"
             elif _is_number(norm):
                 it.kind = "number"
-            elif norm in _FILLER:
+            elif norm in _FILLER and not _acronym(q.toks[it.i]):
                 it.kind = "filler"
             else:
                 it.kind = "unknown"

@@ -522,3 +522,9 @@ def test_a_number_before_a_dimension_sizes_the_ranking(parse):
 
 def test_a_compound_the_model_lacks_is_named_whole(parse):
     assert parse("what's the loss reason breakdown for q1?").unmapped == ["loss reason"]
+
+
+def test_capitalised_us_is_a_country_and_lower_case_us_is_a_pronoun(parse):
+    q = parse("revenue from software companies in the US").query
+    assert Filter("headquarters", ("United States",)) in q.filters and Filter("sector", ("software",)) in q.filters
+    assert parse("show us the win rate").query.filters == ()
