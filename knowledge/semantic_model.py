@@ -37,6 +37,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -47,6 +50,60 @@ Name = Annotated[str, Field(pattern=NAME_RE.pattern, max_length=63)]
 StageGroup = Literal["open", "won", "lost", "closed"]
 Aggregation = Literal["count", "count_distinct", "sum", "avg", "median", "min", "max"]
 DimensionType = Literal["string", "number", "date", "boolean"]
+
+
+class DimensionSQLInvalid(ValueError):
+    """An ``sql`` dimension expression is not a safe scalar expression over its entity's columns."""
+
+
+#: Node types an ``sql`` dimension may contain: columns of its entity, literals, arithmetic,
+#: comparisons and boolean logic (inside CASE), CASE, COALESCE and a few scalar functions.
+#: ``%`` (modulo) is left out: psycopg would read it as a placeholder.
+_ALLOWED_SQL_NODES: tuple[type[exp.Expression], ...] = tuple(
+    getattr(exp, name)
+    for name in (
+        "Column", "Identifier", "Literal", "Null", "Boolean", "Paren", "Neg",
+        "Add", "Sub", "Mul", "Div", "DPipe",
+        "EQ", "NEQ", "GT", "GTE", "LT", "LTE", "And", "Or", "Not", "Is", "In", "Between",
+        "Case", "If", "Coalesce", "Nullif", "Least", "Greatest",
+        "Extract", "TimestampTrunc", "DateTrunc", "Lower", "Upper", "Trim", "Round", "Abs",
+        "Ceil", "Floor", "Cast", "DataType", "DataTypeParam", "Var", "Interval",
+    )
+    if isinstance(getattr(exp, name, None), type)
+)
+
+
+def parse_dimension_sql(sql: str, *, where: str) -> exp.Expression:
+    """Parse an ``sql`` dimension expression and check it uses only its entity's bare columns,
+    literals, arithmetic, CASE, COALESCE and allow-listed scalar functions.
+
+    Raises:
+        DimensionSQLInvalid: it does not parse, is empty, or uses anything else (a subquery, a
+            table, an aggregate, a window, ``%``, a qualified column); the message starts with ``where``.
+    """
+    try:
+        node = sqlglot.parse_one(sql, read="postgres")
+    except (ParseError, TokenError) as exc:
+        raise DimensionSQLInvalid(f"{where + ': ' if where else ''}the sql expression does not parse ({str(exc).splitlines()[0]})") from None
+    if node is None:
+        raise DimensionSQLInvalid(f"{where + ': ' if where else ''}the sql expression is empty")
+    for sub in node.walk():
+        if not isinstance(sub, _ALLOWED_SQL_NODES):
+            raise DimensionSQLInvalid(
+                f"{where + ': ' if where else ''}the sql expression may use only its entity's columns, literals, arithmetic, "
+                f"CASE, COALESCE and scalar functions (EXTRACT, DATE_TRUNC, LOWER, UPPER, TRIM, ROUND, ABS, "
+                f"LEAST, GREATEST, NULLIF, CAST); found {sub.key.upper()}: {sub.sql(dialect='postgres')[:80]!r}"
+            )
+        if isinstance(sub, exp.Column) and (sub.table or sub.args.get("db") or sub.args.get("catalog")):
+            raise DimensionSQLInvalid(f"{where + ': ' if where else ''}write bare column names of the entity (found {sub.sql(dialect='postgres')!r})")
+    return node
+
+
+
+def _checked_sql(value: str | None) -> str | None:
+    if value is not None:
+        parse_dimension_sql(value, where="")
+    return value
 
 
 class SemanticModelInvalid(ValueError):
@@ -111,6 +168,8 @@ class DimensionSpec(_Spec):
             raise ValueError("give exactly one of 'column' or 'sql'")
         return self
 
+    _sql_is_safe = field_validator("sql")(lambda cls, v: _checked_sql(v))
+
     @field_validator("aliases", mode="before")
     @classmethod
     def _alias_strings(cls, value: Any) -> Any:
@@ -127,6 +186,8 @@ class TimeDimensionSpec(_Spec):
     sql: str | None = Field(default=None, max_length=500)
     label: str = ""
     synonyms: list[str] = Field(default_factory=list)
+
+    _sql_is_safe = field_validator("sql")(lambda cls, v: _checked_sql(v))
 
     @model_validator(mode="after")
     def _one_source(self) -> "TimeDimensionSpec":
@@ -240,7 +301,7 @@ class SemanticModelSpec(_Spec):
 
         def need(kind: str, table: dict, name: str | None, where: str) -> None:
             if name is not None and name not in table:
-                errors.append(f"{where}: unknown {kind} {name!r}; known: {', '.join(sorted(table)) or 'none'}")
+                errors.append(f"{where + ': ' if where else ''}unknown {kind} {name!r}; known: {', '.join(sorted(table)) or 'none'}")
 
         for i, rel in enumerate(self.relationships):
             need("entity", self.entities, rel.from_, f"relationships.{i}.from")

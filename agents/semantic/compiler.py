@@ -45,12 +45,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
 
 from agents.semantic.query import Filter, SemanticQuery, SemanticQueryError
-from knowledge.semantic_model import SemanticModelInvalid, SemanticModelSpec
+from knowledge.semantic_model import DimensionSQLInvalid, SemanticModelInvalid, SemanticModelSpec, parse_dimension_sql
 
 __all__ = [
     "CompiledColumn",
@@ -102,40 +100,11 @@ class CompiledQuery:
 
 # --- sql dimensions ------------------------------------------------------------------------------
 
-#: Node types an ``sql`` dimension may contain: columns of its entity, literals, arithmetic,
-#: comparisons and boolean logic (inside CASE), CASE, COALESCE and a few scalar functions.
-#: ``%`` (modulo) is left out: psycopg would read it as a placeholder.
-_ALLOWED_SQL_NODES: tuple[type[exp.Expression], ...] = tuple(
-    getattr(exp, name)
-    for name in (
-        "Column", "Identifier", "Literal", "Null", "Boolean", "Paren", "Neg",
-        "Add", "Sub", "Mul", "Div", "DPipe",
-        "EQ", "NEQ", "GT", "GTE", "LT", "LTE", "And", "Or", "Not", "Is", "In", "Between",
-        "Case", "If", "Coalesce", "Nullif", "Least", "Greatest",
-        "Extract", "TimestampTrunc", "DateTrunc", "Lower", "Upper", "Trim", "Round", "Abs",
-        "Ceil", "Floor", "Cast", "DataType", "DataTypeParam", "Var", "Interval",
-    )
-    if isinstance(getattr(exp, name, None), type)
-)
-
-
 def _parse_dimension_sql(sql: str, *, where: str) -> exp.Expression:
     try:
-        node = sqlglot.parse_one(sql, read=DIALECT)
-    except (ParseError, TokenError) as exc:
-        raise SemanticQueryError(f"{where}: the sql expression does not parse ({str(exc).splitlines()[0]})") from None
-    if node is None:
-        raise SemanticQueryError(f"{where}: the sql expression is empty")
-    for sub in node.walk():
-        if not isinstance(sub, _ALLOWED_SQL_NODES):
-            raise SemanticQueryError(
-                f"{where}: the sql expression may use only its entity's columns, literals, arithmetic, "
-                f"CASE, COALESCE and scalar functions (EXTRACT, DATE_TRUNC, LOWER, UPPER, TRIM, ROUND, ABS, "
-                f"LEAST, GREATEST, NULLIF, CAST); found {sub.key.upper()}: {sub.sql(dialect=DIALECT)[:80]!r}"
-            )
-        if isinstance(sub, exp.Column) and (sub.table or sub.args.get("db") or sub.args.get("catalog")):
-            raise SemanticQueryError(f"{where}: write bare column names of the entity (found {sub.sql(dialect=DIALECT)!r})")
-    return node
+        return parse_dimension_sql(sql, where=where)
+    except DimensionSQLInvalid as exc:
+        raise SemanticQueryError(str(exc)) from None
 
 
 def validate_dimension_sql(sql: str, *, where: str = "sql") -> None:
