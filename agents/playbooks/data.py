@@ -288,7 +288,11 @@ def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQue
             out.append("")
     additive = [m for m in (*query.metrics, *shown_counts) if model.metrics[m].measure and not model.metrics[m].transform
                 and model.measures[model.metrics[m].measure].agg in ("sum", "count")]
-    if additive and not query.limit and len(res.rows) > 1:
+    if res.truncated:
+        out.append(f"The result was cut at {ctx.computed('rows returned', len(res.rows)):,} rows (the warehouse row cap), so no total is given; "
+                   "narrow the question with a filter or a top N.")
+        out.append("")
+    elif additive and not query.limit and len(res.rows) > 1:
         totals = [(m, ctx.computed(f"total {m}", sum(float(r.get(m) or 0) for r in res.rows), "sum over the groups")) for m in additive]
         out.append("Total: " + ", ".join(f"{_fmt(model, m, v)} {model.metric_label(m)}" for m, v in totals) + f" [{res.citation}].")
         out.append("")
