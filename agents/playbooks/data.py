@@ -18,7 +18,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from agents.playbooks.base import SpecialistAnswer
-from agents.runtime.context import QueryResult, RunContext, ToolError, fmt_pct, fmt_usd, md_table
+from agents.runtime.context import QueryResult, RunContext, fmt_pct, fmt_usd, md_table
 from agents.semantic.parser import ParseResult, parse_question
 from agents.semantic.query import SemanticQuery, SemanticQueryError
 from knowledge.semantic_model import SemanticModelSpec
@@ -383,7 +383,7 @@ def _render_group_comparison(ctx: RunContext, model: SemanticModelSpec, query: S
         change = "n/a"
         if a is not None and b is not None:
             delta = ctx.computed(f"change in {m} for {'/'.join(_key(r.get(k)) for k in keys)}", float(a) - float(b), "period - comparison")
-            ctx.computed(f"size of that change", abs(delta), "absolute value")
+            ctx.computed("size of that change", abs(delta), "absolute value")
             change = f"{delta:+.1f} pts" if points else f"{'+' if delta >= 0 else '-'}{_fmt(model, m, abs(delta))}"
         rows.append([*(_key(r.get(k)) for k in keys), _fmt(model, m, b), _fmt(model, m, a), change])
     label = model.metric_label(m).capitalize()

@@ -21,7 +21,7 @@ canonical values (after the dimension's aliases).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 FilterOp = Literal["in", "not_in", "contains", "gt", "gte", "lt", "lte"]
@@ -43,6 +43,7 @@ class Filter:
     op: FilterOp = "in"
 
     def as_dict(self) -> dict:
+        """``{"dimension", "op", "values"}`` (JSON-ready)."""
         return {"dimension": self.dimension, "op": self.op, "values": list(self.values)}
 
 
@@ -58,6 +59,7 @@ class TimeRange:
     complete: bool = True
 
     def as_dict(self) -> dict:
+        """``{"time_dimension", "start", "end" (ISO dates), "label", "complete"}``."""
         return {
             "time_dimension": self.time_dimension,
             "start": self.start.isoformat(),
@@ -68,6 +70,8 @@ class TimeRange:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TimeRange":
+        """Inverse of :meth:`as_dict`; raises KeyError/ValueError on a malformed dict (callers
+        turn them into SemanticQueryError)."""
         return cls(
             start=dt.date.fromisoformat(str(data["start"])),
             end=dt.date.fromisoformat(str(data["end"])),
