@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+## Database schema, the django-q2 heartbeat cache table and the static files (admin, Swagger UI).
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 
 ## The main job end to end on the embedded default: demo tenant, worker, web server, questions via the REST API.
 demo: migrate
@@ -27,7 +30,7 @@ demo: migrate
 test: $(STAMP)
 	$(PY) -m pytest
 
-## Web server and django-q2 worker together (Ctrl-C stops both).
+## Web server (gunicorn, static files by whitenoise) and django-q2 worker together (Ctrl-C stops both).
 serve: migrate
 	$(PY) manage.py serve --addr 127.0.0.1:$(PORT)
 

@@ -17,6 +17,8 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 # Production refuses to start with development fallbacks (generated keys, embedded database).
 PRODUCTION = env_bool("REVOPS_PRODUCTION", False)
 DEBUG = env_bool("DJANGO_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off when REVOPS_PRODUCTION=1")
 
 
 def _dev_secret(name: str, filename: str, generate) -> str:
@@ -50,6 +52,25 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or [
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if "://" not in _origin:
+        raise ImproperlyConfigured(f"DJANGO_CSRF_TRUSTED_ORIGINS entries need a scheme (https://admin.example.com), got {_origin!r}")
+
+# --- Production security (REVOPS_PRODUCTION=1): https-only cookies and HSTS -----------------------
+# Behind a TLS-terminating proxy set DJANGO_SECURE_PROXY_SSL_HEADER=1 so Django trusts its
+# X-Forwarded-Proto (only when the proxy always sets or strips that header).
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc assets served by us (offline, no CDN)
     "django_q",
     "tenants",
     "integrations",
@@ -69,7 +91,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "revops.health.HealthCheckMiddleware",  # /healthz and /readyz, before host checks and redirects
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from STATIC_ROOT, DEBUG or not
     "revops.lib.middleware.RequestSizeLimitMiddleware",
     "tenants.middleware.TenantContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,6 +138,9 @@ else:
     EMBEDDED_DATABASE = False
 
 DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+# A database that does not answer fails requests (and /readyz) after this, not after the OS's
+# TCP timeout of minutes.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 10, minimum=1))
 del _database_url
 if env_str("DATABASE_NAME_OVERRIDE"):
     # Used by tests that start a real worker process against the test database.
@@ -133,7 +160,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `manage.py collectstatic --noinput` (run by `make migrate`, `make serve` and `make demo`) fills
+# it; whitenoise serves it with far-future cache headers for the hashed names in its manifest.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Request bodies above this are refused with 413 by the API and Slack endpoints.
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
@@ -153,6 +186,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ask revenue questions; runs execute on workers and answer with traceable numbers.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Runs and workers ---------------------------------------------------------------------------
@@ -175,7 +211,19 @@ Q_CLUSTER = {
     "poll": 0.5,
     "sync": env_bool("Q_SYNC", False),
     "label": "Django Q2",
+    "cache": "django_q",  # cluster heartbeats, read by /readyz from any machine
 }
+# The django-q2 cluster stats live in a database table (`manage.py createcachetable`, run by
+# `make migrate`; test databases get it automatically) so the web processes can see them.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "django_q": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "revops_cache", "OPTIONS": {"MAX_ENTRIES": 1000}},
+}
+
+# --- Health probes (revops/health.py) -----------------------------------------------------------
+READYZ_DATABASE = "default"
+READYZ_MAX_QUEUE_AGE_SECONDS = env_int("READYZ_MAX_QUEUE_AGE_SECONDS", 300, minimum=0)  # 0: report only
+READYZ_REQUIRE_WORKER = env_bool("READYZ_REQUIRE_WORKER", True)
 
 ACTIONS_MAX_ATTEMPTS = env_int("ACTIONS_MAX_ATTEMPTS", 8, minimum=1)
 ACTIONS_RETRY_BASE_SECONDS = env_float("ACTIONS_RETRY_BASE_SECONDS", 1.0, minimum=0.0)

@@ -1,4 +1,5 @@
-"""Runs the web server and a django-q2 worker together; stops both on Ctrl-C or SIGTERM."""
+"""Runs the web server (gunicorn, or runserver with ``--dev``) and a django-q2 worker together;
+stops both on Ctrl-C or SIGTERM."""
 
 import signal
 import subprocess
@@ -6,19 +7,58 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from revops.lib.ports import port_in_use
+
+
+def web_command(addr: str, *, dev: bool = False) -> list[str]:
+    """The command line of the web server on ``addr`` (``HOST:PORT``): gunicorn with
+    ``revops/gunicorn_conf.py`` (workers, threads and timeouts from ``WEB_*`` variables), or
+    Django's development server when ``dev``."""
+    base = Path(settings.BASE_DIR)
+    if dev:
+        return [sys.executable, str(base / "manage.py"), "runserver", "--noreload", addr]
+    return [sys.executable, "-m", "gunicorn", "-c", str(base / "revops" / "gunicorn_conf.py"), "--bind", addr, "revops.wsgi:application"]
+
+
+def ensure_static_files(stdout) -> None:
+    """Run ``collectstatic`` when the manifest the static storage needs is missing (a fresh
+    clone started without ``make``), so the admin never renders unstyled or fails."""
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if "Manifest" in settings.STORAGES["staticfiles"]["BACKEND"] and not manifest.exists():
+        stdout.write(f"{manifest} is missing: running collectstatic")
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise CommandError(f"--addr must be HOST:PORT, got {addr!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class Command(BaseCommand):
-    help = "Start the web server (runserver) and a django-q2 worker (qcluster); Ctrl-C stops both."
+    help = "Start the web server (gunicorn) and a django-q2 worker (qcluster); Ctrl-C stops both."
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default="127.0.0.1:8765", help="address:port of the web server")
+        parser.add_argument("--addr", default="127.0.0.1:8765", help="HOST:PORT of the web server (default 127.0.0.1:8765)")
+        parser.add_argument("--dev", action="store_true", help="Django's development server instead of gunicorn")
+        parser.add_argument("--no-worker", action="store_true", help="the web server alone")
 
     def handle(self, *args, **opts):
+        host, port = split_addr(opts["addr"])
+        if port_in_use(host, port):
+            raise CommandError(f"{host}:{port} is already in use by another process: stop it, or choose another address (make serve PORT=...)")
+        ensure_static_files(self.stdout)
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        procs = [subprocess.Popen(manage + ["qcluster"]), subprocess.Popen(manage + ["runserver", opts["addr"]])]
-        self.stdout.write(f"web server on http://{opts['addr']}/ (pid {procs[1].pid}), worker pid {procs[0].pid}; Ctrl-C stops both")
+        procs = [subprocess.Popen(web_command(opts["addr"], dev=opts["dev"]))]
+        if not opts["no_worker"]:
+            procs.append(subprocess.Popen(manage + ["qcluster"]))
+        server = "runserver" if opts["dev"] else "gunicorn"
+        worker = f", worker pid {procs[1].pid}" if len(procs) > 1 else ""
+        self.stdout.write(f"web server ({server}) on http://{opts['addr']}/ (pid {procs[0].pid}){worker}; Ctrl-C stops both")
 
         def stop(*_):
             raise KeyboardInterrupt

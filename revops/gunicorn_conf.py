@@ -1,0 +1,26 @@
+"""gunicorn configuration: ``gunicorn -c revops/gunicorn_conf.py revops.wsgi:application``
+(what ``manage.py serve`` runs). Every value comes from the environment through
+``revops.lib.env`` so a bad value fails at start-up; ``--bind`` on the command line wins."""
+
+from revops.lib.env import env_int, env_str
+
+bind = [env_str("WEB_BIND", "127.0.0.1:8765")]
+# gthread: each worker process serves WEB_THREADS requests at once (API calls mostly wait on the
+# database); processes give parallelism across cores.
+worker_class = "gthread"
+workers = env_int("WEB_WORKERS", 2, minimum=1)
+threads = env_int("WEB_THREADS", 4, minimum=1)
+timeout = env_int("WEB_TIMEOUT_SECONDS", 60, minimum=5)
+graceful_timeout = env_int("WEB_GRACEFUL_TIMEOUT_SECONDS", 10, minimum=1)
+keepalive = 5
+# Requests larger than this are refused before Django sees them (MAX_REQUEST_BYTES applies after).
+limit_request_line = 8190
+accesslog = env_str("WEB_ACCESS_LOG", "-") or None  # "-" is stdout; empty turns it off
+errorlog = "-"
+loglevel = env_str("WEB_LOG_LEVEL", "info")
+# Trust X-Forwarded-* only from these proxy addresses (comma-separated; "*" behind a private LB).
+forwarded_allow_ips = env_str("WEB_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+proc_name = "revops-web"
+# gunicorn >= 25.1 opens a control socket at one fixed path per user, which two servers (make
+# serve and a test) would fight over; nothing here uses it. Older versions ignore the name.
+control_socket_disable = True
