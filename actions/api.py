@@ -13,6 +13,8 @@ from rest_framework.views import APIView
 from actions.models import Action, ActionEvent
 from actions.selectors import action_get
 from actions.services import ActionStateError, action_approve, action_reject
+from revops.lib.api import error_response, error_responses
+from tenants.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 
 
 class ActionEventSerializer(serializers.ModelSerializer):
@@ -59,7 +61,7 @@ def _via(request) -> str:
 class ActionDetail(APIView):
     """``GET /api/v1/actions/{id}``: status, preview, attempts, result and audit trail."""
 
-    @extend_schema(responses={200: ActionSerializer})
+    @extend_schema(responses={200: ActionSerializer, **error_responses(401, 404, 429)})
     def get(self, request, action_id: int):
         return Response(ActionSerializer(_load(action_id)).data)
 
@@ -67,13 +69,22 @@ class ActionDetail(APIView):
 class _Decide(APIView):
     approve: bool
 
-    @extend_schema(request=DecisionSerializer, responses={200: ActionSerializer})
+    @extend_schema(
+        request=DecisionSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: ActionSerializer, **error_responses(400, 401, 403, 404, 409, 413, 429)},
+    )
     def post(self, request, action_id: int):
+        return idempotent(self, request, lambda: self._decide(request, action_id))
+
+    def _decide(self, request, action_id: int) -> Response:
         action = _load(action_id)
         if not getattr(request.auth, "can_approve", False):
             # Approval is a human decision: only keys created with --can-approve may decide, so a
             # key that asked for a write cannot also approve it (review finding).
-            return Response({"detail": "This API key may not approve or reject actions (create one with --can-approve)."}, status=status.HTTP_403_FORBIDDEN)
+            return error_response(
+                status.HTTP_403_FORBIDDEN, "permission_denied", "This API key may not approve or reject actions (create one with --can-approve)."
+            )
         data = DecisionSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
         try:
@@ -83,13 +94,14 @@ class _Decide(APIView):
                 else:
                     action_reject(action=action, via=_via(request), reason=data.validated_data["reason"])
         except ActionStateError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return error_response(status.HTTP_409_CONFLICT, "invalid_state", str(exc))
         return Response(ActionSerializer(_load(action_id)).data)
 
 
 class ActionApprove(_Decide):
     """``POST /api/v1/actions/{id}/approve``: a proposed action is queued for execution.
-    200 with the action; 404 unknown or another tenant's; 409 not proposed (already decided)."""
+    200 with the action; 403 key without --can-approve; 404 unknown or another tenant's; 409 not
+    proposed (already decided, ``invalid_state``) or ``idempotency_conflict``."""
 
     approve = True
 

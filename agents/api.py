@@ -1,24 +1,78 @@
-"""REST API v1 for runs: create (202, queued) and read. The tenant comes from the API key only."""
+"""REST API v1 for runs: list, create (202, queued) and read. The tenant comes from the API key only."""
 
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
-from rest_framework.exceptions import NotFound
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.models import Channel, Run
-from agents.serializers import RunCreateSerializer, RunDetailSerializer, RunQueuedSerializer
+from agents.serializers import RunCreateSerializer, RunDetailSerializer, RunQueuedSerializer, RunStatusField, RunSummarySerializer
 from agents.services import run_create
+from revops.lib.api import error_responses
+from tenants.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+
+
+class RunCursorPagination(CursorPagination):
+    """Newest first; ``page_size`` 1-100 (default 20); ``next``/``previous`` are opaque cursor URLs."""
+
+    ordering = ("-queued_at", "-id")
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class RunListFilters(serializers.Serializer):
+    status = RunStatusField(required=False)
+    since = serializers.DateTimeField(required=False, help_text="ISO 8601; runs queued at or after it")
+    thread_id = serializers.CharField(max_length=200, required=False)
 
 
 class RunListCreate(APIView):
-    """``POST /api/v1/runs``: queue a question for the agents."""
+    """``GET /api/v1/runs``: the tenant's runs; ``POST /api/v1/runs``: queue a question for the agents."""
 
-    @extend_schema(request=RunCreateSerializer, responses={202: RunQueuedSerializer})
+    pagination_class = RunCursorPagination
+
+    @extend_schema(
+        parameters=[
+            RunListFilters,
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="The cursor from a previous page's next/previous URL"),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="1-100, default 20"),
+        ],
+        responses={200: RunSummarySerializer(many=True), **error_responses(400, 401, 429)},
+    )
+    def get(self, request):
+        """The tenant's runs, newest first (cursor pagination), without steps. Filters: ``status``,
+        ``since`` (ISO datetime, runs queued at or after it), ``thread_id``."""
+        filters = RunListFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        runs = Run.objects.select_related("conversation")  # scoped: this tenant's runs only
+        if "status" in data:
+            runs = runs.filter(status=data["status"])
+        if "since" in data:
+            runs = runs.filter(queued_at__gte=data["since"])
+        if "thread_id" in data:
+            runs = runs.filter(channel=Channel.API, conversation__external_key=data["thread_id"])
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(runs, request, view=self)
+        return paginator.get_paginated_response(RunSummarySerializer(page, many=True).data)
+
+    @extend_schema(
+        request=RunCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={202: RunQueuedSerializer, **error_responses(400, 401, 409, 413, 429)},
+    )
     def post(self, request):
+        """Queue a question; 202 with the tracking id (``Location`` points at the run)."""
+        return idempotent(self, request, lambda: self._create(request))
+
+    def _create(self, request) -> Response:
         serializer = RunCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -38,11 +92,19 @@ class RunListCreate(APIView):
 
 
 class RunDetail(APIView):
-    """``GET /api/v1/runs/{tracking_id}``: status, route, answer, citations, steps."""
+    """``GET /api/v1/runs/{tracking_id}``: status, route, answer, citations; steps with ``?include=steps``."""
 
-    @extend_schema(responses={200: RunDetailSerializer})
+    @extend_schema(
+        parameters=[OpenApiParameter("include", OpenApiTypes.STR, enum=["steps"], description="`steps`: add the run's steps (redacted inputs, summaries)")],
+        responses={200: RunDetailSerializer, **error_responses(400, 401, 404, 429)},
+    )
     def get(self, request, tracking_id):
+        include = {part.strip() for part in request.query_params.get("include", "").split(",") if part.strip()}
+        if include - {"steps"}:
+            raise ValidationError({"include": [f"Unknown value(s): {', '.join(sorted(include - {'steps'}))}; allowed: steps."]})
         run = Run.objects.select_related("conversation").filter(tracking_id=tracking_id).first()  # scoped: other tenants' runs are invisible
         if run is None:
             raise NotFound("No such run.")
-        return Response(RunDetailSerializer(run).data)
+        # The steps' full ``output`` is never shown by the API: do not fetch it.
+        steps = list(run.steps.defer("output").order_by("position")) if "steps" in include else None
+        return Response(RunDetailSerializer(run, context={"steps": steps}).data)

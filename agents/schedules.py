@@ -7,6 +7,7 @@ SCHEDULES = [
     ("agents.reap_stale_runs", "agents.tasks.reap_stale_runs", "I", 1),
     ("integrations.slack_events_purge", "integrations.tasks.slack_events_purge", "I", 24 * 60),
     ("actions.dispatch_due", "actions.tasks.dispatch_due_actions", "I", 1),
+    ("tenants.idempotency_keys_purge", "tenants.idempotency.idempotency_keys_purge", "I", 24 * 60),
 ]
 
 

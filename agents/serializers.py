@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from agents.models import Run, RunStep
+from agents.models import Run, RunStatus, RunStep
+from agents.routing import SPECIALISTS
 from agents.services import MAX_QUERY_CHARS
 from revops.lib.urls import UnsafeURL, check_outbound_url
 
@@ -42,6 +44,123 @@ class RunQueuedSerializer(serializers.Serializer):
     queued_at = serializers.DateTimeField()
 
 
+# --- typed JSON columns: stored as JSON, described precisely in the OpenAPI schema -----------------
+
+
+class SqlCitationSerializer(serializers.Serializer):
+    """A warehouse query behind a figure."""
+
+    ref = serializers.CharField(help_text="Marker used in the answer, e.g. S1")
+    type = serializers.ChoiceField(choices=["sql"])
+    purpose = serializers.CharField(required=False)
+    sql = serializers.CharField()
+    params = serializers.DictField(required=False)
+    row_count = serializers.IntegerField()
+    step = serializers.IntegerField(help_text="Position of the step that ran it")
+
+
+class KbCitationSerializer(serializers.Serializer):
+    """A knowledge-base document section the answer relies on."""
+
+    ref = serializers.CharField()
+    type = serializers.ChoiceField(choices=["kb"])
+    document_id = serializers.IntegerField()
+    title = serializers.CharField()
+    version = serializers.IntegerField()
+    heading_path = serializers.CharField(allow_blank=True)
+
+
+class WebCitationSerializer(serializers.Serializer):
+    """A web search and the pages it returned."""
+
+    ref = serializers.CharField()
+    type = serializers.ChoiceField(choices=["web"])
+    query = serializers.CharField()
+    urls = serializers.ListField(child=serializers.URLField())
+    step = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    """LLM token counts of the run (zero when no LLM was used)."""
+
+    input_tokens = serializers.IntegerField(required=False)
+    output_tokens = serializers.IntegerField(required=False)
+
+
+class GroundingSerializer(serializers.Serializer):
+    """Numbers in the answer traced to tool results: how many were checked, which were not found."""
+
+    checked = serializers.IntegerField(required=False)
+    unmatched = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class SemanticFilterSerializer(serializers.Serializer):
+    dimension = serializers.CharField()
+    op = serializers.CharField()
+    values = serializers.ListField(child=serializers.JSONField())
+
+
+class SemanticQuerySerializer(serializers.Serializer):
+    """The question in the semantic model's own names (agents.semantic)."""
+
+    metrics = serializers.ListField(child=serializers.CharField())
+    group_by = serializers.ListField(child=serializers.CharField(), required=False)
+    filters = SemanticFilterSerializer(many=True, required=False)
+    period = serializers.JSONField(required=False, allow_null=True)
+    compare = serializers.JSONField(required=False, allow_null=True)
+    order = serializers.JSONField(required=False, allow_null=True)
+    limit = serializers.IntegerField(required=False, allow_null=True)
+
+
+class InterpretationSerializer(serializers.Serializer):
+    """How the data agent read the question; ``{}`` for other agents."""
+
+    status = serializers.ChoiceField(choices=["answered", "declined"], required=False)
+    semantic_query = SemanticQuerySerializer(required=False, allow_null=True)
+    unmapped = serializers.ListField(child=serializers.CharField(), required=False, help_text="Parts of the question not in the semantic model")
+    unused_words = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+@extend_schema_field({"type": "string", "enum": list(RunStatus.values), "description": "queued, running, succeeded or failed"})
+class RunStatusField(serializers.ChoiceField):
+    """A run's status (an inline enum in the schema: the name ``status`` is shared with actions)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=RunStatus.choices, **kwargs)
+
+
+@extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(SPECIALISTS))))
+class RouteField(serializers.JSONField):
+    """The specialists the supervisor chose, in order."""
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="Citation",
+        serializers=[SqlCitationSerializer, KbCitationSerializer, WebCitationSerializer],
+        resource_type_field_name="type",
+        many=True,
+    )
+)
+class CitationsField(serializers.JSONField):
+    """Sources of the answer: ``sql``, ``kb`` or ``web`` citations."""
+
+
+@extend_schema_field(UsageSerializer)
+class UsageField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(GroundingSerializer)
+class GroundingField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(InterpretationSerializer)
+class InterpretationField(serializers.JSONField):
+    pass
+
+
 class RunStepSerializer(serializers.ModelSerializer):
     """One recorded step; ``input`` is already redacted, ``duration_ms`` in milliseconds."""
 
@@ -50,14 +169,18 @@ class RunStepSerializer(serializers.ModelSerializer):
         fields = ["position", "agent", "kind", "name", "input", "output_summary", "duration_ms", "error"]
 
 
-class RunDetailSerializer(serializers.ModelSerializer):
-    """``GET /api/v1/runs/{tracking_id}``: status, answer, citations and steps of one run."""
+class RunSummarySerializer(serializers.ModelSerializer):
+    """A run as ``GET /api/v1/runs`` lists it: everything but the steps."""
 
+    status = RunStatusField()
     answer = serializers.CharField(source="answer_markdown")
     thread_id = serializers.SerializerMethodField()
-    steps = RunStepSerializer(many=True, read_only=True)
     duration_ms = serializers.IntegerField(allow_null=True)
-    interpretation = serializers.JSONField(
+    route = RouteField(read_only=True)
+    citations = CitationsField(read_only=True)
+    usage = UsageField(read_only=True)
+    grounding = GroundingField(read_only=True)
+    interpretation = InterpretationField(
         read_only=True,
         help_text='How the data agent read the question: {"status": "answered"|"declined", "semantic_query": {metrics, group_by, '
         'filters, period, compare, order, limit}, "unmapped": [parts not in the semantic model], "unused_words": [...]}; {} for other agents',
@@ -67,9 +190,39 @@ class RunDetailSerializer(serializers.ModelSerializer):
         model = Run
         fields = [
             "tracking_id", "status", "query", "as_of", "route", "route_reason", "answer", "answer_plain",
-            "citations", "interpretation", "error", "provider", "usage", "source_system", "source_process", "thread_id",
-            "callback_status", "queued_at", "started_at", "finished_at", "duration_ms", "steps",
+            "citations", "interpretation", "grounding", "error", "provider", "usage", "source_system", "source_process", "thread_id",
+            "callback_status", "queued_at", "started_at", "finished_at", "duration_ms",
         ]
 
     def get_thread_id(self, run: Run) -> str | None:
         return run.conversation.external_key if run.conversation_id and run.channel == "api" else None
+
+
+@extend_schema_field(RunStepSerializer(many=True))
+class StepsField(serializers.Field):
+    """The run's steps as the view fetched them (``context["steps"]``); output only. Not read-only
+    on purpose, so the schema lists it as optional: it is present only with ``?include=steps``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", required=False, help_text="Only with ?include=steps", **kwargs)
+
+    def to_representation(self, run):
+        return RunStepSerializer(self.context["steps"], many=True).data
+
+    def to_internal_value(self, data):
+        raise serializers.ValidationError("steps are read-only")
+
+
+class RunDetailSerializer(RunSummarySerializer):
+    """``GET /api/v1/runs/{tracking_id}``: status, answer, citations and, with ``?include=steps``,
+    the steps (the view passes them as ``context["steps"]``; ``None`` there leaves the field out)."""
+
+    steps = StepsField()
+
+    class Meta(RunSummarySerializer.Meta):
+        fields = RunSummarySerializer.Meta.fields + ["steps"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "steps" in self.context and self.context["steps"] is None:
+            self.fields.pop("steps")

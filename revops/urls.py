@@ -1,8 +1,10 @@
 """URL wiring: admin, REST API v1 (with OpenAPI schema), Slack events."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from revops.lib.api import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,5 +15,6 @@ urlpatterns = [
         name="api-docs",
     ),
     path("api/v1/", include("agents.urls")),
+    re_path(r"^api/", api_not_found),  # unknown API routes: JSON 404 in the error shape, never HTML
     path("slack/", include("integrations.slack.urls")),
 ]

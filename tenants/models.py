@@ -122,3 +122,31 @@ class ApiKey(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.name} (rk_{self.prefix}_…)"
+
+
+class IdempotencyKey(TenantOwnedModel):
+    """The first result of a request sent with an ``Idempotency-Key`` header (``tenants.idempotency``).
+
+    Scoped per tenant (not per API key: a client that retries after rotating its key still gets
+    the first result). ``fingerprint`` (SHA-256 of method, path and canonical JSON body) tells a
+    replay from a reuse with another request (409). A row with ``status_code`` null is a request
+    still in flight inside its transaction. Expired rows (``expires_at``, 24 h) are ignored and
+    purged daily.
+    """
+
+    key = models.CharField(max_length=255)
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="uniq_idempotency_key")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

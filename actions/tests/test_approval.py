@@ -171,7 +171,7 @@ def test_api_approve_executes_once(client, world_a, salesforce_a, django_capture
     assert [e["to_status"] for e in body["events"]] == ["proposed", "approved", "queued", "running", "succeeded"]
     assert len(salesforce_a.patches()) == 1
     again = client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json", **world_a.approver_auth())
-    assert again.status_code == 409 and "succeeded" in again.json()["detail"]
+    assert again.status_code == 409 and "succeeded" in again.json()["error"]["message"]
     assert len(salesforce_a.patches()) == 1
 
 
@@ -197,7 +197,7 @@ def test_api_other_tenant_gets_404(client, world_a, world_b, salesforce_a):
 def test_api_key_without_approval_right_gets_403(client, world_a, salesforce_a):
     action = crm_action(world_a)
     response = client.post(f"/api/v1/actions/{action.pk}/approve", content_type="application/json", **world_a.auth())
-    assert response.status_code == 403 and "--can-approve" in response.json()["detail"]
+    assert response.status_code == 403 and "--can-approve" in response.json()["error"]["message"]
     assert reload(action).status == ActionStatus.PROPOSED and salesforce_a.requests == []
 
 

@@ -22,7 +22,7 @@ def ask(client, demo, query, django_capture_on_commit_callbacks, **extra) -> dic
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["status"] == "queued" and body["tracking_id"] and body["queued_at"]
-    detail = client.get(f"{URL}/{body['tracking_id']}", **demo.auth())
+    detail = client.get(f"{URL}/{body['tracking_id']}?include=steps", **demo.auth())
     assert detail.status_code == 200
     return detail.json()
 
@@ -156,7 +156,7 @@ def test_unauthenticated_and_bad_keys_get_401(client, demo):
 def test_malformed_json_is_400_and_queues_nothing(client, demo):
     response = client.post(URL, data="{not json", content_type="application/json", **demo.auth())
     assert response.status_code == 400
-    assert "JSON" in response.json()["detail"]
+    assert response.json()["error"]["code"] == "parse_error" and "JSON" in response.json()["error"]["message"]
     assert Run.objects.unscoped().count() == 0
 
 
@@ -167,7 +167,7 @@ def test_malformed_json_is_400_and_queues_nothing(client, demo):
 def test_invalid_fields_are_400(client, demo, payload, field):
     response = client.post(URL, data=payload, content_type="application/json", **demo.auth())
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["error"]["fields"]
     assert Run.objects.unscoped().count() == 0
 
 
@@ -206,7 +206,7 @@ def test_malformed_content_length_is_400(client, demo):
 
 def test_as_of_out_of_range_is_400(client, demo):
     response = client.post(URL, data={"query": "revenue this quarter", "as_of": "9999-12-31"}, content_type="application/json", **demo.auth())
-    assert response.status_code == 400 and "as_of" in response.json()
+    assert response.status_code == 400 and "as_of" in response.json()["error"]["fields"]
 
 
 def test_account_named_by_its_first_word(client, demo, django_capture_on_commit_callbacks):

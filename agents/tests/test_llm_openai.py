@@ -29,7 +29,7 @@ def _ask(client, demo, query, capture, **extra) -> dict:
     with capture(execute=True):
         response = client.post("/api/v1/runs", data=json.dumps({"query": query, **extra}), content_type="application/json", **demo.auth())
     assert response.status_code == 202
-    return client.get(f"/api/v1/runs/{response.json()['tracking_id']}", **demo.auth()).json()
+    return client.get(f"/api/v1/runs/{response.json()['tracking_id']}?include=steps", **demo.auth()).json()
 
 
 def test_tenant_switches_to_openai_and_model_uses_tools(client, openai_tenant, fake_openai, django_capture_on_commit_callbacks):  # noqa: F811

@@ -1,26 +1,134 @@
-"""DRF glue shared by every API: the exception handler that never leaks a traceback."""
+"""DRF glue shared by every API: one JSON error shape, the exception handler that never leaks a
+traceback, the schema of error responses, the JSON 404 for unknown ``/api/`` routes and the
+per-API-key throttles.
+
+Every API error is ``{"error": {"code": str, "message": str, "fields": {name: [messages]} | null}}``
+(DESIGN.md §5, typed schemas at boundaries): ``code`` is stable and machine-readable (e.g.
+``validation_error``, ``not_authenticated``, ``not_found``, ``idempotency_conflict``,
+``request_too_large``, ``throttled``), ``message`` is for humans, ``fields`` maps request fields to
+their messages for validation errors and is null otherwise.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from django.core.exceptions import RequestDataTooBig
-from rest_framework import status
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
+# Codes DRF gives its exceptions, renamed where the default says less than it could.
+_CODES = {
+    "invalid": "validation_error",
+    "parse_error": "parse_error",
+    "authentication_failed": "authentication_failed",
+    "not_authenticated": "not_authenticated",
+    "permission_denied": "permission_denied",
+    "not_found": "not_found",
+    "method_not_allowed": "method_not_allowed",
+    "not_acceptable": "not_acceptable",
+    "unsupported_media_type": "unsupported_media_type",
+    "throttled": "throttled",
+}
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    """The one error shape: ``{"error": {"code", "message", "fields"}}``."""
+    return {"error": {"code": code, "message": message, "fields": fields}}
+
+
+def error_response(http_status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None) -> Response:
+    """A DRF response carrying :func:`error_body`."""
+    return Response(error_body(code, message, fields), status=http_status, headers=headers)
+
+
+def error_json(http_status: int, code: str, message: str) -> JsonResponse:
+    """The same shape for plain Django views and middleware (outside DRF)."""
+    return JsonResponse(error_body(code, message), status=http_status)
+
+
+def _as_fields(detail) -> dict:
+    """DRF validation detail as ``{field: [messages]}`` (a bare list becomes ``non_field_errors``)."""
+    if isinstance(detail, dict):
+        return {str(name): _as_messages(value) for name, value in detail.items()}
+    return {api_settings.NON_FIELD_ERRORS_KEY: _as_messages(detail)}
+
+
+def _as_messages(value) -> list:
+    if isinstance(value, dict):  # nested serializer: keep the structure, flattened one level
+        return [f"{key}: {msg}" for key, sub in value.items() for msg in _as_messages(sub)]
+    if isinstance(value, (list, tuple)):
+        return [msg for item in value for msg in _as_messages(item)]
+    return [str(value)]
+
 
 def exception_handler(exc: Exception, context: dict) -> Response:
-    """Return DRF's JSON error for API errors, 413 for oversized bodies, a plain JSON 500 otherwise.
+    """Every API error in the one shape: DRF's errors (headers such as ``WWW-Authenticate`` and
+    ``Retry-After`` kept), 413 for oversized bodies, a plain 500 otherwise.
 
     The 500 body carries no traceback or exception text; the exception is logged (redacted).
     """
     response = drf_exception_handler(exc, context)
     if response is not None:
+        if isinstance(exc, exceptions.ValidationError):
+            fields = _as_fields(exc.detail)
+            first = next((msgs[0] for msgs in fields.values() if msgs), "Invalid input.")
+            response.data = error_body("validation_error", f"Invalid input: {first}", fields)
+        else:
+            detail = getattr(exc, "detail", "")
+            default_code = getattr(exc, "default_code", "error")
+            code = detail.code if isinstance(detail, exceptions.ErrorDetail) and detail.code else default_code
+            response.data = error_body(_CODES.get(code, code), str(detail) or str(exc))
         return response
     if isinstance(exc, RequestDataTooBig):
-        return Response({"detail": "Request body too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return error_response(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "request_too_large", "Request body too large.")
     logger.exception("unhandled API error in %s", context.get("view").__class__.__name__)
-    return Response({"detail": "Internal error. It has been logged."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return error_response(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal error. It has been logged.")
+
+
+@csrf_exempt  # any method, no session: a POST to a mistyped route gets the JSON 404, not a CSRF page
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Unknown ``/api/`` route (any method): a JSON 404 in the error shape, never an HTML page."""
+    return error_json(404, "not_found", f"No API route {request.path!r}. See /api/v1/schema.")
+
+
+# --- schema of errors -----------------------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. validation_error, not_found, idempotency_conflict, throttled")
+    message = serializers.CharField(help_text="Human-readable explanation")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        allow_null=True,
+        help_text="For validation errors: request field -> messages; null otherwise",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error response of the API."""
+
+    error = ErrorDetailSerializer()
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid input (`validation_error` with `fields`, `parse_error` for malformed JSON, `invalid_idempotency_key`)",
+    401: "Missing or invalid API key (`not_authenticated`, `authentication_failed`)",
+    403: "The API key may not do this (`permission_denied`)",
+    404: "Unknown, or belongs to another tenant (`not_found`)",
+    409: "Conflict: `idempotency_conflict` (the Idempotency-Key was used with another request) or `invalid_state`",
+    413: "Request body too large (`request_too_large`)",
+    429: "Too many requests for this API key (`throttled`); retry after the `Retry-After` header's seconds",
+}
+
+
+def error_responses(*codes: int) -> dict:
+    """``extend_schema(responses=...)`` entries for the given error statuses, all :class:`ErrorSerializer`."""
+    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in codes}

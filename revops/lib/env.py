@@ -78,3 +78,21 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+_RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+
+
+def rate_check(name: str, value: str | None) -> str | None:
+    """Validate a DRF throttle rate read with :func:`env_str` (``N/period``: ``120/min``, ``10/s``,
+    ``1000/day``). Returns the rate, or None for ``none``/``off``/empty (no limit); raises
+    :class:`ImproperlyConfigured` naming ``name`` on anything else."""
+    if value is None:
+        return None
+    lowered = value.strip().lower()
+    if lowered in {"", "none", "off"}:
+        return None
+    count, _, period = lowered.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise ImproperlyConfigured(f"{name} must look like 120/min (periods: s, min, hour, day) or 'none', got {value!r}")
+    return lowered

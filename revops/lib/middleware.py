@@ -7,7 +7,8 @@ protect it. Bodies above ``settings.MAX_REQUEST_BYTES`` get 413; a malformed Con
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import JsonResponse
+
+from revops.lib.api import error_json
 
 LIMITED_PREFIXES = ("/api/", "/slack/")
 
@@ -25,7 +26,7 @@ class RequestSizeLimitMiddleware:
             try:
                 length = int(raw)
             except ValueError:
-                return JsonResponse({"detail": "Malformed Content-Length header."}, status=400)
+                return error_json(400, "bad_request", "Malformed Content-Length header.")
             if length > settings.MAX_REQUEST_BYTES:
-                return JsonResponse({"detail": f"Request body larger than {settings.MAX_REQUEST_BYTES} bytes."}, status=413)
+                return error_json(413, "request_too_large", f"Request body larger than {settings.MAX_REQUEST_BYTES} bytes.")
         return self.get_response(request)
