@@ -180,6 +180,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "revops.lib.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Per API key (429 with Retry-After); "none" disables. Counted in the default cache, which is
+    # per process unless CACHES names a shared one.
+    "DEFAULT_THROTTLE_CLASSES": ["revops.lib.throttling.ApiKeyWriteThrottle", "revops.lib.throttling.ApiKeyReadThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key_write": env_str("API_THROTTLE_WRITE_RATE", "60/min"),
+        "api_key_read": env_str("API_THROTTLE_READ_RATE", "600/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "RevOps AI API",
