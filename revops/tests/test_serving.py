@@ -86,7 +86,12 @@ def _stop(proc: subprocess.Popen, sig=signal.SIGINT) -> str:
 def test_serve_runs_gunicorn_with_static_files_swagger_offline_and_a_worker(static_root):
     proc, base = _serve(static_root, database=connection.settings_dict["NAME"])
     try:
-        ready = _wait(proc, f"{base}/readyz", seconds=90)  # 200 only once the worker's heartbeat is seen
+        def worker_up(r: httpx.Response) -> bool:
+            # 200 only once the cluster's heartbeat is seen; its worker processes start a moment later.
+            clusters = r.json().get("checks", {}).get("workers", {}).get("clusters") or [] if r.status_code == 200 else []
+            return bool(clusters) and clusters[0].get("workers", 0) >= 1
+
+        ready = _wait(proc, f"{base}/readyz", seconds=90, ready=worker_up)
         body = ready.json()
         assert body["status"] == "ready" and body["reasons"] == []
         assert body["checks"]["migrations"] == {"ok": True, "unapplied": []}
