@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from django.utils import timezone
 
 from tenants.models import Tenant
+from tenants.settings_schema import tenant_settings_section
 
 RECENT_DAYS = 90
 
@@ -37,9 +38,9 @@ def resolve_as_of(*, tenant: Tenant, explicit: dt.date | None = None) -> dt.date
     (ISO date), else today in the tenant's time zone. Raises ``ValueError`` on a malformed pin."""
     if explicit:
         return explicit
-    pinned = (tenant.settings or {}).get("as_of_date")
+    pinned = tenant_settings_section(tenant, "as_of_date")  # a ValueError when malformed
     if pinned:
-        return dt.date.fromisoformat(str(pinned))
+        return pinned
     return timezone.now().astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
 
 

@@ -123,7 +123,9 @@ def provider_for_tenant(tenant) -> LLMProvider:
     an unknown provider or a missing credential, so a misconfigured tenant fails loudly instead
     of silently answering offline.
     """
-    name = (tenant.settings or {}).get("llm_provider", "offline")
+    from tenants.settings_schema import tenant_settings_section
+
+    name = tenant_settings_section(tenant, "llm_provider")  # ImproperlyConfigured when unknown
     if name == "offline":
         return OfflineProvider()
     if name not in PROVIDERS:

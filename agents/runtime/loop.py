@@ -15,8 +15,6 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ImproperlyConfigured
-
 from agents.llm.base import (
     STOP_CONTEXT,
     STOP_END_TURN,
@@ -49,16 +47,13 @@ class Budgets:
     def from_tenant(cls, tenant) -> "Budgets":
         """Limits from ``tenant.settings["budgets"]``, defaults for keys not set.
 
-        Raises ImproperlyConfigured naming the key when a value is not a positive integer.
+        Raises ImproperlyConfigured (``tenants.settings_schema.TenantSettingsInvalid``) naming the
+        key when a value is not a positive integer (or an unknown key is set).
         """
-        raw = (tenant.settings or {}).get("budgets") or {}
-        values = {}
-        for key in ("max_handoffs", "max_tool_calls", "max_tokens"):
-            value = raw.get(key, getattr(cls, key))
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ImproperlyConfigured(f"tenant setting budgets.{key} must be a positive integer, got {value!r}")
-            values[key] = value
-        return cls(**values)
+        from tenants.settings_schema import tenant_settings_section
+
+        parsed = tenant_settings_section(tenant, "budgets")
+        return cls(max_handoffs=parsed.max_handoffs, max_tool_calls=parsed.max_tool_calls, max_tokens=parsed.max_tokens)
 
 
 @dataclass

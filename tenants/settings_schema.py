@@ -1,0 +1,170 @@
+"""The typed shape of ``Tenant.settings`` (DESIGN.md §3.8: structured settings are pydantic
+models validated at the edge).
+
+``Tenant.settings`` stays a JSON column; this module says what may be in it::
+
+    {
+      "as_of_date": "2025-06-30",          # pins the as-of date of runs (ISO date); absent: today
+      "llm_provider": "offline",           # offline | bedrock | openai
+      "budgets": {"max_handoffs": 3, "max_tool_calls": 8, "max_tokens": 40000},
+      "actions": {                         # see actions.selectors.ActionPolicy
+        "auto_approve": ["slack_notify", "webhook"],
+        "approver_roles": ["owner", "admin", "editor"],
+        "approval_channel": "C0APPROVE", "default_channel": "C0REVOPS",
+        "slack_users": {"Moses Frase": "U123"},
+        "outbound_allowlist": ["10.1.0.0/16"]
+      },
+      "slack": {"members_only": false}
+    }
+
+Writers (the tenant admin form, ``llm_configure``, ``tenant_create``) call
+:func:`tenant_settings_validate` and refuse what it refuses, with the field's dotted path
+(``actions.auto_approve: Input should be a valid list``). Readers of one section call
+:func:`tenant_settings_section`, so a tenant whose ``actions`` block is broken can still run
+with a good ``budgets`` block. Unknown keys are refused (a typo such as ``llm_provder`` would
+otherwise be silently ignored). Booleans and integers are strict: ``"yes"`` is not ``true`` and
+``"8"`` is not ``8``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from typing import Any, Literal
+
+from django.core.exceptions import ImproperlyConfigured
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
+
+LLM_PROVIDERS = ("offline", "bedrock", "openai")
+# actions.models.ActionKind values; tenants sits below actions, so they are spelled here (a test
+# checks the two agree).
+ACTION_KINDS = ("webhook", "slack_notify", "crm_update", "warehouse_write")
+ROLES = ("owner", "admin", "editor", "viewer")
+
+LLMProvider = Literal["offline", "bedrock", "openai"]
+ActionKindName = Literal["webhook", "slack_notify", "crm_update", "warehouse_write"]
+RoleName = Literal["owner", "admin", "editor", "viewer"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BudgetSettings(_Section):
+    """Per-run limits (``agents.runtime.loop.Budgets``): positive integers."""
+
+    max_handoffs: StrictInt = Field(3, ge=1, le=20, description="Specialists the supervisor may hand a question to.")
+    max_tool_calls: StrictInt = Field(8, ge=1, le=100, description="Tool calls per specialist loop.")
+    max_tokens: StrictInt = Field(40_000, ge=1, le=2_000_000, description="LLM tokens (input + output) per run.")
+
+
+class ActionSettings(_Section):
+    """The tenant's action policy (``actions.selectors.ActionPolicy`` documents each key).
+    ``None`` for the two lists means "the default", an empty list means "none"."""
+
+    auto_approve: list[ActionKindName] | None = Field(None, description="Action kinds that run without a human.")
+    approver_roles: list[RoleName] | None = Field(None, description="Membership roles that may approve in Slack.")
+    approval_channel: StrictStr = Field("", max_length=32, description="Slack channel id for approval prompts of non-Slack runs.")
+    default_channel: StrictStr = Field("", max_length=32, description="Slack channel for notifications without a better destination.")
+    slack_users: dict[StrictStr, StrictStr] = Field(default_factory=dict, description="CRM owner name -> Slack member id.")
+    outbound_allowlist: list[StrictStr] = Field(default_factory=list, description="CIDR networks outbound calls may reach although private.")
+
+    @field_validator("outbound_allowlist")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not a network (e.g. 10.1.0.0/16)") from None
+        return value
+
+
+class SlackSettings(_Section):
+    """Slack options of the tenant."""
+
+    members_only: StrictBool = Field(False, description="Ignore askers without a Membership (Slack user id recorded).")
+
+
+class TenantSettings(_Section):
+    """All of ``Tenant.settings``; every key optional (defaults as documented in the module)."""
+
+    as_of_date: dt.date | None = Field(None, description="Pins the as-of date of runs (ISO date, e.g. 2025-06-30).")
+    llm_provider: LLMProvider = Field("offline", description="offline, bedrock or openai.")
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    actions: ActionSettings = Field(default_factory=ActionSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+
+    @field_validator("as_of_date", mode="before")
+    @classmethod
+    def _iso_date_only(cls, value: Any) -> Any:
+        # JSON holds dates as ISO strings; refuse numbers (pydantic would read 20250630 as a Unix time).
+        if value is not None and not isinstance(value, (str, dt.date)):
+            raise ValueError("must be an ISO date such as 2025-06-30")
+        return value
+
+
+SECTIONS: dict[str, type[BaseModel]] = {"budgets": BudgetSettings, "actions": ActionSettings, "slack": SlackSettings}
+
+
+class TenantSettingsInvalid(ImproperlyConfigured, ValueError):
+    """``Tenant.settings`` (or one section of it) does not match :class:`TenantSettings`.
+
+    ``errors`` maps a dotted field path (``"actions.auto_approve"``, ``"llm_provider"``;
+    ``""`` for the whole document) to its messages; ``str()`` is one readable line. It is both
+    an ``ImproperlyConfigured`` (what runtime readers have always raised) and a ``ValueError``.
+    """
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"tenant setting {k or '(settings)'}: {', '.join(v)}" for k, v in errors.items()))
+
+
+def _errors(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        path = ".".join(p for p in (prefix, path) if p)
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown setting"
+        elif err["type"] == "literal_error":
+            message = f"{message} (got {err['input']!r})"
+        out.setdefault(path, []).append(message.removeprefix("Value error, "))
+    return out
+
+
+def tenant_settings_validate(raw: Any) -> TenantSettings:
+    """Parse a whole settings document (a dict, as stored). Raises :class:`TenantSettingsInvalid`
+    with every problem by dotted path."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise TenantSettingsInvalid({"": ["must be a JSON object"]})
+    try:
+        return TenantSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise TenantSettingsInvalid(_errors(exc)) from None
+
+
+def tenant_settings_section(tenant: Any, name: str) -> Any:
+    """One parsed top-level setting of ``tenant`` (a ``Tenant``): ``"as_of_date"`` (date or
+    None), ``"llm_provider"`` (str), or a section model (``"budgets"``, ``"actions"``,
+    ``"slack"``), defaults when absent. Only that key is checked, so a broken section elsewhere
+    does not stop runs. Raises :class:`TenantSettingsInvalid` naming the key."""
+    raw = getattr(tenant, "settings", None) or {}
+    if not isinstance(raw, dict):
+        raise TenantSettingsInvalid({"": ["must be a JSON object"]})
+    if name not in TenantSettings.model_fields:
+        raise KeyError(name)
+    value = raw.get(name)
+    try:
+        parsed = TenantSettings.model_validate({name: value} if value is not None else {})
+    except ValidationError as exc:
+        raise TenantSettingsInvalid(_errors(exc)) from None
+    return getattr(parsed, name)
+
+
+def tenant_settings_dump(parsed: TenantSettings) -> dict:
+    """The JSON to store: only the keys that were given, so absent keys keep their defaults."""
+    return parsed.model_dump(mode="json", exclude_unset=True)
