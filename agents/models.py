@@ -78,6 +78,12 @@ class Run(TenantOwnedModel):
         help_text='{"status": "answered"|"declined", "semantic_query": {...}, "unmapped": [...], "unused_words": [...]}: '
         "how the data agent read the question (agents.semantic)",
     )
+    feedback = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"slack:U123": {"value": "up"|"down", "at": "<ISO 8601 UTC>", "via": "slack"}, ...}: '
+        "one vote per person (the latest click wins), from the answer's feedback buttons",
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     source_system = models.CharField(max_length=100, blank=True, default="")
     source_process = models.CharField(max_length=100, blank=True, default="")

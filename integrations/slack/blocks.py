@@ -1,0 +1,300 @@
+"""Answers as Slack Block Kit messages: a header, sections, tables, a context line, feedback buttons.
+
+Pure functions (no I/O): :func:`answer_messages` turns the agents' Markdown answer into one or
+more :class:`SlackMessage` (``text`` fallback + ``blocks``) within Slack's limits
+(https://api.slack.com/reference/block-kit/blocks): a header's plain text <= 150 characters, a
+section's text <= 3,000, <= 10 fields of <= 2,000 each, <= 10 context elements, <= 50 blocks per
+message. :func:`progress_message` is the "Working on it…" message as specialists finish.
+
+Reading rules:
+
+- sections are cut on paragraph boundaries (then lines, then words; see
+  :func:`integrations.slack.mrkdwn.split_message`) and a Markdown heading starts a new section;
+- a Markdown table becomes aligned section fields when it has two columns and few rows, an
+  aligned monospace block when its rendered width is at most 60 columns (Slack wraps wider code
+  blocks on phones), and otherwise a compact list: one line per row, the first cell in bold and
+  the other cells as ``column: value``;
+- the answer's ``Sources`` section moves to a context line with the run id (linked to the run
+  page when a public URL is known);
+- a long answer becomes several messages of <= ``MESSAGE_CHARS`` section characters and <= 50
+  blocks each; the header opens the first, the context line and the 👍/👎 buttons close the last.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from integrations.slack.mrkdwn import (
+    _HEADING_RE,
+    _escape,
+    _escape_url,
+    _inline,
+    _is_fence_toggle,
+    _is_table_separator,
+    _plain,
+    _render_table,
+    _table_cells,
+    markdown_to_mrkdwn,
+    split_message,
+)
+
+HEADER_CHARS = 150
+SECTION_CHARS = 3000
+FIELD_CHARS = 2000
+MAX_FIELDS = 10
+MAX_BLOCKS = 50
+CONTEXT_CHARS = 2000
+NARROW_TABLE_COLUMNS = 60
+FIELD_TABLE_MAX_ROWS = 15  # two-column tables up to this many rows become fields (<= 2 field sections)
+MESSAGE_CHARS = 12_000  # section characters per message: beyond this a thread reads better as several messages
+FALLBACK_CHARS = 3000
+
+FEEDBACK_UP_ACTION_ID = "revops_feedback_up"
+FEEDBACK_DOWN_ACTION_ID = "revops_feedback_down"
+FEEDBACK_ACTION_IDS = {FEEDBACK_UP_ACTION_ID: "up", FEEDBACK_DOWN_ACTION_ID: "down"}
+
+_SOURCES_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+sources\s*#*\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One message to post or update: ``text`` is the fallback Slack shows in notifications and
+    to clients without Block Kit; ``blocks`` the Block Kit blocks (dicts, JSON-ready)."""
+
+    text: str
+    blocks: list[dict]
+
+
+def _truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters at a word boundary when possible, with an ellipsis."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", limit // 2, limit)
+    return text[: cut if cut > 0 else limit - 1].rstrip() + "…"
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _header(title: str) -> dict:
+    title = " ".join(title.split()) or "Answer"
+    return {"type": "header", "text": {"type": "plain_text", "text": _truncate(title, HEADER_CHARS), "emoji": True}}
+
+
+def agent_label(agent: str) -> str:
+    """``deal_analysis`` -> ``Deal analysis`` (how specialists are named to people)."""
+    return agent.replace("_", " ").capitalize()
+
+
+# --- the answer's parts ---------------------------------------------------------------------------
+
+
+def _split_sources(markdown: str) -> tuple[str, list[str]]:
+    """The answer without its ``Sources`` section, and that section's non-blank lines."""
+    lines = markdown.replace("\r\n", "\n").split("\n")
+    in_code = False
+    for i, line in enumerate(lines):
+        if _is_fence_toggle(line.strip()):
+            in_code = not in_code
+        elif not in_code and _SOURCES_HEADING_RE.match(line):
+            rest = lines[i + 1 :]
+            end = next((j for j, l in enumerate(rest) if _HEADING_RE.match(l)), len(rest))
+            sources = [l.strip() for l in rest[:end] if l.strip()]
+            return "\n".join(lines[:i] + rest[end:]).strip(), sources
+    return markdown.strip(), []
+
+
+def _parts(markdown: str) -> list[tuple[str, object]]:
+    """``("text", markdown)`` runs (a heading starts a new run) and ``("table", (header, sep, rows))``."""
+    parts: list[tuple[str, object]] = []
+    current: list[str] = []
+    in_code = False
+
+    def flush() -> None:
+        if "\n".join(current).strip():
+            parts.append(("text", "\n".join(current)))
+        current.clear()
+
+    lines = markdown.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _is_fence_toggle(line.strip()):
+            in_code = not in_code
+        elif not in_code and "|" in line and i + 1 < len(lines) and _is_table_separator(lines[i + 1]):
+            j = i + 2
+            while j < len(lines) and lines[j].strip() and "|" in lines[j]:
+                j += 1
+            flush()
+            parts.append(("table", (line, lines[i + 1], lines[i + 2 : j])))
+            i = j
+            continue
+        elif not in_code and _HEADING_RE.match(line):
+            flush()
+        current.append(line)
+        i += 1
+    flush()
+    return parts
+
+
+def table_blocks(header: str, separator: str, rows: list[str]) -> list[dict]:
+    """Blocks for one Markdown table (see the module docstring for the three renderings).
+
+    Two columns and <= 15 rows: section ``fields`` (column names in bold, then one row per
+    line of the two-column grid, <= 10 fields per section). Else, rendered width <= 60: an
+    aligned monospace block. Else: a compact list. Every block is within Slack's limits.
+    """
+    names = [_escape(_plain(c)) for c in _table_cells(header)]
+    grid = [[_escape(_plain(c)) for c in _table_cells(r)] for r in rows]
+    ncols = max([len(names), *(len(r) for r in grid)])
+    names += [""] * (ncols - len(names))
+    grid = [r + [""] * (ncols - len(r)) for r in grid]
+    if ncols == 2 and len(grid) <= FIELD_TABLE_MAX_ROWS:
+        fields = [f"*{n}*" if n else " " for n in names]
+        for row in grid:
+            fields.extend(cell or "–" for cell in row)
+        return [
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": _truncate(f, FIELD_CHARS)} for f in fields[k : k + MAX_FIELDS]]}
+            for k in range(0, len(fields), MAX_FIELDS)
+        ]
+    rendered = _render_table(header, separator, rows)  # [fence, header, rule, *rows, fence]
+    if max(len(l) for l in rendered[1:-1]) <= NARROW_TABLE_COLUMNS:
+        return [_section(piece) for piece in split_message("\n".join(rendered), limit=SECTION_CHARS)]
+    lines = []
+    for row in grid:
+        first = row[0] or "–"
+        rest = " · ".join(f"{n}: {v}" if n else v for n, v in zip(names[1:], row[1:]) if v)
+        lines.append(f"• *{first}*" + (f" — {rest}" if rest else ""))
+    return [_section(piece) for piece in split_message("\n".join(lines), limit=SECTION_CHARS)]
+
+
+def body_blocks(markdown: str) -> list[dict]:
+    """Section blocks for an answer body (no ``Sources``): text <= 3,000 characters each."""
+    blocks: list[dict] = []
+    for kind, value in _parts(markdown):
+        if kind == "table":
+            rendered = table_blocks(*value)  # type: ignore[misc]
+            last = blocks[-1] if blocks else None
+            if last and "fields" in rendered[0] and "fields" not in last and last["text"]["text"].count("\n") == 0:
+                last["fields"] = rendered.pop(0)["fields"]  # a one-line heading and its key/value table: one block
+            blocks.extend(rendered)
+        else:
+            blocks.extend(_section(piece) for piece in split_message(markdown_to_mrkdwn(str(value)), limit=SECTION_CHARS))
+    return blocks
+
+
+def _block_chars(block: dict) -> int:
+    text = len(block["text"]["text"]) if "text" in block else 0
+    return text + sum(len(f["text"]) for f in block.get("fields", []))
+
+
+def _block_text(block: dict) -> str:
+    fields = [f["text"] for f in block.get("fields", [])]
+    rows = ["  ".join(fields[k : k + 2]) for k in range(0, len(fields), 2)]  # fields read as a 2-column grid
+    return "\n".join(([block["text"]["text"]] if "text" in block else []) + rows)
+
+
+def context_block(*, sources: list[str], run_ref: str, run_url: str = "", note: str = "") -> dict:
+    """The context line: sources (mrkdwn, escaped, <= 2,000 characters) and the run id/link."""
+    elements = []
+    if sources:
+        text = "*Sources*\n" + "\n".join(_inline(s) for s in sources)
+        elements.append({"type": "mrkdwn", "text": _truncate(text, CONTEXT_CHARS)})
+    run = f"<{_escape_url(run_url)}|Run {run_ref}>" if run_url else f"Run `{run_ref}`"
+    elements.append({"type": "mrkdwn", "text": f"{run}{f' · {_escape(note)}' if note else ''}"})
+    return {"type": "context", "elements": elements}
+
+
+def feedback_block(*, run_ref: str) -> dict:
+    """👍/👎 buttons; their ``value`` is the run's tracking id (resolved in the clicker's tenant)."""
+    return {
+        "type": "actions",
+        "block_id": "revops_feedback",
+        "elements": [
+            {"type": "button", "action_id": FEEDBACK_UP_ACTION_ID, "value": run_ref, "text": {"type": "plain_text", "text": "👍 Helpful", "emoji": True}},
+            {"type": "button", "action_id": FEEDBACK_DOWN_ACTION_ID, "value": run_ref, "text": {"type": "plain_text", "text": "👎 Not helpful", "emoji": True}},
+        ],
+    }
+
+
+def answer_messages(
+    *, title: str, markdown: str, run_ref: str, run_url: str = "", note: str = "", feedback: bool = True
+) -> list[SlackMessage]:
+    """The answer as Slack messages, in order (at least one).
+
+    ``title``: the header's text (the question; cut to 150 characters at a word). ``markdown``:
+    the agents' answer; its ``Sources`` section becomes the context line. ``run_ref``: the run's
+    tracking id; ``run_url``: a link to the run page, or "" for none; ``note``: a short remark
+    after the run id (e.g. "failed"). Each message holds <= 50 blocks and <= ``MESSAGE_CHARS``
+    characters of section text (one oversized block still gets a message of its own); the first
+    starts with the header, the last ends with the context line and (``feedback``) the buttons.
+    ``text`` of each message is its sections' mrkdwn, cut to 3,000 characters.
+    """
+    body, sources = _split_sources(markdown)
+    blocks = body_blocks(body) or [_section("_(no answer text)_")]
+    tail = [context_block(sources=sources, run_ref=run_ref, run_url=run_url, note=note)]
+    if feedback:
+        tail.append(feedback_block(run_ref=run_ref))
+    groups: list[list[dict]] = [[_header(title)]]
+    chars = 0
+    for block in blocks:
+        size = _block_chars(block)
+        if len(groups[-1]) >= MAX_BLOCKS or (chars and chars + size > MESSAGE_CHARS):
+            groups.append([])
+            chars = 0
+        groups[-1].append(block)
+        chars += size
+    if len(groups[-1]) + len(tail) > MAX_BLOCKS:
+        groups.append([])
+    groups[-1].extend(tail)
+    messages = []
+    for n, group in enumerate(groups):
+        texts = [_block_text(b) for b in group if b["type"] == "section"]
+        if n == 0:
+            texts.insert(0, f"*{_escape(group[0]['text']['text'])}*")
+        messages.append(SlackMessage(text=_truncate("\n\n".join(texts), FALLBACK_CHARS) or f"Run {run_ref}", blocks=group))
+    return messages
+
+
+def progress_message(*, run_ref: str, planned: list[str], done: list[str], failed: list[str] | None = None) -> SlackMessage:
+    """The "Working on it…" message: one line per planned specialist (✅ done, ⚠️ failed, ⏳ to do).
+
+    ``planned``/``done``/``failed`` hold agent names (``deal_analysis``); the text fallback keeps
+    the "Working on it… (run <id>)" wording of the first acknowledgement.
+    """
+    failed = failed or []
+    text = f"Working on it… (run {run_ref})"
+    if not planned:
+        return SlackMessage(text=text, blocks=[_section(_escape(text))])
+    lines = []
+    for agent in planned:
+        mark = "⚠️" if agent in failed else "✅" if agent in done else "⏳"
+        lines.append(f"{mark} {_escape(agent_label(agent))}")
+    finished = sum(1 for a in planned if a in done or a in failed)
+    status = f"{finished} of {len(planned)} specialist{'s' if len(planned) != 1 else ''} finished"
+    return SlackMessage(
+        text=f"{text}: {status}",
+        blocks=[_section(_escape(f"Working on it… {status}.")), {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(" · ".join(lines), CONTEXT_CHARS)}, {"type": "mrkdwn", "text": f"Run `{run_ref}`"}]}],
+    )
+
+
+def answered_below_message(*, run_ref: str, count: int) -> SlackMessage:
+    """What the acknowledgement becomes when the answer follows in ``count`` messages."""
+    text = f"Done: the answer follows in {count} messages (run {run_ref})."
+    return SlackMessage(text=text, blocks=[_section(_escape(text))])
+
+
+__all__ = [
+    "FEEDBACK_ACTION_IDS",
+    "SlackMessage",
+    "answer_messages",
+    "answered_below_message",
+    "body_blocks",
+    "context_block",
+    "feedback_block",
+    "progress_message",
+    "table_blocks",
+]
