@@ -137,7 +137,16 @@ if not _database_url:
 else:
     EMBEDDED_DATABASE = False
 
-DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+# Persistent connections (seconds; 0 closes after each request, as before): opening a PostgreSQL
+# connection costs several milliseconds and one backend fork per request. A connection found
+# broken at the start of a request is replaced (CONN_HEALTH_CHECKS). Behind PgBouncer in
+# transaction mode set DB_DISABLE_SERVER_SIDE_CURSORS=1 (README, "Scaling out").
+DATABASES = {
+    "default": dj_database_url.parse(
+        _database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
+    )
+}
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_DISABLE_SERVER_SIDE_CURSORS", False)
 # A database that does not answer fails requests (and /readyz) after this, not after the OS's
 # TCP timeout of minutes.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 10, minimum=1))
@@ -206,20 +215,31 @@ LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 60, minimum=1)
 # A model call may still be in flight when the budget ends (Bedrock's read timeout is per client).
 WORKER_TIMEOUT_SECONDS = RUN_BUDGET_SECONDS + LLM_TIMEOUT_SECONDS + 30
 RUN_MAX_ATTEMPTS = env_int("RUN_MAX_ATTEMPTS", 2, minimum=1)
+# Broker: the database (ORM) by default, so `make demo` needs nothing else; Q_BROKER_URL=redis://...
+# (or rediss://) selects Redis, the multi-machine option: tasks are pushed and popped at once
+# (no poll), and cluster heartbeats live there. Redis pops a task before running it (no ack), so
+# a task lost with a dying worker is recovered by the run reaper, not by the broker. Lower-case (not
+# a setting of its own) for the same reason as the database URL: it may carry a password.
+_q_broker_url = env_str("Q_BROKER_URL", "")
+if _q_broker_url and not _q_broker_url.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"Q_BROKER_URL must be a redis://, rediss:// or unix:// URL, got scheme {_q_broker_url.split(':', 1)[0]!r}")
+Q_BROKER = "redis" if _q_broker_url else "orm"  # for /readyz and the docs; the URL stays private
 Q_CLUSTER = {
     "name": "revops",
-    "orm": "default",
+    **({"redis": _q_broker_url} if _q_broker_url else {"orm": "default"}),
     "workers": env_int("Q_WORKERS", 2, minimum=1),
     "timeout": WORKER_TIMEOUT_SECONDS,
     "retry": WORKER_TIMEOUT_SECONDS + 60,
     "max_attempts": 1,  # runs are retried by our own reaper, which records the reason
     "catch_up": False,
     "ack_failures": True,
-    "poll": 0.5,
+    # ORM broker only: how often an idle cluster asks the database for a task (queue wait at low load).
+    "poll": env_float("Q_POLL_SECONDS", 0.2, minimum=0.05),
     "sync": env_bool("Q_SYNC", False),
     "label": "Django Q2",
     "cache": "django_q",  # cluster heartbeats, read by /readyz from any machine
 }
+del _q_broker_url
 # The django-q2 cluster stats live in a database table (`manage.py createcachetable`, run by
 # `make migrate`; test databases get it automatically) so the web processes can see them.
 CACHES = {

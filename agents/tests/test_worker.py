@@ -1,11 +1,14 @@
 """The main job through a real django-q2 worker process (``manage.py qcluster``) against the test
-database, and the recovery of runs whose worker died."""
+database, with each broker: the database (ORM, the default) and Redis (``Q_BROKER_URL``, a real
+``redis-server`` started on a free loopback port; skipped when the binary is absent); and the
+recovery of runs whose worker died."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,19 +23,75 @@ from agents.models import Run, RunStatus
 from agents.services import run_create, run_reap_stale
 from agents.tasks import execute_run
 from agents.tests.conftest import read_csv
+from revops.lib.ports import free_port
 from tenants.services import apikey_create
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    """A throwaway ``redis-server`` on a free loopback port (no persistence); its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (CI installs Debian's redis-server)")
+    import redis
+
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"redis-server did not start: {proc.communicate()[0].decode(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+    yield url
+    client.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["orm", "redis"])
+def broker(request, monkeypatch) -> dict[str, str]:
+    """Point this process's django-q2 at a broker, asynchronously (the test settings run tasks in
+    process); returns the environment the worker process needs for the same broker."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    if request.param == "orm":
+        return {"Q_BROKER_URL": ""}
+    url = request.getfixturevalue("redis_url")
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", url)
+    return {"Q_BROKER_URL": url}
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_api_question_is_answered_by_a_real_worker(client, demo_warehouse):
+def test_api_question_is_answered_by_a_real_worker(client, demo_warehouse, broker):
+    from django_q.brokers import get_broker
+
     tenant = demo_tenant_configure(
         tenant_slug="demo", schema=demo_warehouse.schema, reader_role=demo_warehouse.role, reader_password=demo_warehouse.password
     )
     _, key = apikey_create(tenant=tenant, name="worker-test")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "revops.settings", "DATABASE_NAME_OVERRIDE": connection.settings_dict["NAME"], "Q_WORKERS": "1"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "revops.settings",
+        "DATABASE_NAME_OVERRIDE": connection.settings_dict["NAME"],
+        "Q_WORKERS": "1",
+        **broker,
+    }
     worker = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         response = client.post(
@@ -54,6 +113,9 @@ def test_api_question_is_answered_by_a_real_worker(client, demo_warehouse):
             worker.kill()
             output = worker.communicate()[0].decode(errors="replace")
     assert run["status"] == "succeeded", f"run: {run}\nworker output:\n{output[-3000:]}"
+    # The worker took the task from the broker under test, which is empty again.
+    expected = "Redis" if broker["Q_BROKER_URL"] else "ORM"
+    assert type(get_broker()).__name__ == expected and get_broker().queue_size() == 0
     # Expected win rate per sector computed from the CSV files; the semantic model's value alias
     # shows the sample's misspelt 'technolgy' as 'technology'.
     sector = {r["account"]: {"technolgy": "technology"}.get(r["sector"], r["sector"]) for r in read_csv("accounts")}
