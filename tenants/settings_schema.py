@@ -29,6 +29,7 @@ otherwise be silently ignored). Booleans and integers are strict: ``"yes"`` is n
 from __future__ import annotations
 
 import datetime as dt
+import json
 import ipaddress
 from typing import Any, Literal
 
@@ -44,6 +45,10 @@ ROLES = ("owner", "admin", "editor", "viewer")
 LLMProvider = Literal["offline", "bedrock", "openai"]
 ActionKindName = Literal["webhook", "slack_notify", "crm_update", "warehouse_write"]
 RoleName = Literal["owner", "admin", "editor", "viewer"]
+# What applies when actions.auto_approve / actions.approver_roles are absent (the defaults of
+# actions.selectors.ActionPolicy; a test checks they agree).
+DEFAULT_AUTO_APPROVE = ("slack_notify", "webhook")
+DEFAULT_APPROVER_ROLES = ("owner", "admin", "editor")
 
 
 class _Section(BaseModel):
@@ -168,3 +173,36 @@ def tenant_settings_section(tenant: Any, name: str) -> Any:
 def tenant_settings_dump(parsed: TenantSettings) -> dict:
     """The JSON to store: only the keys that were given, so absent keys keep their defaults."""
     return parsed.model_dump(mode="json", exclude_unset=True)
+
+
+def tenant_settings_set(*, tenant: Any, changes: dict[str, Any], unset: tuple[str, ...] = ()) -> dict:
+    """Merge ``changes`` (``{"dotted.path": value}``, e.g. ``{"llm_provider": "bedrock",
+    "budgets.max_tool_calls": 4}``) into ``tenant.settings``, drop the ``unset`` paths, validate
+    the whole document and save it (``update_fields=["settings"]``). Returns the stored dict.
+
+    Raises :class:`TenantSettingsInvalid` (nothing saved) with the offending dotted paths.
+    """
+    document = json.loads(json.dumps(getattr(tenant, "settings", None) or {}))  # deep copy
+    if not isinstance(document, dict):
+        document = {}
+    for path in unset:
+        *parents, leaf = path.split(".")
+        node: Any = document
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    for path, value in changes.items():
+        *parents, leaf = path.split(".")
+        node = document
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    document = {k: v for k, v in document.items() if v != {}}
+    tenant_settings_validate(document)
+    tenant.settings = document
+    tenant.save(update_fields=["settings"])
+    return document

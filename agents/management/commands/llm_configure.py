@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from integrations.models import ConnectorKind
 from integrations.services import credential_set
 from tenants.models import Tenant
+from tenants.settings_schema import TenantSettingsInvalid, tenant_settings_set
 
 
 class Command(BaseCommand):
@@ -38,6 +39,8 @@ class Command(BaseCommand):
             if opts["model"]:
                 config["model_id"] = opts["model"]
             credential_set(tenant=tenant, kind=ConnectorKind.LLM, name="bedrock", config=config, secrets={})
-        tenant.settings = {**tenant.settings, "llm_provider": provider}
-        tenant.save(update_fields=["settings"])
+        try:  # validated as a whole (tenants.settings_schema): a broken setting is named, not saved
+            tenant_settings_set(tenant=tenant, changes={"llm_provider": provider})
+        except TenantSettingsInvalid as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"tenant {tenant.slug} now answers with the {provider} provider")
