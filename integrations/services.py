@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+
 from integrations.crypto import encrypt_json, rotate_token
 from integrations.models import ConnectorCredential
 from tenants.models import Tenant
@@ -17,6 +22,47 @@ def credential_set(
         name=name,
         defaults={"config": config or {}, "secret_token": encrypt_json(secrets or {})},
     )
+    return row
+
+
+def credential_save(
+    *,
+    tenant: Tenant,
+    kind: str,
+    name: str,
+    config: dict[str, Any],
+    secret_updates: Mapping[str, str | None],
+    credential_id: int | None = None,
+) -> ConnectorCredential:
+    """Create or change one credential of ``tenant``, merging secrets.
+
+    ``config`` replaces the stored config (validate it first: ``integrations.forms.clean_config``).
+    ``secret_updates`` maps a secret key to its new value, or to None to remove it; stored keys
+    not named are kept. With ``credential_id`` that row is changed (its name may change; it must
+    belong to ``tenant``, else ``ConnectorCredential.DoesNotExist``); without, the row is found by
+    ``(tenant, kind, name)`` or created. Secrets are encrypted before they are stored.
+
+    Raises ``integrations.crypto.SecretDecryptError`` when the stored secrets cannot be decrypted
+    (nothing is written: delete the row and set it again, or restore the old key).
+    """
+    rows = ConnectorCredential.objects.unscoped()  # tenant given explicitly
+    with transaction.atomic():
+        if credential_id is not None:
+            row = rows.select_for_update().get(pk=credential_id, tenant=tenant, kind=kind)
+        else:
+            row = rows.select_for_update().filter(tenant=tenant, kind=kind, name=name).first()
+            if row is None:
+                row = ConnectorCredential(tenant=tenant, kind=kind, name=name)
+        secrets = row.secrets() if row.secret_token else {}
+        for key, value in secret_updates.items():
+            if value is None:
+                secrets.pop(key, None)
+            else:
+                secrets[key] = value
+        row.name = name
+        row.config = dict(config)
+        row.secret_token = encrypt_json(secrets)
+        row.save()
     return row
 
 

@@ -1,0 +1,225 @@
+"""The "Test connection" of connector credentials: one cheap, real call per kind.
+
+- ``warehouse_postgres``: log in as the configured (reader) role and run ``SELECT 1`` within the
+  warehouse timeouts; then check the schema exists and is readable, and warn when the role may
+  write;
+- ``slack``: ``auth.test`` with the bot token through slack-sdk (``settings.SLACK_API_URL``), plus
+  what ``/slack/events/<slug>`` needs (:func:`slack_credential_hints`);
+- ``salesforce``: the REST ``limits`` resource through simple-salesforce;
+- ``web_search``: one query to the provider.
+
+A check never raises for a failed connection and never returns a traceback: it returns a
+:class:`CheckResult` with the reason in words. Every text it returns has the credential's secret
+values masked, whatever a server or a library put in its error.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.error
+from dataclasses import dataclass, field
+
+import httpx
+import psycopg
+import requests
+from django.conf import settings
+from simple_salesforce.exceptions import SalesforceError
+from slack_sdk.errors import SlackApiError
+
+from integrations.crypto import SecretDecryptError
+from integrations.models import ConnectorCredential, ConnectorKind
+from integrations.salesforce.client import DEFAULT_API_VERSION, salesforce_client
+from integrations.slack.client import slack_client
+from integrations.warehouse.selectors import _app_database
+from integrations.web_search.client import DEFAULT_BASE_URL
+
+TEST_QUERY = "RevOps AI connection test"
+WEB_SEARCH_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of a connection test: ``ok``, a one-line ``message`` (what worked, or why not) and
+    ``hints`` (configuration advice that does not make the test fail)."""
+
+    ok: bool
+    message: str
+    hints: tuple[str, ...] = field(default=())
+
+    def text(self) -> str:
+        """The message and hints as one paragraph."""
+        return " ".join([self.message, *self.hints])
+
+
+def _mask(text: str, secrets: dict) -> str:
+    for value in secrets.values():
+        if isinstance(value, str) and len(value) >= 4:
+            text = text.replace(value, "[secret]")
+    return text
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:limit]
+
+
+def connector_check(*, credential: ConnectorCredential) -> CheckResult:
+    """Test ``credential`` (any tenant: the row is given explicitly). Never raises for a failed
+    connection; returns a :class:`CheckResult` whose texts hold no secret value."""
+    try:
+        secrets = credential.secrets()
+    except SecretDecryptError:
+        return CheckResult(False, "The stored secrets cannot be decrypted with the configured keys; set them again.")
+    config = credential.config or {}
+    checks = {
+        ConnectorKind.WAREHOUSE_POSTGRES: _check_warehouse,
+        ConnectorKind.SLACK: _check_slack,
+        ConnectorKind.SALESFORCE: _check_salesforce,
+        ConnectorKind.WEB_SEARCH: _check_web_search,
+    }
+    check = checks.get(credential.kind)
+    if check is None:
+        return CheckResult(False, f"There is no connection test for {credential.get_kind_display()} connectors yet.")
+    try:
+        result = check(credential, config, secrets)
+    except Exception as exc:  # noqa: BLE001 - the admin shows a reason, never a trace
+        result = CheckResult(False, f"The test failed unexpectedly ({type(exc).__name__}).")
+    return CheckResult(result.ok, _mask(result.message, secrets), tuple(_mask(h, secrets) for h in result.hints))
+
+
+def _check_warehouse(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
+    schema, user = str(config.get("schema") or ""), str(config.get("user") or "")
+    if not schema or not user:
+        return CheckResult(False, "The connector needs a schema and a user.")
+    if config.get("use_app_database"):
+        location = _app_database()
+    elif config.get("host"):
+        location = {"host": str(config["host"]), "port": str(config.get("port") or ""), "dbname": str(config.get("dbname") or "")}
+    else:
+        return CheckResult(False, "The connector needs a host (or “use the app's database”).")
+    timeout_ms = int(settings.WAREHOUSE_STATEMENT_TIMEOUT_MS)
+    params = {k: v for k, v in location.items() if v}
+    try:
+        with psycopg.connect(
+            **params,
+            user=user,
+            password=str(secrets.get("password") or ""),
+            connect_timeout=max(2, min(10, math.ceil(timeout_ms / 1000))),
+            options=f"-c statement_timeout={timeout_ms}",
+            autocommit=True,
+        ) as conn:
+            conn.execute("SELECT 1").fetchone()
+            exists, usable, can_create, superuser = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %(s)s),"
+                " CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %(s)s) THEN has_schema_privilege(%(s)s, 'USAGE') END,"
+                " CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %(s)s) THEN has_schema_privilege(%(s)s, 'CREATE') END,"
+                " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+                {"s": schema},
+            ).fetchone()
+            tables = conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", [schema]
+            ).fetchone()[0]
+    except psycopg.OperationalError as exc:
+        return CheckResult(False, f"Cannot connect as {user}: {_first_line(exc)}")
+    except psycopg.Error as exc:
+        return CheckResult(False, f"Connected as {user}, but the check query failed: {_first_line(exc)}")
+    if not exists:
+        return CheckResult(False, f"Connected as {user}, but schema {schema!r} does not exist.")
+    if not usable:
+        return CheckResult(False, f"Connected as {user}, but the role may not use schema {schema!r} (GRANT USAGE).")
+    hints = []
+    if superuser or can_create:
+        hints.append(f"{user} may {'do anything' if superuser else 'create tables in ' + repr(schema)}: use a read-only role.")
+    if not tables and credential.name != "insights_writer":
+        hints.append(f"{user} can read no table in {schema!r} (GRANT SELECT).")
+    return CheckResult(True, f"Connected as {user}: SELECT 1 answered; {tables} readable table(s) in {schema!r}.", tuple(hints))
+
+
+def slack_credential_hints(*, credential: ConnectorCredential) -> list[str]:
+    """What keeps ``/slack/events/<slug>`` from working with this ``slack`` credential, in words
+    (empty when nothing is missing). Reads the secrets' presence, never shows their values."""
+    hints = []
+    try:
+        secrets = credential.secrets()
+    except SecretDecryptError:
+        return ["The secrets cannot be decrypted: /slack/events answers 404 until they are set again."]
+    slug = credential.tenant.slug
+    if not str(secrets.get("signing_secret") or "").strip():
+        hints.append(f"No signing secret: /slack/events/{slug} answers 404 until one is stored.")
+    if not str(secrets.get("bot_token") or "").strip():
+        hints.append("No bot token: questions are received but the bot cannot answer.")
+    first = ConnectorCredential.objects.unscoped().filter(tenant_id=credential.tenant_id, kind=ConnectorKind.SLACK).order_by("pk").first()  # same tenant, explicit
+    if first is not None and first.pk != credential.pk:
+        hints.append(f"Not used: /slack/events/{slug} reads the Slack connector {first.name!r}.")
+    return hints
+
+
+def _check_slack(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
+    hints = slack_credential_hints(credential=credential)
+    token = str(secrets.get("bot_token") or "").strip()
+    if not token:
+        return CheckResult(False, "No bot token is stored, so auth.test cannot be called.", tuple(hints))
+    try:
+        answer = slack_client(token=token).auth_test()
+    except SlackApiError as exc:
+        code = str((exc.response.data or {}).get("error") if isinstance(exc.response.data, dict) else "") or "unknown error"
+        return CheckResult(False, f"Slack refused auth.test: {code}.", tuple(hints))
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return CheckResult(False, f"Cannot reach Slack at {settings.SLACK_API_URL}: {reason}.", tuple(hints))
+    team, user = str(answer.get("team_id") or ""), str(answer.get("user_id") or "")
+    if config.get("team_id") and team and config["team_id"] != team:
+        hints.append(f"The token belongs to team {team}, not the configured {config['team_id']}: events will be ignored.")
+    elif not config.get("team_id") and team:
+        hints.append(f"Set the team id to {team} to ignore other workspaces.")
+    if config.get("bot_user_id") and user and config["bot_user_id"] != user:
+        hints.append(f"The bot user is {user}, not the configured {config['bot_user_id']}.")
+    elif not config.get("bot_user_id") and user:
+        hints.append(f"Set the bot user id to {user}.")
+    return CheckResult(True, f"auth.test answered ok: team {team or '?'}, bot user {user or '?'}.", tuple(hints))
+
+
+def _check_salesforce(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
+    instance_url, token = str(config.get("instance_url") or ""), str(secrets.get("access_token") or "")
+    if not instance_url or not token:
+        return CheckResult(False, "The connector needs an instance URL and an access token.")
+    try:
+        limits = salesforce_client(instance_url=instance_url, access_token=token, api_version=str(config.get("api_version") or DEFAULT_API_VERSION)).limits()
+    except SalesforceError as exc:
+        content = exc.content if isinstance(exc.content, list) else []
+        code = next((str(c.get("errorCode")) for c in content if isinstance(c, dict) and c.get("errorCode")), "")
+        return CheckResult(False, f"Salesforce answered HTTP {exc.status}{': ' + code if code else ''}.")
+    except requests.exceptions.SSLError:
+        return CheckResult(False, f"TLS verification of {instance_url} failed.")
+    except requests.RequestException as exc:
+        return CheckResult(False, f"Cannot reach {instance_url} ({type(exc).__name__}).")
+    daily = limits.get("DailyApiRequests") if isinstance(limits, dict) else None
+    if isinstance(daily, dict) and "Remaining" in daily:
+        return CheckResult(True, f"Salesforce answered: {daily['Remaining']} of {daily.get('Max', '?')} daily API requests left.")
+    return CheckResult(True, "Salesforce answered the limits call.")
+
+
+def _check_web_search(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
+    api_key = str(secrets.get("api_key") or "")
+    if not api_key:
+        return CheckResult(False, "No API key is stored.")
+    base_url = str(config.get("base_url") or DEFAULT_BASE_URL)
+    headers = {"Accept": "application/json", "X-Subscription-Token": api_key}
+    try:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=WEB_SEARCH_TIMEOUT_SECONDS, follow_redirects=False) as client:
+            response = client.get("web/search", params={"q": TEST_QUERY, "count": 1})
+    except httpx.TimeoutException:
+        return CheckResult(False, f"The search provider at {base_url} did not answer within {WEB_SEARCH_TIMEOUT_SECONDS:.0f} s.")
+    except httpx.HTTPError as exc:
+        return CheckResult(False, f"Cannot reach the search provider at {base_url} ({type(exc).__name__}).")
+    if response.status_code in (401, 403):
+        return CheckResult(False, f"The search provider refused the API key (HTTP {response.status_code}).")
+    if response.status_code == 429:
+        return CheckResult(False, "The search provider is rate limiting this key (HTTP 429); try again later.")
+    if response.status_code != 200:
+        return CheckResult(False, f"The search provider answered HTTP {response.status_code}.")
+    try:
+        results = ((response.json().get("web") or {}).get("results")) or []
+    except (ValueError, AttributeError):
+        return CheckResult(False, "The search provider answered, but not with JSON search results.")
+    return CheckResult(True, f"One query answered with {len(results)} result(s).")

@@ -1,0 +1,391 @@
+"""Per-kind connector forms: typed config fields and write-only secret fields.
+
+One :class:`ConnectorSpec` per connector shape (``warehouse_postgres``, ``slack``, ``web_search``,
+``salesforce``, ``llm/openai``, ``llm/bedrock``) names its config fields (Django form fields, so
+the admin and ``manage.py connector_set`` validate the same way) and its secrets. The config keys
+are the ones the readers use: ``integrations.warehouse.selectors``, ``integrations.slack.selectors``,
+``integrations.web_search.client``, ``integrations.salesforce.selectors``, ``agents.llm``.
+
+Secrets are write-only: a secret input never renders a value (``PasswordInput(render_value=False)``),
+its help text says only whether a value is stored ("set"/"not set"). Leaving it blank keeps the
+stored value; changing a stored value needs the explicit "replace" box (so a browser's password
+autofill cannot overwrite a secret by accident); "replace" with a blank input removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+
+from integrations.crypto import SecretDecryptError
+from integrations.models import ConnectorCredential, ConnectorKind
+
+SECRET_SET = "set"
+SECRET_NOT_SET = "not set"
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """One secret key of a connector: ``key`` as stored, ``label`` shown, ``required`` for the
+    connector to work at all (saving without it is refused), ``help`` a short hint."""
+
+    key: str
+    label: str
+    required: bool = False
+    help: str = ""
+    prefix: str = ""  # e.g. "xoxb-": a value not starting with it is refused
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A connector shape. ``key`` is the kind, or ``llm/<name>`` for LLM providers (whose name
+    is fixed: the provider reads the credential named ``openai`` or ``bedrock``).
+
+    ``config_fields`` builds fresh form fields (a callable, as form fields are mutable);
+    ``clean_config`` checks cross-field rules and may raise ``ValidationError``.
+    """
+
+    key: str
+    kind: str
+    label: str
+    config_fields: Callable[[], dict[str, forms.Field]]
+    secrets: tuple[SecretSpec, ...] = ()
+    fixed_name: str | None = None
+    description: str = ""
+    clean_config: Callable[[dict[str, Any]], None] | None = field(default=None)
+
+
+def _optional_url(label: str, help_text: str = "") -> forms.URLField:
+    return forms.URLField(label=label, required=False, assume_scheme="https", help_text=help_text)
+
+
+def _warehouse_fields() -> dict[str, forms.Field]:
+    return {
+        "use_app_database": forms.BooleanField(
+            label="Use the app's database", required=False,
+            help_text="Take host, port and database name from the application's own database (the demo setting).",
+        ),
+        "host": forms.CharField(label="Host", required=False, max_length=255, help_text="Host name, IP address or Unix socket directory."),
+        "port": forms.IntegerField(label="Port", required=False, min_value=1, max_value=65535),
+        "dbname": forms.CharField(label="Database name", required=False, max_length=63),
+        "schema": forms.CharField(label="Schema", max_length=63, help_text="The schema holding the CRM tables."),
+        "user": forms.CharField(label="User (read-only role)", max_length=63, help_text="A role that may only read the schema."),
+        "table": forms.CharField(
+            label="Insights table", required=False, max_length=63,
+            help_text="Only for the credential named insights_writer: the table the agents may write to.",
+        ),
+    }
+
+
+def _warehouse_clean(config: dict[str, Any]) -> None:
+    if not config.get("use_app_database") and not config.get("host"):
+        raise ValidationError({"host": "Give a host, or tick “Use the app's database”."})
+
+
+def _slack_fields() -> dict[str, forms.Field]:
+    return {
+        "team_id": forms.CharField(
+            label="Team (workspace) id", required=False, max_length=32,
+            validators=[RegexValidator(r"^[TE][A-Z0-9]+$", "A Slack team id looks like T0123ABCD.")],
+            help_text="Events from other workspaces are ignored when set. “Test connection” shows it.",
+        ),
+        "bot_user_id": forms.CharField(
+            label="Bot user id", required=False, max_length=32,
+            validators=[RegexValidator(r"^[UW][A-Z0-9]+$", "A Slack user id looks like U0123ABCD.")],
+            help_text="The bot's own user id (its messages are ignored). “Test connection” shows it.",
+        ),
+    }
+
+
+def _web_search_fields() -> dict[str, forms.Field]:
+    return {"base_url": _optional_url("API base URL", "Blank: the Brave Search API (https://api.search.brave.com/res/v1/).")}
+
+
+def _salesforce_fields() -> dict[str, forms.Field]:
+    return {
+        "instance_url": forms.URLField(label="Instance URL", assume_scheme="https", help_text="https://<my-domain>.my.salesforce.com"),
+        "api_version": forms.CharField(
+            label="API version", required=False, max_length=8,
+            validators=[RegexValidator(r"^\d{2,3}\.\d$", "An API version looks like 59.0.")], help_text="Blank: 59.0",
+        ),
+    }
+
+
+def _salesforce_clean(config: dict[str, Any]) -> None:
+    if str(config.get("instance_url") or "").startswith("http://"):
+        raise ValidationError({"instance_url": "Salesforce is reached over https only."})
+
+
+def _openai_fields() -> dict[str, forms.Field]:
+    return {
+        "base_url": _optional_url("Base URL", "Any OpenAI-compatible endpoint, e.g. http://localhost:11434/v1. Blank: api.openai.com."),
+        "model": forms.CharField(label="Model", max_length=200),
+        "max_retries": forms.IntegerField(label="Max retries", required=False, min_value=0, max_value=10),
+    }
+
+
+def _bedrock_fields() -> dict[str, forms.Field]:
+    return {
+        "region": forms.CharField(
+            label="AWS region", required=False, max_length=32,
+            validators=[RegexValidator(r"^[a-z]{2}(-[a-z]+)+-\d$", "An AWS region looks like us-east-1.")], help_text="Blank: us-east-1",
+        ),
+        "model_id": forms.CharField(label="Model id / inference profile", required=False, max_length=200),
+    }
+
+
+SPECS: dict[str, ConnectorSpec] = {
+    spec.key: spec
+    for spec in (
+        ConnectorSpec(
+            "warehouse_postgres", ConnectorKind.WAREHOUSE_POSTGRES, "Warehouse (PostgreSQL)", _warehouse_fields,
+            (SecretSpec("password", "Password", help="The read-only role's password (blank under trust authentication)."),),
+            description="The agents read the credential named “default”; “insights_writer” is the insights table.",
+            clean_config=_warehouse_clean,
+        ),
+        ConnectorSpec(
+            "slack", ConnectorKind.SLACK, "Slack app", _slack_fields,
+            (
+                SecretSpec("signing_secret", "Signing secret", required=True, help="Basic Information → App Credentials → Signing Secret."),
+                SecretSpec("bot_token", "Bot token", help="OAuth & Permissions → Bot User OAuth Token (xoxb-…).", prefix="xoxb-"),
+            ),
+            description="Print the app manifest with manage.py slack_manifest --tenant SLUG --host HOST.",
+        ),
+        ConnectorSpec(
+            "web_search", ConnectorKind.WEB_SEARCH, "Web search (Brave Search API)", _web_search_fields,
+            (SecretSpec("api_key", "API key", required=True),),
+        ),
+        ConnectorSpec(
+            "salesforce", ConnectorKind.SALESFORCE, "Salesforce", _salesforce_fields,
+            (SecretSpec("access_token", "Access token", required=True, help="An OAuth access token (session id)."),),
+            clean_config=_salesforce_clean,
+        ),
+        ConnectorSpec(
+            "llm/openai", ConnectorKind.LLM, "LLM: OpenAI-compatible", _openai_fields,
+            (SecretSpec("api_key", "API key", help="Blank for local servers that need none."),),
+            fixed_name="openai",
+        ),
+        ConnectorSpec(
+            "llm/bedrock", ConnectorKind.LLM, "LLM: Amazon Bedrock", _bedrock_fields,
+            (
+                SecretSpec("aws_access_key_id", "AWS access key id", help="Blank: the default AWS credential chain (role, environment)."),
+                SecretSpec("aws_secret_access_key", "AWS secret access key"),
+                SecretSpec("aws_session_token", "AWS session token"),
+            ),
+            fixed_name="bedrock",
+        ),
+    )
+}
+
+
+def spec_for(*, kind: str, name: str) -> ConnectorSpec | None:
+    """The spec of a stored credential (``llm`` credentials by name), or None (e.g. ``gong``)."""
+    if kind == ConnectorKind.LLM:
+        return SPECS.get(f"llm/{name}")
+    return SPECS.get(kind)
+
+
+def spec_get(key: str) -> ConnectorSpec:
+    """The spec for ``key`` (``slack``, ``llm/openai``...). Raises ``KeyError`` listing the known keys."""
+    try:
+        return SPECS[key]
+    except KeyError:
+        raise KeyError(f"unknown connector kind {key!r}; one of: {', '.join(SPECS)}") from None
+
+
+def stored_secret_keys(credential: ConnectorCredential | None) -> set[str] | None:
+    """Keys of the secrets stored on ``credential`` with a non-empty value; None when they cannot
+    be decrypted (a key was rotated away). Values are never returned."""
+    if credential is None or not credential.pk:
+        return set()
+    try:
+        return {k for k, v in credential.secrets().items() if v}
+    except SecretDecryptError:
+        return None
+
+
+def validate_name(name: str) -> str:
+    """A credential name: lower-case letters, digits, ``-`` and ``_``, up to 100 characters."""
+    name = (name or "").strip()
+    if not _NAME_RE.match(name):
+        raise ValidationError("Use lower-case letters, digits, - and _ (e.g. default).")
+    return name
+
+
+def clean_config(spec: ConnectorSpec, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a config mapping against ``spec``; returns the config to store (empty optional
+    values dropped). Raises ``ValidationError`` (a dict of field -> messages) for unknown keys,
+    missing required values and bad types."""
+    fields = spec.config_fields()
+    unknown = sorted(set(data) - set(fields))
+    errors: dict[str, list[str]] = {}
+    if unknown:
+        errors["__all__"] = [f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(fields)}"]
+    config: dict[str, Any] = {}
+    for key, form_field in fields.items():
+        raw = data.get(key)
+        if isinstance(form_field, forms.BooleanField) and isinstance(raw, str):
+            raw = raw.strip().lower() in {"1", "true", "yes", "on"}
+        try:
+            value = form_field.clean(raw)
+        except ValidationError as exc:
+            errors[key] = list(exc.messages)
+            continue
+        if value not in (None, "", False):
+            config[key] = value
+    if not errors and spec.clean_config:
+        try:
+            spec.clean_config(config)
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(key, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return config
+
+
+def check_secret_value(secret: SecretSpec, value: str) -> None:
+    """Refuse a secret value of the wrong shape (e.g. a Slack token without ``xoxb-``)."""
+    if secret.prefix and value and not value.startswith(secret.prefix):
+        raise ValidationError(f"{secret.label} should start with {secret.prefix}")
+
+
+class ConnectorForm(forms.ModelForm):
+    """Base of the per-kind admin forms built by :func:`connector_form_class`.
+
+    After ``is_valid()``: ``cleaned_config`` is the config to store and ``secret_updates`` maps
+    secret keys to a new value (replace) or None (remove); keys absent keep the stored value.
+    """
+
+    spec: ConnectorSpec  # set by connector_form_class
+    cleaned_config: dict[str, Any]
+    secret_updates: dict[str, str | None]
+
+    class Meta:
+        model = ConnectorCredential
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instance = self.instance if self.instance.pk else None
+        for key, value in (instance.config if instance else {}).items():
+            if f"config_{key}" in self.fields:
+                self.initial[f"config_{key}"] = value
+        stored = stored_secret_keys(instance)
+        self._undecryptable = stored is None
+        self._stored = stored or set()
+        if "name" in self.fields and self.spec.fixed_name:
+            del self.fields["name"]
+
+    def clean_name(self) -> str:
+        return validate_name(self.cleaned_data.get("name", ""))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self._undecryptable:
+            self.add_error(None, "The stored secrets cannot be decrypted with the configured keys: restore the old key, or delete this connector and add it again.")
+        raw_config = {key: cleaned.get(f"config_{key}") for key in self.spec.config_fields()}
+        try:
+            self.cleaned_config = clean_config(self.spec, {k: v for k, v in raw_config.items() if v not in (None, "")})
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                target = f"config_{key}" if f"config_{key}" in self.fields else None
+                for message in messages:
+                    self.add_error(target, message)
+            self.cleaned_config = {}
+        self.secret_updates = {}
+        for secret in self.spec.secrets:
+            value = cleaned.get(f"secret_{secret.key}") or ""
+            replace = bool(cleaned.get(f"replace_{secret.key}"))
+            is_stored = secret.key in self._stored
+            if value:
+                try:
+                    check_secret_value(secret, value)
+                except ValidationError as exc:
+                    self.add_error(f"secret_{secret.key}", exc)
+                    continue
+                if is_stored and not replace:
+                    self.add_error(f"secret_{secret.key}", f"A {secret.label.lower()} is stored already: tick “replace” to overwrite it.")
+                    continue
+                self.secret_updates[secret.key] = value
+            elif is_stored and replace:
+                if secret.required:
+                    self.add_error(f"secret_{secret.key}", f"The {secret.label.lower()} is required; type the new value.")
+                    continue
+                self.secret_updates[secret.key] = None
+            elif secret.required and not is_stored:
+                self.add_error(f"secret_{secret.key}", f"The {secret.label.lower()} is required.")
+        self._check_unique(cleaned)
+        return cleaned
+
+    def _check_unique(self, cleaned: dict[str, Any]) -> None:
+        # kind is not a form field, so Django skips the (tenant, kind, name) constraint: check it
+        # here for a form error instead of an IntegrityError.
+        tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.pk else None)
+        name = self.spec.fixed_name or cleaned.get("name") or (self.instance.name if self.instance.pk else None)
+        if tenant is None or not name:
+            return
+        clash = ConnectorCredential.objects.unscoped().filter(tenant=tenant, kind=self.spec.kind, name=name)  # tenant checked explicitly
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            self.add_error("name" if "name" in self.fields else None, f"This tenant already has a {self.spec.label} connector named {name!r}.")
+
+
+def _secret_fields(spec: ConnectorSpec, stored: set[str] | None) -> dict[str, forms.Field]:
+    fields: dict[str, forms.Field] = {}
+    for secret in spec.secrets:
+        if stored is None:
+            state = "cannot be decrypted with the current keys"
+        else:
+            state = SECRET_SET if secret.key in stored else SECRET_NOT_SET
+        help_text = f"Stored: {state}." + (f" {secret.help}" if secret.help else "")
+        if stored and secret.key in stored:
+            help_text += " Leave blank to keep it; tick “replace” to change or remove it."
+        fields[f"secret_{secret.key}"] = forms.CharField(
+            label=secret.label + (" (required)" if secret.required else ""),
+            required=False,
+            strip=True,
+            help_text=help_text,
+            widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", "size": 60}),
+        )
+        if stored and secret.key in stored:
+            fields[f"replace_{secret.key}"] = forms.BooleanField(
+                label=f"Replace secret: {secret.label.lower()}",
+                required=False,
+                help_text="Tick to store the value typed above (blank: remove the stored value).",
+            )
+    return fields
+
+
+def connector_form_class(
+    spec: ConnectorSpec, *, with_tenant: bool, instance: ConnectorCredential | None = None
+) -> type[ConnectorForm]:
+    """A ModelForm class for ``spec`` (and the stored ``instance`` it will edit, whose stored
+    secret keys decide the help texts and the "replace" boxes): ``tenant`` (on add) and ``name``
+    (unless the spec fixes it) from the model, then ``config_<key>``, ``secret_<key>`` and
+    ``replace_<key>`` fields."""
+    model_fields = (["tenant"] if with_tenant else []) + ([] if spec.fixed_name else ["name"])
+    meta = type("Meta", (ConnectorForm.Meta,), {"fields": model_fields})
+    declared: dict[str, Any] = {f"config_{key}": f for key, f in spec.config_fields().items()}
+    declared.update(_secret_fields(spec, stored_secret_keys(instance)))
+    return type(f"{spec.key.replace('/', '_').title()}ConnectorForm", (ConnectorForm,), {"Meta": meta, "spec": spec, **declared})
+
+
+def parse_config_json(text: str) -> dict[str, Any]:
+    """``--config-json`` text -> dict. Raises ``ValueError`` with a readable message."""
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--config-json is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise ValueError("--config-json must be a JSON object, e.g. '{\"schema\": \"crm\"}'")
+    return value
