@@ -1,6 +1,8 @@
 """Slack interactivity endpoint: one per tenant, ``POST /slack/interactivity/<tenant slug>``.
 
-Receives Block Kit button clicks (``block_actions``) on action approval prompts. The tenant is
+Receives Block Kit button clicks (``block_actions``): the 👍/👎 feedback buttons under an answer
+(stored on the run, see :func:`integrations.slack.services.slack_feedback_record`) and the
+action approval prompts. The tenant is
 resolved here, once, from the URL; the request is verified with that tenant's signing secret
 (slack-sdk ``SignatureVerifier``: ``v0`` HMAC-SHA256, 5-minute window). Only a member of the
 tenant whose ``Membership.slack_user_id`` is the clicking user and whose role is one of the
@@ -23,7 +25,9 @@ from django_q.tasks import async_task
 from actions.approvals import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from actions.selectors import action_get, slack_approver_get
 from actions.services import ActionStateError, action_approve, action_reject
+from integrations.slack.blocks import FEEDBACK_ACTION_IDS
 from integrations.slack.selectors import slack_app_get
+from integrations.slack.services import slack_feedback_record
 from integrations.slack.views import slack_verified_body
 from tenants.context import tenant_context
 from tenants.models import Tenant
@@ -41,13 +45,24 @@ def _tell(tenant: Tenant, channel: str, user: str, text: str, thread_ts: str) ->
 
 def slack_interaction_handle(*, tenant: Tenant, payload: dict) -> str:
     """Act on one verified interaction payload for ``tenant`` (in context). Returns what
-    happened: ``"approved"``, ``"rejected"``, ``"refused: <why>"`` or ``"ignored: <why>"``."""
+    happened: ``"recorded"``/``"unchanged"`` (feedback), ``"approved"``, ``"rejected"``,
+    ``"refused: <why>"`` or ``"ignored: <why>"`` (e.g. feedback on another tenant's run)."""
     if payload.get("type") != "block_actions":
         return f"ignored: payload type {str(payload.get('type'))[:40]}"
     app = slack_app_get()
     team_id = str((payload.get("team") or {}).get("id") or "")
     if app is not None and app.team_id and team_id and team_id != app.team_id:
         return "ignored: other team"
+    vote = next(
+        (a for a in payload.get("actions") or [] if isinstance(a, dict) and a.get("action_id") in FEEDBACK_ACTION_IDS), None
+    )
+    if vote is not None:
+        return slack_feedback_record(
+            tenant=tenant,
+            run_ref=str(vote.get("value") or "")[:64],
+            slack_user=str((payload.get("user") or {}).get("id") or ""),
+            value=FEEDBACK_ACTION_IDS[str(vote["action_id"])],
+        )
     clicked = next(
         (a for a in payload.get("actions") or [] if isinstance(a, dict) and a.get("action_id") in (APPROVE_ACTION_ID, REJECT_ACTION_ID)),
         None,

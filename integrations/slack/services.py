@@ -2,18 +2,22 @@
 
 Inbound (``slack_event_handle``) runs in the HTTP request and must stay fast (Slack retries when
 it has no 2xx within 3 s): it only filters, dedupes and records a queued run. Outbound
-(``slack_post_ack``/``slack_post_answer``) runs on the worker and never raises into it.
+(``slack_post_ack``/``slack_post_progress``/``slack_post_answer``) runs on the worker and never
+raises into it: the acknowledgement is updated in place as specialists finish and then replaced
+by the answer in Block Kit. ``slack_feedback_record`` stores the answer's 👍/👎 clicks.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -21,7 +25,7 @@ from agents.models import Run, RunStatus
 from agents.services import run_create
 from integrations.models import SlackEvent
 from integrations.slack.client import slack_client
-from integrations.slack.mrkdwn import markdown_to_mrkdwn, split_message
+from integrations.slack.blocks import SlackMessage, answer_messages, answered_below_message, progress_message
 from integrations.slack.selectors import SlackApp, slack_app_get
 from tenants.models import Membership, Tenant
 
@@ -186,27 +190,54 @@ def slack_events_purge(*, older_than: timedelta = timedelta(days=2)) -> int:
 # --- outbound -----------------------------------------------------------------------------------
 
 
-def _post(*, run: Run, app: SlackApp, text: str) -> str | None:
-    """``chat.postMessage`` in the run's thread; the message ``ts``, or None (logged) on failure."""
+def _target(run: Run) -> tuple[str, str] | None:
     target = run.reply_to.get("slack") or {}
     channel, thread_ts = target.get("channel"), target.get("thread_ts")
     if not channel or not thread_ts:
         logger.warning("run %s: no Slack channel/thread to reply to", run.tracking_id)
         return None
+    return str(channel), str(thread_ts)
+
+
+def _call(run: Run, app: SlackApp, method: str, **kwargs) -> dict | None:
+    """One Web API call (``chat_postMessage``/``chat_update``); the response data, or None (logged)."""
     try:
-        response = slack_client(token=app.bot_token).chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False, unfurl_media=False
-        )
+        response = getattr(slack_client(token=app.bot_token), method)(**kwargs)
     except SlackApiError as exc:
         # Only Slack's error code: the response object carries request details we do not log.
-        logger.warning("run %s: Slack chat.postMessage failed: %s", run.tracking_id, exc.response.get("error"))
+        logger.warning("run %s: Slack %s failed: %s", run.tracking_id, method, exc.response.get("error"))
     except (SlackClientError, OSError) as exc:
         logger.warning("run %s: Slack unreachable: %s", run.tracking_id, type(exc).__name__)
     except Exception as exc:  # the worker must never die on a reply
-        logger.error("run %s: posting to Slack failed: %s", run.tracking_id, type(exc).__name__)
+        logger.error("run %s: Slack %s failed: %s", run.tracking_id, method, type(exc).__name__)
     else:
-        return response.get("ts")
+        return response.data if isinstance(response.data, dict) else {}
     return None
+
+
+def _post(*, run: Run, app: SlackApp, message: SlackMessage) -> str | None:
+    """``chat.postMessage`` in the run's thread; the message ``ts``, or None (logged) on failure."""
+    target = _target(run)
+    if target is None:
+        return None
+    channel, thread_ts = target
+    data = _call(
+        run, app, "chat_postMessage", channel=channel, thread_ts=thread_ts, text=message.text,
+        blocks=message.blocks or None, unfurl_links=False, unfurl_media=False,
+    )
+    return str(data.get("ts") or "") or None if data is not None else None
+
+
+def _update(*, run: Run, app: SlackApp, ts: str, message: SlackMessage) -> bool:
+    """``chat.update`` of our message ``ts`` in the run's channel; whether Slack accepted it."""
+    target = _target(run)
+    if target is None:
+        return False
+    return _call(run, app, "chat_update", channel=target[0], ts=ts, text=message.text, blocks=message.blocks) is not None
+
+
+def _ack_ts(run: Run) -> str:
+    return str((run.reply_to.get("slack") or {}).get("ack_ts") or "")
 
 
 def _app_for_posting(run: Run) -> SlackApp | None:
@@ -217,37 +248,127 @@ def _app_for_posting(run: Run) -> SlackApp | None:
     return app
 
 
+def _run_url(run: Run) -> str:
+    """The run's admin page on the first ``CSRF_TRUSTED_ORIGINS`` entry (the public admin origin), or ""."""
+    origins = list(getattr(settings, "CSRF_TRUSTED_ORIGINS", []) or [])
+    if not origins or run.pk is None:
+        return ""
+    return origins[0].rstrip("/") + reverse("admin:agents_run_change", args=[run.pk])
+
+
 def slack_post_ack(*, run: Run) -> bool:
     """Post "Working on it… (run <tracking id>)" in the run's Slack thread when the run starts.
 
-    Called by the worker inside ``tenant_context(run.tenant)``. Returns whether Slack accepted
-    it; errors are logged (never the token) and never raised.
+    The message's ``ts`` is kept in ``run.reply_to["slack"]["ack_ts"]`` (saved on the row) so
+    progress and the answer can update it in place. Called by the worker inside
+    ``tenant_context(run.tenant)``. Returns whether Slack accepted it; errors are logged (never
+    the token) and never raised.
     """
     app = _app_for_posting(run)
     if app is None:
         return False
-    return _post(run=run, app=app, text=f"Working on it… (run {run.tracking_id})") is not None
+    ref = str(run.tracking_id)
+    ts = _post(run=run, app=app, message=SlackMessage(text=f"Working on it… (run {ref})", blocks=[]))
+    if ts is None:
+        return False
+    run.reply_to = {**run.reply_to, "slack": {**(run.reply_to.get("slack") or {}), "ack_ts": ts}}
+    Run.objects.filter(pk=run.pk).update(reply_to=run.reply_to)
+    return True
+
+
+def slack_post_progress(*, run: Run, planned: list[str], done: list[str]) -> bool:
+    """Update the acknowledgement in place (``chat.update``) with the specialists' progress.
+
+    ``planned``: the specialists chosen, in order; ``done``: those finished. Does nothing (False)
+    when no acknowledgement was posted. Never raises; returns whether Slack accepted the update.
+    """
+    ts = _ack_ts(run)
+    if not ts:
+        return False
+    app = _app_for_posting(run)
+    if app is None:
+        return False
+    return _update(run=run, app=app, ts=ts, message=progress_message(run_ref=str(run.tracking_id), planned=planned, done=done))
+
+
+def run_answer_messages(*, run: Run) -> list[SlackMessage]:
+    """The run's answer as Block Kit messages (:func:`integrations.slack.blocks.answer_messages`).
+
+    Header: the question; a failed run shows its failure message (never ``run.error``, which may
+    hold internals) and "failed" after the run id in the context line.
+    """
+    failed = run.status == RunStatus.FAILED
+    if failed:
+        markdown = run.answer_markdown or FAILED_ANSWER
+    else:
+        markdown = run.answer_markdown if (run.answer_markdown or "").strip() else EMPTY_ANSWER
+    return answer_messages(
+        title=run.query or "Answer",
+        markdown=markdown,
+        run_ref=str(run.tracking_id),
+        run_url=_run_url(run),
+        note="failed" if failed else "",
+    )
 
 
 def slack_post_answer(*, run: Run) -> int:
-    """Post the run's answer in its Slack thread, split into messages of <= ``SLACK_MESSAGE_CHARS``.
+    """Deliver the run's answer in its Slack thread as Block Kit messages; returns how many.
 
-    ``run.answer_markdown`` is converted to mrkdwn and split on paragraph/line boundaries; the
-    pieces are posted in order, stopping at the first one Slack refuses (a later piece alone
-    would read out of context). A failed run posts its failure message (never ``run.error``,
-    which may hold internals) followed by the run id. Called by the worker inside
-    ``tenant_context(run.tenant)``. Returns the number of messages posted; never raises.
+    One message: it replaces the "Working on it…" acknowledgement (``chat.update``). Several
+    (over 50 blocks or ``blocks.MESSAGE_CHARS`` characters): the acknowledgement says the answer
+    follows and the messages are posted in order, stopping at the first one Slack refuses (a
+    later piece alone would read out of context). Without an acknowledgement, or when the update
+    is refused, the answer is posted as new messages. Called by the worker inside
+    ``tenant_context(run.tenant)``; never raises.
     """
     app = _app_for_posting(run)
     if app is None:
         return 0
-    if run.status == RunStatus.FAILED:
-        text = f"{markdown_to_mrkdwn(run.answer_markdown or FAILED_ANSWER)}\n\n_Run {run.tracking_id} failed._"
-    else:
-        text = markdown_to_mrkdwn(run.answer_markdown).strip() or f"{EMPTY_ANSWER} (run {run.tracking_id})"
+    messages = run_answer_messages(run=run)
+    ack_ts = _ack_ts(run)
+    if ack_ts and len(messages) == 1 and _update(run=run, app=app, ts=ack_ts, message=messages[0]):
+        return 1
+    if ack_ts and len(messages) > 1:
+        _update(run=run, app=app, ts=ack_ts, message=answered_below_message(run_ref=str(run.tracking_id), count=len(messages)))
     posted = 0
-    for piece in split_message(text, limit=settings.SLACK_MESSAGE_CHARS):
-        if _post(run=run, app=app, text=piece) is None:
+    for message in messages:
+        if _post(run=run, app=app, message=message) is None:
             break
         posted += 1
     return posted
+
+
+# --- feedback ------------------------------------------------------------------------------------
+
+
+def slack_feedback_record(*, tenant: Tenant, run_ref: str, slack_user: str, value: str) -> str:
+    """Store a 👍/👎 click on the run ``run_ref`` (tracking id) of ``tenant`` (in context).
+
+    ``run.feedback["slack:<user>"] = {"value": "up"|"down", "at": ISO 8601 UTC, "via": "slack"}``:
+    one vote per person, the latest click wins; the same click again changes nothing. The run is
+    looked up through the scoped manager, so another tenant's run is never found. With the
+    tenant option ``settings["slack"]["members_only"]`` only members (``Membership.slack_user_id``)
+    may vote. Returns ``"recorded"``, ``"unchanged"`` or ``"ignored: <why>"``.
+    """
+    if value not in ("up", "down"):
+        return "ignored: bad feedback value"
+    if not slack_user or len(slack_user) > 32:
+        return "ignored: no user"
+    try:
+        tracking_id = uuid.UUID(str(run_ref))
+    except ValueError:
+        return "ignored: bad run id"
+    if ((tenant.settings or {}).get("slack") or {}).get("members_only") and not Membership.objects.filter(
+        tenant=tenant, slack_user_id=slack_user
+    ).exists():
+        return "ignored: voter is not a member"
+    key = f"slack:{slack_user}"
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(tracking_id=tracking_id).only("pk", "feedback", "tenant_id").first()
+        if run is None:
+            return "ignored: no such run"
+        if (run.feedback or {}).get(key, {}).get("value") == value:
+            return "unchanged"
+        run.feedback = {**(run.feedback or {}), key: {"value": value, "at": timezone.now().isoformat(), "via": "slack"}}
+        Run.objects.filter(pk=run.pk).update(feedback=run.feedback)
+    return "recorded"

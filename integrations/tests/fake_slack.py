@@ -1,8 +1,11 @@
 """A local fake of Slack's Web API for hermetic tests (DESIGN.md §3.9).
 
 A ``ThreadingHTTPServer`` on 127.0.0.1 (free port) that records every request and answers like
-Slack: ``{"ok": true, "channel": ..., "ts": "<increasing>"}``. The real ``slack_sdk.WebClient``
-talks to it through ``settings.SLACK_API_URL``; nothing of ours is patched.
+Slack: ``{"ok": true, "channel": ..., "ts": "<increasing>"}``; ``chat.update`` answers with the
+updated message's ``ts`` (``message_not_found`` for a ts it never issued). Like Slack, it refuses
+``blocks`` that break Block Kit's limits with ``invalid_blocks`` (checked with slack-sdk's own block
+models: text lengths, field and element counts) and more than 50 blocks. The real
+``slack_sdk.WebClient`` talks to it through ``settings.SLACK_API_URL``; nothing of ours is patched.
 
 Usage: import the ``fake_slack`` fixture into a test module
 (``from integrations.tests.fake_slack import fake_slack  # noqa: F401``).
@@ -18,6 +21,34 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 import pytest
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+
+MAX_BLOCKS = 50
+
+
+def blocks_problem(blocks: object) -> str:
+    """Why Slack would refuse ``blocks`` (``""`` when they are valid), like its ``invalid_blocks``."""
+    if blocks in (None, ""):
+        return ""
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    if not isinstance(blocks, list):
+        return "blocks is not a list"
+    if len(blocks) > MAX_BLOCKS:
+        return f"{len(blocks)} blocks (max {MAX_BLOCKS})"
+    for n, raw in enumerate(blocks):
+        try:
+            block = Block.parse(raw)
+            if block is None:
+                return f"block {n}: unknown type"
+            block.validate_json()
+            for sub in [getattr(block, "text", None), *(getattr(block, "fields", None) or []), *(getattr(block, "elements", None) or [])]:
+                if sub is not None and hasattr(sub, "validate_json"):
+                    sub.validate_json()
+        except (SlackObjectFormationError, KeyError, TypeError, ValueError) as exc:
+            return f"block {n}: {exc}"
+    return ""
 
 
 @dataclass
@@ -31,6 +62,7 @@ class FakeSlackRequest:
     headers: dict[str, str]
     body: dict
     authorization: str = ""
+    answer: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -57,15 +89,40 @@ class FakeSlack:
         """Bodies of the ``chat.postMessage`` calls, in order."""
         return [r.body for r in self.calls("chat.postMessage")]
 
+    def thread(self) -> list[dict]:
+        """Messages as they read now: each accepted ``chat.postMessage`` body (plus its ``ts``) with
+        later accepted ``chat.update`` calls to the same ``ts`` applied (``text``/``blocks``)."""
+        with self._lock:
+            current: dict[str, dict] = {}
+            for r in self.requests:
+                if r.method == "chat.postMessage" and r.answer.get("ok"):
+                    current[r.answer["ts"]] = {**r.body, "ts": r.answer["ts"]}
+                elif r.method == "chat.update" and r.answer.get("ok") and r.body.get("ts") in current:
+                    message = current[r.body["ts"]]
+                    message["text"] = r.body.get("text", message.get("text"))
+                    message["blocks"] = r.body.get("blocks")
+            return list(current.values())
+
     def _answer(self, request: FakeSlackRequest) -> dict:
         with self._lock:
             self.requests.append(request)
             error = self.errors.get(request.method)
             ts = f"1700000000.{next(self._ts):06d}"
+            issued = {r.answer.get("ts") for r in self.requests if r.method == "chat.postMessage" and r.answer.get("ok")}
+        request.answer = self._reply(request, error, ts, issued)
+        return request.answer
+
+    def _reply(self, request: FakeSlackRequest, error: str | None, ts: str, issued: set) -> dict:
         if error:
             return {"ok": False, "error": error}
         if request.method == "auth.test":
             return {"ok": True, "team_id": "T0FAKE", "user_id": "U0BOT", "bot_id": "B0BOT"}
+        if request.method in ("chat.postMessage", "chat.update") and blocks_problem(request.body.get("blocks")):
+            return {"ok": False, "error": "invalid_blocks", "errors": [blocks_problem(request.body.get("blocks"))]}
+        if request.method == "chat.update":
+            if request.body.get("ts") not in issued:
+                return {"ok": False, "error": "message_not_found"}
+            ts = request.body["ts"]
         return {"ok": True, "channel": request.body.get("channel"), "ts": ts, "message": {"text": request.body.get("text"), "ts": ts}}
 
 

@@ -230,20 +230,21 @@ def test_app_mention_is_acked_and_answered_in_its_thread(slack_a, fake_slack, de
     [run] = runs_of(slack_a.tenant)
     assert run.query == "what is the status of the Acme deal?"
     assert run.channel == "slack"
-    assert run.reply_to["slack"] == {"channel": "C0CHAN", "thread_ts": ROOT_TS, "event_id": "Ev0001", "user": HUMAN}
+    [ack] = fake_slack.calls("chat.postMessage")
+    assert run.reply_to["slack"] == {
+        "channel": "C0CHAN", "thread_ts": ROOT_TS, "event_id": "Ev0001", "user": HUMAN, "ack_ts": ack.answer["ts"],
+    }
     assert run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
     assert events_of(slack_a.tenant) == 1
 
-    posts = fake_slack.calls("chat.postMessage")
-    assert len(posts) == 2, [p.body for p in posts]
-    ack, answer = posts
     assert ack.body["text"].startswith("Working on it")
     assert str(run.tracking_id) in ack.body["text"]
-    for post in posts:
-        assert post.body["channel"] == "C0CHAN"
-        assert post.body["thread_ts"] == ROOT_TS
-        assert post.authorization == f"Bearer {TOKEN_A}"
-    assert answer.body["text"]
+    assert (ack.body["channel"], ack.body["thread_ts"]) == ("C0CHAN", ROOT_TS)
+    updates = fake_slack.calls("chat.update")
+    assert updates and all(u.body["ts"] == ack.answer["ts"] and u.body["channel"] == "C0CHAN" for u in updates)
+    assert all(r.authorization == f"Bearer {TOKEN_A}" for r in fake_slack.requests)
+    [answer] = fake_slack.thread()  # the acknowledgement now reads as the answer
+    assert answer["text"] and answer["blocks"][0]["type"] == "header"
 
 
 def test_slack_retry_of_the_same_event_creates_no_second_run(slack_a, fake_slack, deliver):
@@ -254,8 +255,8 @@ def test_slack_retry_of_the_same_event_creates_no_second_run(slack_a, fake_slack
     assert len(runs_of(slack_a.tenant)) == 1
     assert events_of(slack_a.tenant) == 1
     texts = [m["text"] for m in fake_slack.messages()]
-    assert len(texts) == 2
-    assert sum(t.startswith("Working on it") for t in texts) == 1
+    assert len(texts) == 1 and texts[0].startswith("Working on it")
+    assert len(fake_slack.thread()) == 1
 
 
 def test_same_event_id_in_two_tenants_is_handled_by_each(slack_a, slack_b, fake_slack, deliver):
@@ -275,9 +276,10 @@ def test_direct_message_is_queued_and_answered_in_its_thread(slack_a, fake_slack
     assert deliver(payload).status_code == 200
     [run] = runs_of(slack_a.tenant)
     assert run.query == "how is the Q3 pipeline?"
-    posts = fake_slack.messages()
-    assert len(posts) == 2
+    posts = fake_slack.thread()
+    assert len(posts) == 1
     assert {(p["channel"], p["thread_ts"]) for p in posts} == {("D0DM", ROOT_TS)}
+    assert not posts[0]["text"].startswith("Working on it")
 
 
 def test_follow_up_in_the_same_thread_joins_the_conversation(slack_a, fake_slack, deliver):
@@ -288,7 +290,7 @@ def test_follow_up_in_the_same_thread_joins_the_conversation(slack_a, fake_slack
     assert follow_up.conversation_id == first.conversation_id
     assert follow_up.reply_to["slack"]["thread_ts"] == ROOT_TS
     assert {p["thread_ts"] for p in fake_slack.messages()} == {ROOT_TS}
-    assert len(fake_slack.messages()) == 4
+    assert len(fake_slack.thread()) == 2
 
 
 def test_a_new_thread_is_a_new_conversation(slack_a, fake_slack, deliver):
@@ -339,7 +341,7 @@ def test_channel_message_duplicate_of_a_mention_is_ignored(slack_a, fake_slack, 
     deliver(mention)
     deliver(duplicate)
     assert len(runs_of(slack_a.tenant)) == 1
-    assert len(fake_slack.messages()) == 2
+    assert len(fake_slack.thread()) == 1
 
 
 def test_edited_direct_message_is_ignored(slack_a, fake_slack, deliver):
@@ -437,22 +439,6 @@ def _queued_run(world, **fields) -> Run:
     return run
 
 
-def test_long_answer_is_split_into_ordered_messages_within_the_limit(slack_a, fake_slack, settings):
-    settings.SLACK_MESSAGE_CHARS = 300
-    sections = [f"### Section {i}\n" + "\n".join(f"- **point {i}.{j}** detail text" for j in range(6)) for i in range(8)]
-    run = _queued_run(slack_a, status=RunStatus.SUCCEEDED, answer_markdown="\n\n".join(sections))
-    with tenant_context(slack_a.tenant):
-        posted = slack_post_answer(run=run)
-    messages = fake_slack.messages()
-    assert posted == len(messages) > 1
-    assert all(len(m["text"]) <= 300 for m in messages)
-    assert {(m["channel"], m["thread_ts"]) for m in messages} == {("C0CHAN", ROOT_TS)}
-    joined = "\n\n".join(m["text"] for m in messages)
-    positions = [joined.index(f"*Section {i}*") for i in range(8)]
-    assert positions == sorted(positions)
-    assert "**" not in joined and "###" not in joined
-
-
 def test_failed_run_posts_the_failure_message_and_run_id_not_the_error(slack_a, fake_slack):
     run = _queued_run(
         slack_a,
@@ -464,8 +450,9 @@ def test_failed_run_posts_the_failure_message_and_run_id_not_the_error(slack_a, 
         assert slack_post_answer(run=run) == 1
     [message] = fake_slack.messages()
     assert "could not be answered" in message["text"]
-    assert str(run.tracking_id) in message["text"]
-    assert "10.0.0.5" not in message["text"]
+    shown = json.dumps(message["blocks"], ensure_ascii=False)
+    assert f"Run `{run.tracking_id}` · failed" in shown
+    assert "10.0.0.5" not in shown and "10.0.0.5" not in message["text"]
 
 
 def test_slack_api_error_is_logged_without_the_token_and_not_raised(slack_a, fake_slack, caplog):
