@@ -38,7 +38,12 @@ comments are dropped (a ``%s`` inside a comment is therefore refused), ``a % b``
 placeholder (with params, write ``MOD()``: ``%%`` does not parse), and ``%b`` / ``%t``
 placeholders are refused (sqlglot would turn ``%b`` into ``%s AS b``).
 
-Finally the rendered text is parsed and checked again, so what runs is exactly what was checked.
+What runs is exactly what was checked, with one parse in the common case: when the statement is
+already in the guard's own rendering (as the semantic compiler writes it), the text that runs is
+that checked text, unchanged or with `` LIMIT n`` appended to its outermost query; any other
+rendering (a reordered clause, a rewritten expression, a lowered limit) is parsed and checked
+again before it is returned. Results are also remembered per process (the last
+:data:`CACHE_SIZE` distinct statements and rule sets), so a repeated statement is not parsed.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -134,6 +140,8 @@ DENIED_FUNCTION_PREFIXES = (
 DENIED_FUNCTION_SUBSTRINGS = ("_to_xml",)
 
 _DIALECT_NAME = "postgres"
+#: Distinct (statement, tables, limit, schema) results remembered per process.
+CACHE_SIZE = 512
 
 
 class _GuardPostgres(Postgres):
@@ -227,19 +235,33 @@ def validate_select(
     if isinstance(allowed_tables, str):
         raise TypeError("allowed_tables must be an iterable of table names, not a single string")
     allowed = frozenset(t.strip().lower() for t in allowed_tables if t and t.strip())
+    return _validate(sql, allowed, default_limit, schema)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _validate(sql: str, allowed: frozenset[str], default_limit: int, schema: str | None) -> str:
+    """:func:`validate_select` on normalised arguments; refusals raise and are not cached."""
     marked, positional_count, named = _mark_placeholders(sql)
 
     root = _parse_one(marked)
     _check(root, allowed=allowed, schema=schema)
+    as_checked = _render(root)
     _apply_limit(root, default_limit)
-    rendered = root.sql(dialect=_GuardPostgres, comments=False, normalize_functions=False)
+    rendered = _render(root)
 
-    # What runs is what was checked: parse the rendering again and re-apply every rule.
-    again = _parse_one(rendered)
-    _check(again, allowed=allowed, schema=schema)
-    if not _limit_within(again, default_limit):  # pragma: no cover - a sqlglot regression
-        raise UnsafeSQL("the row limit could not be applied to this statement")
+    # What runs is what was checked. When the input is the guard's own rendering, the text that
+    # runs is that very text (parsed and checked above), as is or with " LIMIT n" appended to the
+    # outermost query: nothing to parse again. Any other rewrite is parsed and checked again.
+    if not (as_checked == marked and rendered in (marked, f"{marked} LIMIT {default_limit}")):
+        again = _parse_one(rendered)
+        _check(again, allowed=allowed, schema=schema)
+        if not _limit_within(again, default_limit):  # pragma: no cover - a sqlglot regression
+            raise UnsafeSQL("the row limit could not be applied to this statement")
     return _unmark_placeholders(rendered, count=positional_count, named=named)
+
+
+def _render(root: exp.Expression) -> str:
+    return root.sql(dialect=_GuardPostgres, comments=False, normalize_functions=False)
 
 
 # --- placeholders -------------------------------------------------------------------------------
