@@ -1,32 +1,132 @@
-import json
+"""Admin for runs (a readable page: rendered answer, interpretation, sources, grounding, timeline) and prompt versions."""
 
 from django.contrib import admin
 from django.http import Http404
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from agents.models import PromptVersion, Run, RunStep, StepKind
+from agents.models import PromptVersion, Run, StepKind
 
 
-class RunStepInline(admin.TabularInline):
-    model = RunStep
-    extra = 0
-    can_delete = False
-    fields = ["position", "agent", "kind", "name", "output_summary", "duration_ms", "error", "input"]
-    readonly_fields = fields
+def render_markdown(text: str) -> str:
+    """Markdown (CommonMark plus tables and strikethrough) as sanitised HTML, safe to mark safe.
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    Raw HTML in the markdown is not rendered (markdown-it ``html=False``), and the output goes
+    through nh3's allow-list (no scripts, event handlers or ``javascript:`` links). Without
+    markdown-it-py/nh3 installed the text is shown escaped in a ``<pre>``.
+    """
+    try:
+        import nh3
+        from markdown_it import MarkdownIt
+    except ImportError:  # pragma: no cover - both are dependencies; degrade to plain text
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+    html = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"]).render(text or "")
+    return mark_safe(nh3.clean(html, link_rel="noopener noreferrer nofollow"))  # noqa: S308 - sanitised just above
+
+
+def grounding_sentence(grounding: dict | None) -> str:
+    """``{"checked": 12, "unmatched": []}`` -> ``"12 of 12 figures traced to query results."``;
+    names up to 5 untraced figures; says so when nothing was checked."""
+    grounding = grounding or {}
+    checked = int(grounding.get("checked") or 0)
+    unmatched = [str(u) for u in grounding.get("unmatched") or []]
+    if not checked:
+        return "No figures in the answer to trace." if grounding else "Not checked."
+    traced = max(0, checked - len(unmatched))
+    sentence = f"{traced} of {checked} figure{'s' if checked != 1 else ''} traced to query results."
+    if unmatched:
+        more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
+        sentence += f" Not traced: {', '.join(unmatched[:5])}{more}."
+    return sentence
 
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    """Runs as a readable timeline of steps. Superusers see all tenants; members see their own."""
+    """A run as an editor reads it: the question, the rendered answer, how the question was
+    interpreted, the sources as a list, grounding as a sentence and the step timeline (no raw
+    JSON). Superusers see all tenants; members see their own (others' runs are 404)."""
 
     list_display = ["tracking_id", "tenant", "channel", "status", "short_query", "queued_at", "duration_ms"]
     list_filter = ["status", "channel"]
     search_fields = ["query", "tracking_id"]
-    inlines = [RunStepInline]
-    readonly_fields = ["timeline", "interpreted_as"] + [f.name for f in Run._meta.fields if f.name != "interpretation"]
+    fieldsets = [
+        (None, {"fields": ["query", "tenant", "status", "channel", "as_of", "created_by", "when"]}),
+        ("Answer", {"fields": ["answer", "error", "interpreted_as", "sources", "grounding_text", "usage_text", "feedback_text"]}),
+        ("Steps", {"fields": ["timeline"]}),
+        ("Delivery", {"classes": ["collapse"], "fields": ["tracking_id", "route_text", "route_reason", "source_system", "source_process", "callback_url", "callback_status"]}),
+    ]
+    readonly_fields = [
+        "query", "tenant", "status", "channel", "as_of", "created_by", "when", "answer", "error", "interpreted_as", "sources",
+        "grounding_text", "usage_text", "feedback_text", "timeline", "tracking_id", "route_text", "route_reason",
+        "source_system", "source_process", "callback_url", "callback_status",
+    ]
+
+    @admin.display(description="answer")
+    def answer(self, run: Run) -> str:
+        """The answer's markdown rendered as sanitised HTML."""
+        if not run.answer_markdown:
+            return "-"
+        return format_html("<div class='revops-answer' style='max-width:60em'>{}</div>", render_markdown(run.answer_markdown))
+
+    @admin.display(description="sources")
+    def sources(self, run: Run) -> str:
+        """The citations as a list: queries with their row counts, KB sections, web searches."""
+        items = []
+        for c in run.citations or []:
+            if not isinstance(c, dict):
+                continue
+            kind = c.get("type")
+            ref = c.get("ref", "")
+            if kind == "sql":
+                rows = c.get("row_count")
+                items.append(format_html(
+                    "<li><b>[{}]</b> {} ({} row{}, step {})<br><code style='white-space:pre-wrap'>{}</code></li>",
+                    ref, c.get("purpose") or "query", rows, "" if rows == 1 else "s", c.get("step", "?"), (c.get("sql") or "")[:600],
+                ))
+            elif kind == "kb":
+                section = f" › {c['heading_path']}" if c.get("heading_path") else ""
+                items.append(format_html(
+                    "<li><b>[{}]</b> Knowledge base: {}{} (version {})</li>", ref, c.get("title", ""), section, c.get("version", "?")
+                ))
+            elif kind == "web":
+                links = format_html_join(", ", "<a href='{}' rel='noopener noreferrer nofollow'>{}</a>", ((u, u) for u in (c.get("urls") or [])[:5]))
+                items.append(format_html("<li><b>[{}]</b> Web search “{}”: {}</li>", ref, c.get("query", ""), links or "no pages"))
+            else:
+                items.append(format_html("<li><b>[{}]</b> {}</li>", ref, kind or "source"))
+        if not items:
+            return "No sources."
+        return format_html("<ol style='margin-left:1.5em'>{}</ol>", format_html_join("", "{}", ((i,) for i in items)))
+
+    @admin.display(description="grounding")
+    def grounding_text(self, run: Run) -> str:
+        return grounding_sentence(run.grounding)
+
+    @admin.display(description="model usage")
+    def usage_text(self, run: Run) -> str:
+        usage = run.usage or {}
+        tokens_in, tokens_out = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+        provider = run.provider or "offline"
+        if not tokens_in and not tokens_out:
+            return f"{provider}: no LLM tokens used."
+        return f"{provider}: {tokens_in:,} input + {tokens_out:,} output tokens."
+
+    @admin.display(description="feedback")
+    def feedback_text(self, run: Run) -> str:
+        votes = [v.get("value") for v in (getattr(run, "feedback", None) or {}).values() if isinstance(v, dict)]
+        if not votes:
+            return "No feedback yet."
+        return f"{votes.count('up')} helpful, {votes.count('down')} not helpful."
+
+    @admin.display(description="time")
+    def when(self, run: Run) -> str:
+        parts = [f"queued {run.queued_at:%Y-%m-%d %H:%M:%S}"]
+        if run.duration_ms is not None:
+            parts.append(f"answered in {run.duration_ms:,} ms")
+        return ", ".join(parts)
+
+    @admin.display(description="route")
+    def route_text(self, run: Run) -> str:
+        return " → ".join(str(r) for r in run.route or []) or "-"
 
     @admin.display(description="interpreted as")
     def interpreted_as(self, run: Run) -> str:
@@ -70,10 +170,11 @@ class RunAdmin(admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style='max-width:60em'>{}</td><td>{} ms</td><td style='color:#b00'>{}</td></tr>",
             rows,
         )
-        usage = json.dumps(run.usage or {})
+        if not rows:
+            return "No steps recorded."
         return format_html(
-            "<p>{} · provider {} · tokens {} · grounding {}</p><table><tr><th>#</th><th>agent</th><th>kind</th><th>name</th><th>detail</th><th>time</th><th>error</th></tr>{}</table>",
-            run.get_status_display(), run.provider or "offline", usage, json.dumps(run.grounding or {}), body,
+            "<table><tr><th>#</th><th>agent</th><th>kind</th><th>name</th><th>detail</th><th>time</th><th>error</th></tr>{}</table>",
+            body,
         )
 
     @admin.display(description="query")
