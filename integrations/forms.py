@@ -239,7 +239,7 @@ def clean_config(spec: ConnectorSpec, data: Mapping[str, Any]) -> dict[str, Any]
         except ValidationError as exc:
             errors[key] = list(exc.messages)
             continue
-        if value not in (None, "", False):
+        if not (value is None or value is False or value == ""):  # 0 is a value (max_retries: 0)
             config[key] = value
     if not errors and spec.clean_config:
         try:
@@ -294,7 +294,7 @@ class ConnectorForm(forms.ModelForm):
             self.add_error(None, "The stored secrets cannot be decrypted with the configured keys: restore the old key, or delete this connector and add it again.")
         raw_config = {key: cleaned.get(f"config_{key}") for key in self.spec.config_fields()}
         try:
-            self.cleaned_config = clean_config(self.spec, {k: v for k, v in raw_config.items() if v not in (None, "")})
+            self.cleaned_config = clean_config(self.spec, {k: v for k, v in raw_config.items() if not (v is None or v == "")})
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
                 target = f"config_{key}" if f"config_{key}" in self.fields else None
