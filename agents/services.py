@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -120,7 +121,7 @@ def run_execute(*, run: Run, provider=None) -> Run:
         _deliver_ack(run)
         from agents.runtime.supervisor import supervise
 
-        outcome = supervise(run=run, provider=provider, started=started)
+        outcome = supervise(run=run, provider=provider, started=started, progress=_progress_reporter(run))
     except Exception as exc:  # the run records the failure; the worker must not die on it
         logger.exception("run %s failed", run.pk)
         run.status = RunStatus.FAILED
@@ -160,6 +161,18 @@ def _deliver_ack(run: Run) -> None:
         from integrations.slack.services import slack_post_ack
 
         slack_post_ack(run=run)
+
+
+def _progress_reporter(run: Run) -> Callable[[list[str], list[str]], None] | None:
+    """``progress(planned, finished)`` for the supervisor: the Slack acknowledgement updated in place."""
+    if not run.reply_to.get("slack"):
+        return None
+    from integrations.slack.services import slack_post_progress
+
+    def report(planned: list[str], finished: list[str]) -> None:
+        slack_post_progress(run=run, planned=planned, done=finished)  # never raises
+
+    return report
 
 
 def _deliver_answer(run: Run) -> None:

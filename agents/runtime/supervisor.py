@@ -10,6 +10,7 @@ code, and each specialist's model narrates from their results with its role's to
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agents.llm.base import OFFLINE_NOTICE, LLMError, LLMProvider, Message, ToolSpec, provider_for_tenant
@@ -117,10 +118,14 @@ def _playbook(ctx: RunContext, agent: str, run: Run, decision: RouteDecision, pr
     return data.answer(ctx, run.query, previous=previous)
 
 
-def supervise(*, run: Run, provider: LLMProvider | None = None, started: float | None = None) -> Outcome:
+def supervise(
+    *, run: Run, provider: LLMProvider | None = None, started: float | None = None,
+    progress: Callable[[list[str], list[str]], None] | None = None,
+) -> Outcome:
     """Answer ``run`` (tenant in context). ``provider`` defaults to the tenant's; ``started`` is
-    the ``time.monotonic()`` the run's budget counts from. Specialist failures become an honest
-    section, not a crash."""
+    the ``time.monotonic()`` the run's budget counts from; ``progress(planned, finished)`` (agent
+    names) is called with the plan and after each specialist (the Slack acknowledgement, updated in
+    place) and must not raise. Specialist failures become an honest section, not a crash."""
     ctx = RunContext(run=run, started=started) if started is not None else RunContext(run=run)
     provider = provider or provider_for_tenant(run.tenant)
     budgets = Budgets.from_tenant(run.tenant)
@@ -147,7 +152,9 @@ def supervise(*, run: Run, provider: LLMProvider | None = None, started: float |
     sections: list[str] = []
     entities: dict = {}
     interpretation: dict = {}
-    for agent in agents:
+    for position, agent in enumerate(agents):
+        if progress is not None:
+            progress(list(agents), list(agents[:position]))
         try:
             ctx.check_budget()
             result = _playbook(ctx, agent, run, decision, previous, sections)
@@ -172,6 +179,8 @@ def supervise(*, run: Run, provider: LLMProvider | None = None, started: float |
         else:
             loop = specialist_loop(ctx, provider, agent=agent, question=run.query, playbook_markdown=result.markdown, history=history, usage=usage, budgets=budgets)
             sections.append(loop.markdown)
+    if progress is not None:
+        progress(list(agents), list(agents))
     body = "\n\n".join(sections)
     ctx.sources.add(run.query)
     ctx.sources.add(run.as_of)

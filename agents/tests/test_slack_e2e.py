@@ -59,7 +59,7 @@ def test_slack_mention_answered_in_thread_with_csv_figures(client, demo, fake_sl
     messages = fake_slack.messages()
     assert all(m["channel"] == "C0DEALS" and m["thread_ts"] == "1751300000.000100" for m in messages)
     assert "Working on it" in messages[0]["text"]
-    answer = "\n".join(m["text"] for m in messages[1:])
+    answer = "\n".join(m["text"] for m in fake_slack.thread())  # the acknowledgement is updated in place into the answer
     assert f"${total:,}" in answer and f"{len(q1):,} won opportunities" in answer
     assert all(r.authorization == f"Bearer {TOKEN}" for r in fake_slack.calls("chat.postMessage"))
     assert Run.objects.unscoped().filter(tenant=demo.tenant, channel="slack").count() == 1
