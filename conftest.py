@@ -62,3 +62,13 @@ def in_tenant_a(world_a):
     """Run the test body with tenant A in context."""
     with tenant_context(world_a.tenant):
         yield world_a
+
+
+@pytest.fixture(autouse=True)
+def _warehouse_idle_connections_closed():
+    """The warehouse connector keeps idle connections per process; closed after each test so
+    that none holds the test database (or a reader role a fixture drops) at teardown."""
+    yield
+    from integrations.warehouse.postgres import warehouse_connections_close
+
+    warehouse_connections_close()

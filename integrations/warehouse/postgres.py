@@ -10,10 +10,21 @@ Three layers keep a statement a read (the guard alone is not trusted):
    command in it;
 3. the connection logs in as a role that only holds ``SELECT`` on the schema
    (:func:`integrations.warehouse.loader.warehouse_load_demo` creates it).
+
+Connections for :meth:`PostgresWarehouse.execute` are reused within a process: after each
+statement the transaction is rolled back (so the ``SET LOCAL`` settings and anything the
+statement changed are gone; the next use sets them again) and the connection is kept idle, at
+most :data:`IDLE_PER_KEY` per (host, port, database, role, password) and for at most
+:data:`IDLE_MAX_SECONDS`. Two tenants share a connection only when they log in with the same
+role and password, i.e. when they hold the same privileges anyway. A forked process never
+reuses its parent's connections.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -31,6 +42,33 @@ from integrations.warehouse.guard import validate_select
 
 CONNECT_TIMEOUT_S = 5
 APPLICATION_NAME = "revops-warehouse"
+#: Idle connections kept per login (host, port, database, role, password) per process.
+IDLE_PER_KEY = 2
+#: An idle connection older than this (seconds since it was last returned) is closed, not reused.
+IDLE_MAX_SECONDS = 60.0
+
+# key -> [(connection, returned_at_monotonic)]; _idle_pid is the process that owns them.
+_idle: dict[tuple, list[tuple[psycopg.Connection, float]]] = {}
+_idle_lock = threading.Lock()
+_idle_pid = os.getpid()
+
+
+def warehouse_connections_close() -> int:
+    """Close this process's idle warehouse connections (tests, shutdown); returns how many."""
+    global _idle_pid
+    with _idle_lock:
+        if _idle_pid != os.getpid():  # inherited from a parent: not ours to close, just drop
+            _idle.clear()
+            _idle_pid = os.getpid()
+            return 0
+        conns = [conn for entries in _idle.values() for conn, _ in entries]
+        _idle.clear()
+    for conn in conns:
+        try:
+            conn.close()
+        except psycopg.Error:  # pragma: no cover - closing a broken socket
+            pass
+    return len(conns)
 
 
 class PostgresWarehouse:
@@ -51,8 +89,8 @@ class PostgresWarehouse:
         TypeError: ``allowed_tables`` is a single string.
 
     The object holds the password only to connect; it is never part of ``repr`` or of an error.
-    A connection is opened per :meth:`execute` call and closed afterwards (agent queries are
-    few and slow; a pool would keep idle sessions on the tenant's warehouse).
+    :meth:`execute` reuses an idle connection of the same login when one is fresh (see the
+    module notes: at most two idle sessions per login per process, closed after a minute idle).
     """
 
     def __init__(
@@ -119,6 +157,46 @@ class PostgresWarehouse:
             f"as {self.user!r}: {reason}"
         )
 
+    def _pool_key(self) -> tuple:
+        return (self.host, self.port, self.dbname, self.user, hashlib.sha256(self._password.encode()).hexdigest())
+
+    def _acquire(self) -> psycopg.Connection:
+        """An idle connection of this login when one is fresh and healthy, else a new one."""
+        global _idle_pid
+        key = self._pool_key()
+        now = time.monotonic()
+        stale: list[psycopg.Connection] = []
+        found = None
+        with _idle_lock:
+            if _idle_pid != os.getpid():
+                _idle.clear()  # the parent's sockets: never used from a forked child
+                _idle_pid = os.getpid()
+            entries = _idle.get(key, [])
+            while entries:
+                conn, returned_at = entries.pop()
+                if now - returned_at > IDLE_MAX_SECONDS or conn.closed or conn.broken:
+                    stale.append(conn)
+                    continue
+                found = conn
+                break
+        for conn in stale:
+            conn.close()
+        return found if found is not None else self.connect()
+
+    def _release(self, conn: psycopg.Connection) -> None:
+        """Keep ``conn`` for the next statement when it is healthy and idle, else close it."""
+        from psycopg.pq import TransactionStatus
+
+        keep = not conn.closed and not conn.broken and conn.info.transaction_status == TransactionStatus.IDLE
+        if keep:
+            with _idle_lock:
+                if _idle_pid == os.getpid():
+                    entries = _idle.setdefault(self._pool_key(), [])
+                    if len(entries) < IDLE_PER_KEY:
+                        entries.append((conn, time.monotonic()))
+                        return
+        conn.close()
+
     def execute(self, sql: str, params: Sequence | Mapping | None = None) -> WarehouseResult:
         """Validate ``sql`` with the guard and run it read-only; see :class:`WarehouseConnector`.
 
@@ -149,7 +227,7 @@ class PostgresWarehouse:
             # Callers pass {} by default; psycopg would then read every '%' as a placeholder and
             # reject LIKE 'A%'. Empty params with no '%%' escape mean "no params".
             params = None
-        conn = self.connect()
+        conn = self._acquire()
         failure: str | None = None
         try:
             with conn.cursor() as cur:
@@ -174,10 +252,10 @@ class PostgresWarehouse:
             failure = self._redact(_pg_message(exc))
         finally:
             try:
-                conn.rollback()  # nothing to keep: the transaction was read-only
+                conn.rollback()  # nothing to keep: the transaction was read-only; SET LOCALs end
             except psycopg.Error:
                 pass
-            conn.close()
+            self._release(conn)
         if failure is not None:
             # Raised outside the except block so the driver error (which may quote the
             # statement or a value) is not attached as __context__.
