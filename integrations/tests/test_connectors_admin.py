@@ -339,3 +339,12 @@ def test_changelist_action_tests_selected_connectors(client, world_a, slack_row,
     client.force_login(world_a.owner)
     response = client.post(CHANGELIST, {"action": "test_connection", "_selected_action": [slack_row.pk]}, follow=True)
     assert any("auth.test answered ok" in t for t in messages_of(response))
+
+
+def test_a_kind_without_a_form_is_read_only(client, world_a):
+    row = credential_set(tenant=world_a.tenant, kind="gong", config={"region": "us"}, secrets={"access_key": "gong-secret-value"})
+    client.force_login(world_a.owner)
+    response = client.get(change_url(row))
+    page = response.content.decode()
+    assert response.status_code == 200 and "gong-secret-value" not in page and "access_key: set" in page
+    assert client.post(change_url(row), {"name": "x"}).status_code == 403
