@@ -1,10 +1,11 @@
 """The execution agent: instructions become actions with previews; held writes never execute;
-the answer reports every action id."""
+the answer reports every action id; an action whose connector the tenant lacks is not proposed."""
 
 from __future__ import annotations
 
 import pytest
 
+from actions.insights import insights_credential_set
 from actions.models import Action, ActionStatus
 from actions.tests.conftest import OPP_ID, reload
 from agents.playbooks import execution
@@ -72,7 +73,15 @@ def test_unmapped_owner_is_explained_not_guessed(world_a):
     assert "No Slack account is on file for Moses Frase, Darcel Schlecht" in result.markdown
 
 
-def test_insight_uses_the_deal_health_score_and_waits_for_approval(world_a):
+@pytest.fixture
+def insights_configured_a(world_a):
+    """Tenant A's insights_writer credential (configuration only: the actions stay proposed, so
+    no table is needed)."""
+    insights_credential_set(tenant=world_a.tenant, schema="insights_exec", table="insights", role="wi_exec_test", password="pw-for-tests-only")
+    return world_a
+
+
+def test_insight_uses_the_deal_health_score_and_waits_for_approval(world_a, insights_configured_a):
     _, result, actions = ask(world_a, "log an insight that the Acme deal is at risk")
     assert len(actions) == 1 and actions[0].status == ActionStatus.PROPOSED
     assert actions[0].payload | {"description": ""} == {
@@ -93,7 +102,7 @@ def test_webhook_to_the_named_endpoint(world_a, endpoint_a, django_capture_on_co
     assert reload(actions[0]).status == ActionStatus.SUCCEEDED and len(receiver.effects) == 1
 
 
-def test_the_same_run_never_creates_an_action_twice(world_a):
+def test_the_same_run_never_creates_an_action_twice(world_a, salesforce_a):
     run, _, actions = ask(world_a, f"set the stage of opportunity {OPP_ID} to Closed Won")
     ctx = RunContext(run=run)
     ctx._position = run.steps.count()  # the run executed again (its worker died after the first time)
@@ -114,3 +123,40 @@ def test_the_same_run_never_creates_an_action_twice(world_a):
 def test_unclear_requests_are_explained(world_a, query, expected):
     _, result, actions = ask(world_a, query, prior="")
     assert actions == [] and expected in result.markdown.lower()
+
+
+def test_crm_update_is_not_proposed_without_a_salesforce_connector(world_a):
+    """Tenant A has no Salesforce credential: approving a CRM update could only fail, so none is
+    proposed, and the answer names the missing connector and both ways to add it."""
+    run, result, actions = ask(world_a, f"Update the stage of opportunity {OPP_ID} to Closed Won")
+    assert actions == [] and result.entities == {"action_ids": []}
+    assert Action.objects.unscoped().filter(tenant=world_a.tenant).count() == 0
+    text = result.markdown
+    assert "No CRM update was proposed: no Salesforce connector is configured for this tenant" in text
+    assert "Connector credentials → Add → Salesforce" in text
+    assert "manage.py connector_set --tenant acme-a --kind salesforce" in text and "awaiting approval" not in text
+    step = run.steps.get(name="action_propose")
+    assert step.input == {"kind": "crm_update"} and step.error.startswith("connector missing: no Salesforce connector")
+
+
+def test_insight_is_not_proposed_without_an_insights_table(world_a):
+    _, result, actions = ask(world_a, "log an insight that the Acme deal is at risk")
+    assert actions == []
+    assert "No insight was proposed: no insights table is configured" in result.markdown
+    assert "manage.py insights_setup --tenant acme-a" in result.markdown
+
+
+def test_notification_is_not_proposed_without_a_slack_bot(world_a):
+    _, result, actions = ask(world_a, "send a summary of at-risk deals to #deals")
+    assert actions == []
+    assert "No Slack notification was proposed: the tenant has no Slack app with a bot token" in result.markdown
+    assert "--kind slack --secret signing_secret=@signing.txt --secret bot_token=@token.txt" in result.markdown
+
+
+def test_only_the_action_without_its_connector_is_left_out(slack_a, fake_slack, django_capture_on_commit_callbacks):
+    """Slack is configured, Salesforce is not: the notification goes, the CRM update is explained."""
+    _, result, actions = ask(
+        slack_a, f"post to #deals and set the stage of opportunity {OPP_ID} to Closed Won", capture=django_capture_on_commit_callbacks,
+    )
+    assert [a.kind for a in actions] == ["slack_notify"] and reload(actions[0]).status == ActionStatus.SUCCEEDED
+    assert "No CRM update was proposed" in result.markdown and f"**Action {actions[0].pk}**" in result.markdown

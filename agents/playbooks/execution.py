@@ -16,7 +16,10 @@ The tenant's policy decides what runs at once (by default notifications and webh
 registered endpoints) and what waits in ``proposed`` for a human (CRM updates, warehouse
 writes): this module never executes a held action. The answer lists every action id with its
 status and how to approve it. A request it cannot map to an exact destination gets an
-explanation, not a guess.
+explanation, not a guess. An action whose connector the tenant lacks (a CRM update without a
+Salesforce connector, a notification without a Slack bot token, an insight without an insights
+table: :func:`actions.connectors.action_connector_missing`) is not proposed, since approving it
+could only fail; the answer names the missing connector and how to add it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from actions.connectors import action_connector_missing
 from actions.handlers.base import ActionInvalid
 from actions.models import Action, ActionKind, ActionStatus, WebhookEndpoint
 from actions.selectors import action_policy_get
@@ -190,6 +194,37 @@ def plan(ctx: RunContext, query: str, *, prior_markdown: str) -> tuple[list[Plan
     return plans, notes
 
 
+# kind -> what the user reads, and how an owner or admin adds the connector it needs.
+_KIND_LABEL = {
+    ActionKind.CRM_UPDATE: "CRM update",
+    ActionKind.SLACK_NOTIFY: "Slack notification",
+    ActionKind.WAREHOUSE_WRITE: "insight",
+    ActionKind.WEBHOOK: "webhook",
+}
+_HOW_TO_ADD = {
+    ActionKind.CRM_UPDATE: (
+        "an owner or admin of the tenant can add it in the admin (Connector credentials → Add → Salesforce) or with "
+        "`manage.py connector_set --tenant {slug} --kind salesforce --config-json '{{\"instance_url\": \"https://…\"}}' "
+        "--secret access_token=@token.txt`"
+    ),
+    ActionKind.SLACK_NOTIFY: (
+        "an owner or admin of the tenant can add it in the admin (Connector credentials → Add → Slack app) or with "
+        "`manage.py connector_set --tenant {slug} --kind slack --secret signing_secret=@signing.txt --secret bot_token=@token.txt`"
+    ),
+    ActionKind.WAREHOUSE_WRITE: "an operator can create the table and its writer with `manage.py insights_setup --tenant {slug}`",
+}
+
+
+def _connector_note(ctx: RunContext, kind: str, reason: str) -> str:
+    """The user-facing note for an action not proposed for want of a connector."""
+    how = _HOW_TO_ADD.get(kind, "").format(slug=ctx.run.tenant.slug)
+    label = _KIND_LABEL.get(kind, kind)
+    if how:
+        reason = reason.split("; ", 1)[0]  # its generic "add ... first" gives way to the exact steps
+        return f"No {label} was proposed: {reason}. To fix it, {how}; then ask again."
+    return f"No {label} was proposed: {reason}."
+
+
 def _key(ctx: RunContext, planned: Planned) -> str:
     canonical = json.dumps(planned.payload, sort_keys=True, default=str)
     return "run:" + hashlib.sha256(f"{ctx.run.tracking_id}:{planned.kind}:{canonical}".encode()).hexdigest()[:48]
@@ -223,7 +258,18 @@ def answer(ctx: RunContext, query: str, *, prior_markdown: str) -> SpecialistAns
     lines: list[str] = []
     ids: list[int] = []
     previews: list[str] = []
+    missing: dict[str, str] = {}  # kind -> reason ("" when the connector is there), checked once per kind
     for planned in plans:
+        if planned.kind not in missing:
+            missing[planned.kind] = action_connector_missing(tenant=ctx.run.tenant, kind=planned.kind)
+            if missing[planned.kind]:
+                ctx.record(
+                    agent=AGENT, kind=StepKind.TOOL_CALL, name="action_propose",
+                    input={"kind": planned.kind}, error=f"connector missing: {missing[planned.kind]}",
+                )
+                notes.append(_connector_note(ctx, planned.kind, missing[planned.kind]))
+        if missing[planned.kind]:
+            continue
         try:
             proposal = action_create(
                 tenant=ctx.run.tenant,
