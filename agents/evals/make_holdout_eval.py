@@ -162,13 +162,7 @@ def _check(doc: dict) -> None:
 def main() -> None:
     doc = build()
     _check(doc)
-    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120)
-    OUT.write_text(text, encoding="utf-8")
-    qs = doc["questions"]
-    declines = sum("decline" in q for q in qs)
-    threads = {q["thread"] for q in qs if "thread" in q}
-    print(f"{len(qs)} questions: {len(qs) - declines} answerable, {declines} declines, {len(threads)} threads "
-          f"({sum('thread' in q for q in qs)} turns) -> {OUT}")
+    M.write(doc, OUT)
 
 
 if __name__ == "__main__":

@@ -525,15 +525,18 @@ def build() -> dict:
     }
 
 
-def main() -> None:
-    doc = build()
-    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120)
-    OUT.write_text(text, encoding="utf-8")
+def write(doc: dict, out: Path) -> None:
+    """Write ``doc`` as YAML to ``out`` (deterministic) and print its counts."""
+    out.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
     qs = doc["questions"]
     declines = sum("decline" in q for q in qs)
     threads = {q["thread"] for q in qs if "thread" in q}
     print(f"{len(qs)} questions: {len(qs) - declines} answerable, {declines} declines, {len(threads)} threads "
-          f"({sum('thread' in q for q in qs)} turns) -> {OUT}")
+          f"({sum('thread' in q for q in qs)} turns) -> {out}")
+
+
+def main() -> None:
+    write(build(), OUT)
 
 
 if __name__ == "__main__":
