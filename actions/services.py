@@ -505,12 +505,13 @@ def _finish(action: Action, row: Action | None) -> Action:
 def action_execute(*, action_id: int) -> Action | None:
     """Claim and run one action (the body of ``actions.tasks.execute_action``); None when there
     was nothing to do (already claimed, finished, not due)."""
+    from revops.logs import log_context
     from tenants.context import tenant_context
 
     action = action_claim(action_id=action_id)
     if action is None:
         return None
-    with tenant_context(action.tenant):
+    with tenant_context(action.tenant), log_context(action_id=action.pk, run_id=action.run_id):  # ids on log lines
         return action_run(action=action)
 
 

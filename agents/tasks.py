@@ -6,6 +6,7 @@ import logging
 
 from agents.models import Run
 from agents.services import run_claim, run_execute, run_reap_stale
+from revops.logs import log_context
 from tenants.context import tenant_context
 
 logger = logging.getLogger(__name__)
@@ -16,7 +17,7 @@ def execute_run(run_id: int) -> str:
     if not run_claim(run_id=run_id):
         return "skipped: already claimed or finished"
     run = Run.objects.unscoped().select_related("tenant").get(pk=run_id)  # the task loader resolves the tenant
-    with tenant_context(run.tenant):
+    with tenant_context(run.tenant), log_context(run_id=run.pk):  # log lines carry tenant and run id
         run_execute(run=run)
     return run.status
 

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc assets served by us (offline, no CDN)
     "django_q",
+    "django_prometheus",
     "tenants",
     "integrations",
     "knowledge",
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: request counts and latency
     "revops.health.HealthCheckMiddleware",  # /healthz and /readyz, before host checks and redirects
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from STATIC_ROOT, DEBUG or not
@@ -102,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: response metrics (revops/metrics.py)
 ]
 
 ROOT_URLCONF = "revops.urls"
@@ -146,6 +149,9 @@ DATABASES = {
         _database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
     )
 }
+# django-prometheus's wrapper of the PostgreSQL backend: query, error and connection counters.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_DISABLE_SERVER_SIDE_CURSORS", False)
 # A database that does not answer fails requests (and /readyz) after this, not after the OS's
 # TCP timeout of minutes.
@@ -267,11 +273,24 @@ WAREHOUSE_DEFAULT_LIMIT = env_int("WAREHOUSE_DEFAULT_LIMIT", 1000, minimum=1)
 # http:// callback URLs are refused unless they point at loopback and this is on (development).
 ALLOW_HTTP_LOOPBACK_CALLBACKS = env_bool("ALLOW_HTTP_LOOPBACK_CALLBACKS", DEBUG)
 
+# --- Metrics (revops/metrics.py) -----------------------------------------------------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off (403).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
+PROMETHEUS_EXPORT_MIGRATIONS = False  # django-prometheus would query the database at start-up
+
+# --- Logging (revops/logs.py): one line per record with time, level, logger, tenant, run and
+# action ids; `json` (one object per line) by default in production. Redacted either way.
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "revops.lib.redact.RedactingFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
+    # Order matters: the context is added first, then message, traceback (and, in JSON, every
+    # field) are redacted.
+    "filters": {"context": {"()": "revops.logs.ContextFilter"}, "redact": {"()": "revops.lib.redact.RedactingFilter"}},
+    "formatters": {"json": {"()": "revops.logs.JsonFormatter"}, "text": {"()": "revops.logs.TextFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context", "redact"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

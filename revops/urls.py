@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from revops.lib.api import api_not_found
+from revops.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,4 +18,5 @@ urlpatterns = [
     path("api/v1/", include("agents.urls")),
     re_path(r"^api/", api_not_found),  # unknown API routes: JSON 404 in the error shape, never HTML
     path("slack/", include("integrations.slack.urls")),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus; bearer METRICS_TOKEN or refused
 ]

@@ -1,0 +1,208 @@
+"""Prometheus metrics on ``/metrics``, refused unless the scraper presents ``METRICS_TOKEN``.
+
+Two kinds of series are exposed:
+
+- **per process** (django-prometheus middleware and database wrapper: requests, latencies,
+  responses by status, queries, errors; plus ``process_*`` and ``python_*``). With several
+  gunicorn workers each scrape reaches one worker and sees its counters only, unless
+  ``PROMETHEUS_MULTIPROC_DIR`` names an empty directory shared by the workers (then they are
+  summed across processes; see README, "Metrics").
+- **computed at scrape time from the database** (:class:`DatabaseCollector`), the same whichever
+  process answers: runs by tenant and status, run latency histograms, queue depth, actions by
+  tenant and status, LLM tokens by tenant. These read every tenant's rows on purpose (an operator
+  view), through ``.unscoped()``.
+
+Access: ``Authorization: Bearer <METRICS_TOKEN>``. Without ``METRICS_TOKEN`` set the endpoint is
+off (403); a missing or wrong token is 401. Both answer JSON in the API's error shape.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from datetime import timedelta
+from typing import Iterable, Iterator
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from revops.lib.api import error_json
+
+# Upper bounds (seconds) of the run latency buckets: the offline path answers in well under a
+# second, LLM runs in tens of seconds, and RUN_BUDGET_SECONDS (90 by default) caps a run.
+RUN_LATENCY_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 90, 120, 300)
+
+
+def _error(status: int, code: str, detail: str) -> JsonResponse:
+    """A refusal in the API's error shape (``revops.lib.api.error_json``)."""
+    response = error_json(status, code, detail)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
+
+
+def _authorized(request: HttpRequest) -> JsonResponse | None:
+    """None when the request carries the metrics token, else the refusal to return."""
+    token: str = getattr(settings, "METRICS_TOKEN", "") or ""
+    if not token:
+        return _error(403, "metrics_disabled", "Metrics are off: set METRICS_TOKEN and scrape with Authorization: Bearer <token>.")
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        return _error(401, "not_authenticated", "Send Authorization: Bearer <METRICS_TOKEN>.")
+    return None
+
+
+def _process_registry() -> CollectorRegistry:
+    """This process's registry, or, in multiprocess mode, one summing every worker's files."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+@csrf_exempt
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """``GET /metrics``: Prometheus text exposition (``text/plain; version=0.0.4``).
+
+    401/403 JSON without the right bearer token (see the module docstring). The database
+    collector runs one query per family group; a database error propagates as a 500, which
+    Prometheus records as a failed scrape (``up == 0``).
+    """
+    refused = _authorized(request)
+    if refused is not None:
+        return refused
+    body = generate_latest(_process_registry()) + generate_latest(_DATABASE_REGISTRY)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+class DatabaseCollector(Collector):
+    """Metric families computed from the database on every scrape (all tenants).
+
+    - ``revops_runs{tenant, status}`` gauge: runs per tenant and status (queued, running,
+      succeeded, failed).
+    - ``revops_run_duration_seconds`` histogram: ``finished_at - started_at`` of finished runs
+      (the worker's time); ``revops_run_total_duration_seconds``: ``finished_at - queued_at``
+      (what the asker waited, queue included). Cumulative over the runs kept in the database,
+      so ``rate()``/``histogram_quantile()`` work as for any histogram; deleting runs looks
+      like a counter reset.
+    - ``revops_queue_depth{queue}`` gauge: queued runs (``queue="runs"``) and queued actions
+      (``queue="actions"``, deferred retries included); ``revops_queue_oldest_age_seconds{queue}``
+      the age of the oldest (0 when empty).
+    - ``revops_actions{tenant, status}`` gauge: actions per tenant and status.
+    - ``revops_llm_tokens_total{tenant, direction}`` counter: ``Run.usage`` input/output tokens
+      summed per tenant slug (values that are not JSON numbers are skipped).
+    """
+
+    def describe(self) -> Iterable[Metric]:
+        """The families without samples, so registering does not query the database."""
+        return [
+            GaugeMetricFamily("revops_runs", "Runs by tenant and status", labels=["tenant", "status"]),
+            HistogramMetricFamily("revops_run_duration_seconds", "Run time on the worker (finished_at - started_at)"),
+            HistogramMetricFamily("revops_run_total_duration_seconds", "Run time from queued to finished"),
+            GaugeMetricFamily("revops_queue_depth", "Queued runs and actions", labels=["queue"]),
+            GaugeMetricFamily("revops_queue_oldest_age_seconds", "Age of the oldest queued item", labels=["queue"]),
+            GaugeMetricFamily("revops_actions", "Actions by tenant and status", labels=["tenant", "status"]),
+            CounterMetricFamily("revops_llm_tokens", "LLM tokens used by runs", labels=["tenant", "direction"]),
+        ]
+
+    def collect(self) -> Iterator[Metric]:
+        """Query the database and yield the families described in the class docstring."""
+        from actions.models import Action, ActionStatus
+        from agents.models import Run, RunStatus
+
+        now = timezone.now()
+        runs = GaugeMetricFamily("revops_runs", "Runs by tenant and status", labels=["tenant", "status"])
+        for row in Run.objects.unscoped().values("tenant__slug", "status").annotate(n=Count("pk")).order_by():  # all tenants: operator metrics
+            runs.add_metric([row["tenant__slug"], row["status"]], row["n"])
+        yield runs
+
+        finished = Run.objects.unscoped().filter(finished_at__isnull=False)  # all tenants: operator metrics
+        yield _duration_histogram(
+            finished.filter(started_at__isnull=False), "started_at",
+            "revops_run_duration_seconds", "Run time on the worker (finished_at - started_at)",
+        )
+        yield _duration_histogram(finished, "queued_at", "revops_run_total_duration_seconds", "Run time from queued to finished")
+
+        depth = GaugeMetricFamily("revops_queue_depth", "Queued runs and actions", labels=["queue"])
+        oldest = GaugeMetricFamily("revops_queue_oldest_age_seconds", "Age of the oldest queued item", labels=["queue"])
+        for queue, qs, field in (
+            ("runs", Run.objects.unscoped().filter(status=RunStatus.QUEUED), "queued_at"),  # all tenants: operator metrics
+            ("actions", Action.objects.unscoped().filter(status=ActionStatus.QUEUED), "created_at"),  # all tenants: operator metrics
+        ):
+            agg = qs.aggregate(n=Count("pk"), first=Min(field))
+            depth.add_metric([queue], agg["n"])
+            oldest.add_metric([queue], max(0.0, (now - agg["first"]).total_seconds()) if agg["first"] else 0.0)
+        yield depth
+        yield oldest
+
+        actions = GaugeMetricFamily("revops_actions", "Actions by tenant and status", labels=["tenant", "status"])
+        for row in Action.objects.unscoped().values("tenant__slug", "status").annotate(n=Count("pk")).order_by():  # all tenants: operator metrics
+            actions.add_metric([row["tenant__slug"], row["status"]], row["n"])
+        yield actions
+
+        yield _llm_tokens()
+
+
+def _duration_histogram(qs, start_field: str, name: str, documentation: str) -> HistogramMetricFamily:
+    """One histogram family from ``finished_at - <start_field>`` over ``qs``, counted in SQL."""
+    qs = qs.annotate(_d=ExpressionWrapper(F("finished_at") - F(start_field), output_field=DurationField()))
+    buckets = {f"le{i}": Count("pk", filter=Q(_d__lte=timedelta(seconds=b))) for i, b in enumerate(RUN_LATENCY_BUCKETS)}
+    agg = qs.aggregate(total=Count("pk"), sum=Sum("_d"), **buckets)
+    family = HistogramMetricFamily(name, documentation)
+    family.add_metric(
+        [],
+        buckets=[(_le(b), agg[f"le{i}"]) for i, b in enumerate(RUN_LATENCY_BUCKETS)] + [("+Inf", agg["total"])],
+        sum_value=agg["sum"].total_seconds() if agg["sum"] else 0.0,
+    )
+    return family
+
+
+def _le(bound: float) -> str:
+    return str(float(bound))
+
+
+def _llm_tokens() -> CounterMetricFamily:
+    """Sum ``usage.input_tokens`` / ``usage.output_tokens`` per tenant slug.
+
+    Raw SQL because a JSON value that is not a number (never written by the runtime, but the
+    column is free-form) must be skipped rather than fail the cast and the whole scrape.
+    """
+    from agents.models import Run
+    from tenants.models import Tenant
+
+    run_table = connection.ops.quote_name(Run._meta.db_table)
+    tenant_table = connection.ops.quote_name(Tenant._meta.db_table)
+    parts = []
+    for direction in ("input", "output"):
+        key = f"{direction}_tokens"
+        parts.append(
+            f"COALESCE(SUM(CASE WHEN jsonb_typeof(r.usage -> '{key}') = 'number' "
+            f"THEN (r.usage ->> '{key}')::numeric END), 0)"
+        )
+    sql = (
+        f"SELECT t.slug, {parts[0]}, {parts[1]} FROM {run_table} r JOIN {tenant_table} t ON t.id = r.tenant_id "
+        "GROUP BY t.slug ORDER BY t.slug"
+    )
+    family = CounterMetricFamily("revops_llm_tokens", "LLM tokens used by runs", labels=["tenant", "direction"])
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        for slug, inp, out in cursor.fetchall():
+            family.add_metric([slug, "input"], float(inp))
+            family.add_metric([slug, "output"], float(out))
+    return family
+
+
+_DATABASE_REGISTRY = CollectorRegistry(auto_describe=True)
+_DATABASE_REGISTRY.register(DatabaseCollector())
