@@ -429,7 +429,8 @@ def competitor_mentions(ctx: RunContext) -> SpecialistAnswer:
     lines = [
         "### Accounts that mentioned competitors in call notes",
         "",
-        f"**{len(rows)} accounts** have call notes mentioning a competitor, in {total_notes:,} notes [{accounts.citation}].",
+        f"**{len(rows)} accounts** have call notes mentioning a competitor, in {total_notes:,} notes [{accounts.citation}] "
+        f"(names and phrases from the competitor list [{ctx.rule_refs['competitors']}]).",
         "",
         md_table(["Account", "Notes"], [[_key(r["account"]), r["call_notes"]] for r in rows[:TABLE_ROWS]]),
     ]

@@ -283,6 +283,11 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     if len(risks) > 3:
         lines.append(f"- ({len(risks) - 3} more warnings: {'; '.join(r.split('**')[1] for r in risks[3:])})")
     lines.append("- Not checked: close date pushed (the warehouse keeps no close-date history).")
+    refs = ctx.rule_refs
+    lines.append(
+        f"- Rules applied (knowledge base): stage gates and MEDDPICC [{refs['deal_stages']}], health score [{refs['deal_health']}], "
+        f"risk warnings [{refs['deal_risks']}], competitors [{refs['competitors']}]."
+    )
     lines += [f"- {d}" for d in degraded]
     entities = {"account": account, "open_opportunities": len(open_deals), "health": health}
     return SpecialistAnswer(AGENT, "\n".join(lines), entities)
@@ -325,6 +330,7 @@ def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
     return SpecialistAnswer(
         AGENT,
         f"### At-risk deals: stalled in stage\n\n**{t['deals']:,} open opportunities** have been in stage more than {days} days "
+        f"(threshold from the deal risk warnings [{ctx.rule_refs['deal_risks']}]) "
         f"(engaged before {cutoff.isoformat()}), worth {fmt_usd(t['list_value'])} at list price [{totals.citation}]. "
         f"The {len(top.rows)} longest-stalled [{top.citation}]:\n\n{table}",
         {"at_risk_deals": t["deals"]},

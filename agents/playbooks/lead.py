@@ -137,7 +137,7 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
         "- Authority: unknown, the CRM records no job title for contacts (left out of the formula, not guessed)",
         f"- Technical signals {technical_score:.2f}: {', '.join(tech_found) if tech_found else 'none'} in the call notes"
         if technical_score is not None else "- Technical signals: no call notes",
-        f"- Formula (ICP document): fit = ({' + '.join(f'{float(weights.get(k, 0)):g} x {k}' for k in ('company', 'authority', 'technical'))}) / weights of the known parts = {fit:.2f}"
+        f"- Formula (ICP document [{ctx.rule_refs['icp']}]): fit = ({' + '.join(f'{float(weights.get(k, 0)):g} x {k}' for k in ('company', 'authority', 'technical'))}) / weights of the known parts = {fit:.2f}"
         if fit is not None else "- Formula: not enough data to score",
         "",
         f"**Confidence**: {confidence}: {completeness} of 4 inputs known (industry, head count, title, call notes).",

@@ -68,6 +68,7 @@ class RunContext:
     semantic_document: dict = field(default_factory=dict)
     _warehouse: Any = None
     sources: GroundingSources = field(default_factory=GroundingSources)
+    rule_refs: dict = field(default_factory=dict)  # rule_set -> citation ref of its KB document
     computations: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -150,6 +151,7 @@ class RunContext:
             params, markdown = split_front_matter(doc.body)
             if params.get("rule_set") == rule_set:
                 cited = [self.cite_document(doc)]
+                self.rule_refs[rule_set] = cited[0]
                 for heading in _heading_paths(markdown, sections):
                     cited.append(self.cite_document(doc, heading))
                 self.sources.add(params)

@@ -9,6 +9,7 @@ code, and each specialist's model narrates from their results with its role's to
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,7 +188,7 @@ def supervise(
     checked = grounding.check(body, ctx.sources)
     caveat = grounding.caveat(checked)
     notice = OFFLINE_NOTICE if provider.is_offline else f"_Written by {provider.name} from the tool results cited below._"
-    markdown = "\n\n".join(p for p in (body, caveat, f"{notice} As of {run.as_of.isoformat()}.", render_sources(ctx.citations)) if p).strip()
+    markdown = "\n\n".join(p for p in (body, caveat, f"{notice} As of {run.as_of.isoformat()}.", render_sources(ctx.citations, body)) if p).strip()
     ctx.record(
         agent=AGENT,
         kind=StepKind.ANSWER,
@@ -210,14 +211,22 @@ def supervise(
     )
 
 
-def render_sources(citations: list[dict]) -> str:
-    """The "Sources" footer: one line per citation, numbered like the ``[n]`` marks in the text."""
+def render_sources(citations: list[dict], body: str | None = None) -> str:
+    """The "Sources" footer: one line per citation, numbered like the ``[n]`` marks in the text.
+
+    With ``body``, only the citations the text refers to (``[n]``) are listed: an answer names the
+    sources it used, not every document a specialist opened (all stay in ``run.citations``).
+    """
+    if body is not None:
+        used = {int(n) for n in re.findall(r"\[(\d+)\]", body)}
+        citations = [c for c in citations if c["ref"] in used]
     if not citations:
         return ""
     lines = ["#### Sources", ""]
     for c in citations:
         if c["type"] == "sql":
-            lines.append(f"[{c['ref']}] warehouse query: {c['purpose']} ({c['row_count']} rows; SQL in run step {c['step']})")
+            rows = f"{c['row_count']:,} row{'' if c['row_count'] == 1 else 's'}"
+            lines.append(f"[{c['ref']}] warehouse query: {c['purpose']} ({rows}; SQL in run step {c['step']})")
         elif c["type"] == "kb":
             section = c.get("heading_path") or ""
             if section.startswith(f"{c['title']} > "):
