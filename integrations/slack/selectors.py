@@ -34,6 +34,12 @@ def slack_app_get() -> SlackApp | None:
     credential = credential_get(kind=ConnectorKind.SLACK)
     if credential is None:
         return None
+    return slack_app_from_credential(credential)
+
+
+def slack_app_from_credential(credential) -> SlackApp | None:
+    """The :class:`SlackApp` held by one ``slack`` ``ConnectorCredential`` row, or None when its
+    secrets do not decrypt or lack a ``signing_secret`` (logged with the row id, never a secret)."""
     try:
         secrets = credential.secrets()
     except SecretDecryptError:

@@ -1,7 +1,10 @@
 """Slack writes: turn a verified Events API payload into a queued run, and post replies in its thread.
 
-Inbound (``slack_event_handle``) runs in the HTTP request and must stay fast (Slack retries when
-it has no 2xx within 3 s): it only filters, dedupes and records a queued run. Outbound
+Inbound is split in two. ``slack_event_handle`` runs in the HTTP request and must stay fast (Slack
+retries when it has no 2xx within 3 s): it filters in memory (bots, other workspaces, event types,
+empty or oversized questions), inserts the dedupe row and enqueues the question, in one
+transaction. ``slack_question_run_create`` runs on the worker (``integrations.slack.tasks``):
+membership checks and the run, which the same task then executes (acknowledgement first). Outbound
 (``slack_post_ack``/``slack_post_progress``/``slack_post_answer``) runs on the worker and never
 raises into it: the acknowledgement is updated in place as specialists finish and then replaced
 by the answer in Block Kit. ``slack_feedback_record`` stores the answer's 👍/👎 clicks.
@@ -12,17 +15,18 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_q.tasks import async_task
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from agents.models import Run, RunStatus
-from agents.services import run_create
+from agents.services import MAX_QUERY_CHARS, run_create
 from integrations.models import SlackEvent
 from integrations.slack.client import slack_client
 from integrations.slack.blocks import SlackMessage, answer_messages, answered_below_message, progress_message
@@ -110,6 +114,8 @@ def slack_question_parse(*, payload: dict, app: SlackApp) -> SlackQuestion | str
     text = re.sub(r"[ \t]{2,}", " ", text).strip()
     if not text:
         return "ignored: empty"
+    if len(text) > MAX_QUERY_CHARS:
+        return f"ignored: query is longer than {MAX_QUERY_CHARS} characters"
     return SlackQuestion(
         event_id=event_id,
         event_type=event_type,
@@ -122,26 +128,61 @@ def slack_question_parse(*, payload: dict, app: SlackApp) -> SlackQuestion | str
     )
 
 
-def slack_event_handle(*, tenant: Tenant, payload: dict) -> str:
-    """Act on one verified ``event_callback`` payload for ``tenant`` (which must be in context).
+def slack_event_handle(*, tenant_id: int, payload: dict, app: SlackApp) -> str:
+    """Accept one verified ``event_callback`` payload for the tenant ``tenant_id`` (the HTTP part).
 
-    Returns what happened: ``"queued"`` (a run was recorded and is enqueued on commit),
-    ``"duplicate"`` (this ``event_id`` was already handled: a Slack retry or a double delivery),
-    or ``"ignored: <reason>"`` (see :func:`slack_question_parse`; also ``"ignored: not
-    configured"`` and ``"ignored: <run_create error>"``, e.g. a question over 4,000 chars).
+    ``app``: the tenant's Slack app (from ``integrations.slack.verification``). Returns what
+    happened: ``"queued"`` (the dedupe row was inserted and the question enqueued for
+    ``integrations.slack.tasks.slack_question_process``), ``"duplicate"`` (this ``event_id`` was
+    already accepted: a Slack retry or a double delivery), or ``"ignored: <reason>"`` (see
+    :func:`slack_question_parse`; nothing written).
 
-    The dedupe row (``SlackEvent``) and the run are written in one transaction: the unique
-    ``(tenant, event_id)`` constraint makes a concurrent retry see ``"duplicate"``, and a failure
-    leaves no dedupe row behind, so Slack's next retry can still succeed. The run's
-    ``created_by`` is the member whose ``Membership.slack_user_id`` is the asker, if any; with
-    ``tenant.settings["slack"]["members_only"]`` an asker without a Membership is ignored.
+    Database work: one ``INSERT … ON CONFLICT DO NOTHING`` of the ``SlackEvent`` row, whose unique
+    ``(tenant, event_id)`` constraint is the dedupe (a concurrent retry sees ``"duplicate"``), and
+    the enqueue, in one transaction: with the ORM broker the queue row commits with the dedupe
+    row or not at all; with Redis a failed push rolls the dedupe row back, so Slack's retry can
+    still succeed. Membership checks and the run are the worker's.
     """
-    app = slack_app_get()
-    if app is None:
-        return "ignored: not configured"
     question = slack_question_parse(payload=payload, app=app)
     if isinstance(question, str):
         return question
+    return slack_question_accept(tenant_id=tenant_id, question=question)
+
+
+def slack_question_accept(*, tenant_id: int, question: SlackQuestion) -> str:
+    """Insert the dedupe row for ``question`` and enqueue it, atomically; ``"queued"`` or ``"duplicate"``.
+
+    Raises whatever the broker raises when the enqueue fails (nothing is kept; the caller's 500
+    makes Slack retry).
+    """
+    table = SlackEvent._meta.db_table
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO "{table}" (tenant_id, event_id, event_type, received_at) VALUES (%s, %s, %s, now()) '
+                "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id",
+                [tenant_id, question.event_id, question.event_type[:64]],
+            )
+            if cursor.fetchone() is None:
+                return "duplicate"
+        async_task(
+            "integrations.slack.tasks.slack_question_process",
+            tenant_id,
+            asdict(question),
+            task_name=f"slack-{tenant_id}-{question.event_id}"[:100],
+        )
+    return "queued"
+
+
+def slack_question_run_create(*, tenant: Tenant, question: SlackQuestion) -> Run | str:
+    """On the worker: record the run for an accepted ``question`` of ``tenant`` (in context), not enqueued.
+
+    Returns the queued run (the caller executes it at once), or ``"ignored: <reason>"``: with
+    ``tenant.settings["slack"]["members_only"]`` an asker without a Membership
+    (``Membership.slack_user_id``) is ignored; a question ``run_create`` refuses is ignored with its
+    reason. The run's ``created_by`` is the member whose ``slack_user_id`` is the asker, if any.
+    If the worker dies before executing it, the reaper sends the queued run again.
+    """
     member = (
         Membership.objects.filter(tenant=tenant, slack_user_id=question.user).select_related("user").first()
     )
@@ -149,31 +190,25 @@ def slack_event_handle(*, tenant: Tenant, payload: dict) -> str:
         # Tenant option: only people with a Membership (Slack user id recorded) may ask.
         return "ignored: asker is not a member"
     try:
-        with transaction.atomic():
-            _, created = SlackEvent.objects.get_or_create(
-                tenant=tenant, event_id=question.event_id, defaults={"event_type": question.event_type}
-            )
-            if not created:
-                return "duplicate"
-            run_create(
-                tenant=tenant,
-                channel="slack",
-                query=question.text,
-                thread_key=question.thread_key,
-                source_system="slack",
-                reply_to={
-                    "slack": {
-                        "channel": question.channel,
-                        "thread_ts": question.thread_ts,
-                        "event_id": question.event_id,
-                        "user": question.user,
-                    }
-                },
-                created_by=member.user if member else None,
-            )
+        return run_create(
+            tenant=tenant,
+            channel="slack",
+            query=question.text,
+            thread_key=question.thread_key,
+            source_system="slack",
+            reply_to={
+                "slack": {
+                    "channel": question.channel,
+                    "thread_ts": question.thread_ts,
+                    "event_id": question.event_id,
+                    "user": question.user,
+                }
+            },
+            created_by=member.user if member else None,
+            enqueue=False,
+        )
     except ValueError as exc:  # run_create refuses empty/oversized questions
         return f"ignored: {exc}"
-    return "queued"
 
 
 def slack_events_purge(*, older_than: timedelta = timedelta(days=2)) -> int:

@@ -16,6 +16,9 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django_q.conf import Conf
+from django_q.models import OrmQ
 from django.utils import timezone
 from slack_sdk.signature import SignatureVerifier
 
@@ -24,6 +27,7 @@ from agents.services import run_create
 from integrations.models import SlackEvent
 from integrations.services import credential_set
 from integrations.slack.services import slack_event_handle, slack_events_purge, slack_post_ack, slack_post_answer
+from integrations.slack.verification import slack_endpoint_get, slack_secret_cache_clear
 from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
 from tenants.context import tenant_context
 from tenants.models import Membership, Tenant
@@ -36,6 +40,14 @@ BOT_A = "UBOTA1"
 BOT_B = "UBOTB1"
 HUMAN = "UHUMAN1"
 ROOT_TS = "1700000001.000100"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secret_cache():
+    """Each test starts with an empty per-process signing-secret cache."""
+    slack_secret_cache_clear()
+    yield
+    slack_secret_cache_clear()
 
 
 @pytest.fixture
@@ -112,6 +124,12 @@ def deliver(client, django_capture_on_commit_callbacks):
             return post_signed(client, slug, payload, secret=secret, **headers)
 
     return _deliver
+
+
+def handle(world, payload: dict) -> str:
+    """What the events endpoint does after verification, called directly (the worker runs inline in tests)."""
+    endpoint = slack_endpoint_get(tenant_slug=world.tenant.slug)
+    return slack_event_handle(tenant_id=endpoint.tenant_id, payload=payload, app=endpoint.app)
 
 
 def runs_of(tenant: Tenant) -> list[Run]:
@@ -351,33 +369,28 @@ def test_edited_direct_message_is_ignored(slack_a, fake_slack, deliver):
 
 
 def test_mention_without_a_question_is_ignored(slack_a, fake_slack):
-    with tenant_context(slack_a.tenant):
-        outcome = slack_event_handle(tenant=slack_a.tenant, payload=event_payload(text=f"  <@{BOT_A}>  "))
+    outcome = handle(slack_a, event_payload(text=f"  <@{BOT_A}>  "))
     assert outcome == "ignored: empty"
     assert runs_of(slack_a.tenant) == []
     assert events_of(slack_a.tenant) == 0
 
 
 def test_event_from_another_workspace_is_ignored(slack_a, fake_slack):
-    with tenant_context(slack_a.tenant):
-        outcome = slack_event_handle(tenant=slack_a.tenant, payload=event_payload(team_id="TOTHER"))
+    outcome = handle(slack_a, event_payload(team_id="TOTHER"))
     assert outcome == "ignored: other team"
+    assert events_of(slack_a.tenant) == 0
 
 
 def test_handle_reports_what_happened(slack_a, fake_slack):
-    with tenant_context(slack_a.tenant):
-        assert slack_event_handle(tenant=slack_a.tenant, payload=event_payload()) == "queued"
-        assert slack_event_handle(tenant=slack_a.tenant, payload=event_payload()) == "duplicate"
-        assert slack_event_handle(
-            tenant=slack_a.tenant, payload=event_payload(event_id="EvX", event_type="reaction_added")
-        ).startswith("ignored: event type")
+    assert handle(slack_a, event_payload()) == "queued"
+    assert handle(slack_a, event_payload()) == "duplicate"
+    assert handle(slack_a, event_payload(event_id="EvX", event_type="reaction_added")).startswith("ignored: event type")
     [run] = runs_of(slack_a.tenant)
     assert run.query == "what is the status of the Acme deal?"
 
 
 def test_oversized_question_is_ignored_without_a_dedupe_row(slack_a, fake_slack):
-    with tenant_context(slack_a.tenant):
-        outcome = slack_event_handle(tenant=slack_a.tenant, payload=event_payload(text="why " * 2000))
+    outcome = handle(slack_a, event_payload(text="why " * 2000))
     assert outcome.startswith("ignored: query is longer")
     assert events_of(slack_a.tenant) == 0
 
@@ -403,15 +416,14 @@ def test_concurrent_deliveries_of_one_event_make_one_run(transactional_db, slack
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
-    def handle() -> None:
+    def deliver_once() -> None:
         try:
-            with tenant_context(slack_a.tenant):
-                barrier.wait(timeout=10)
-                outcomes.append(slack_event_handle(tenant=slack_a.tenant, payload=event_payload(event_id="EvRace")))
+            barrier.wait(timeout=10)
+            outcomes.append(handle(slack_a, event_payload(event_id="EvRace")))
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=handle) for _ in range(2)]
+    threads = [threading.Thread(target=deliver_once) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -494,7 +506,83 @@ def test_members_only_tenant_ignores_non_members(slack_a, fake_slack, deliver):
     slack_a.tenant.settings = {**slack_a.tenant.settings, "slack": {"members_only": True}}
     slack_a.tenant.save()
     deliver(event_payload(event_id="EvStranger"))
-    assert runs_of(slack_a.tenant) == []
+    assert runs_of(slack_a.tenant) == [] and fake_slack.requests == []
+    assert events_of(slack_a.tenant) == 1  # accepted (200) before the worker looked at membership
+    deliver(event_payload(event_id="EvStranger"), HTTP_X_SLACK_RETRY_NUM="1")  # a retry is not looked at again
+    assert runs_of(slack_a.tenant) == [] and events_of(slack_a.tenant) == 1
     Membership.objects.filter(user=slack_a.viewer, tenant=slack_a.tenant).update(slack_user_id=HUMAN)
     deliver(event_payload(event_id="EvMember"))
     assert len(runs_of(slack_a.tenant)) == 1
+
+
+# --- the ack path: only what must happen before the 200 -----------------------------------------
+
+
+def _statements(captured: CaptureQueriesContext) -> list[str]:
+    """The SQL the request ran, without the test transaction's savepoints."""
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+def test_ack_inserts_the_event_and_enqueues_and_the_worker_does_the_rest(client, slack_a, fake_slack, monkeypatch):
+    """With a real (non-inline) broker the request writes the dedupe row and the queue row only:
+    no membership read, no run, no Slack call. Running the queued task then answers in the thread."""
+    Membership.objects.filter(user=slack_a.viewer, tenant=slack_a.tenant).update(slack_user_id=HUMAN)
+    post_signed(client, "acme-a", event_payload(event_id="EvWarm", user=BOT_A), secret=SECRET_A)  # caches the secret
+    monkeypatch.setattr(Conf, "SYNC", False)  # django-q2's own switch: enqueue on the ORM broker, as in production
+    with CaptureQueriesContext(connection) as captured:
+        response = post_signed(client, "acme-a", event_payload(), secret=SECRET_A)
+    assert response.status_code == 200
+    sql = _statements(captured)
+    assert len(sql) == 3, sql
+    assert sql[0].startswith("SELECT") and "integrations_connectorcredential" in sql[0]
+    assert sql[1].startswith('INSERT INTO "integrations_slackevent"') and "ON CONFLICT" in sql[1]
+    assert sql[2].startswith('INSERT INTO "django_q_ormq"')
+    assert runs_of(slack_a.tenant) == [] and fake_slack.requests == [] and events_of(slack_a.tenant) == 1
+
+    [queued] = OrmQ.objects.all()
+    task = queued.task  # the unsigned package
+    assert task["func"] == "integrations.slack.tasks.slack_question_process"
+    from integrations.slack.tasks import slack_question_process
+
+    assert slack_question_process(*task["args"]) in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+    [run] = runs_of(slack_a.tenant)
+    assert run.created_by == slack_a.viewer  # membership resolved on the worker
+    assert fake_slack.calls("chat.postMessage")[0].body["text"].startswith("Working on it")
+    assert len(fake_slack.thread()) == 1
+
+
+def test_retry_and_bot_message_cost_one_select_with_the_secret_cached(client, slack_a, fake_slack, deliver):
+    deliver(event_payload())
+    with CaptureQueriesContext(connection) as captured:
+        assert post_signed(client, "acme-a", event_payload(), secret=SECRET_A, HTTP_X_SLACK_RETRY_NUM="1").status_code == 200
+    sql = _statements(captured)
+    assert [q.split()[0] for q in sql] == ["SELECT", "INSERT"]  # the credential row; the insert that finds the duplicate
+    with CaptureQueriesContext(connection) as captured:
+        assert post_signed(client, "acme-a", event_payload(event_id="EvBot", bot_id="B0X"), secret=SECRET_A).status_code == 200
+    assert [q.split()[0] for q in _statements(captured)] == ["SELECT"]
+    assert len(runs_of(slack_a.tenant)) == 1
+
+
+def test_a_changed_signing_secret_is_used_from_the_next_request(client, slack_a, fake_slack):
+    """The per-process cache is keyed by the credential's updated_at: an admin change is seen at once."""
+    from integrations.services import credential_save
+
+    ok = event_payload(event_id="EvWarm", user=BOT_A)  # ignored after verification: nothing queued
+    assert post_signed(client, "acme-a", ok, secret=SECRET_A).status_code == 200
+    credential_save(
+        tenant=slack_a.tenant, kind="slack", name="default", config={"team_id": "TA", "bot_user_id": BOT_A},
+        secret_updates={"signing_secret": "a-brand-new-signing-secret-000"},
+    )
+    assert post_signed(client, "acme-a", ok, secret=SECRET_A).status_code == 401
+    assert post_signed(client, "acme-a", ok, secret="a-brand-new-signing-secret-000").status_code == 200
+    from integrations.models import ConnectorCredential
+
+    ConnectorCredential.objects.unscoped().filter(tenant=slack_a.tenant).delete()
+    assert post_signed(client, "acme-a", ok, secret="a-brand-new-signing-secret-000").status_code == 404
+
+
+def test_cached_secret_of_tenant_a_never_verifies_tenant_b(client, slack_a, slack_b, fake_slack):
+    ok_a = event_payload(event_id="EvWarm", user=BOT_A)
+    assert post_signed(client, "acme-a", ok_a, secret=SECRET_A).status_code == 200
+    assert post_signed(client, slack_b.tenant.slug, ok_a, secret=SECRET_A).status_code == 401
+    assert post_signed(client, "acme-a", ok_a, secret=SECRET_B).status_code == 401

@@ -1,0 +1,241 @@
+"""Slack ack benchmark: signed ``app_mention`` events against ``/healthz`` on the same production server.
+
+Run ``python -m benchmarks.slack_ack`` (``--help`` for the knobs). It:
+
+1. creates a throwaway database ``revops_bench_slack`` on the embedded PostgreSQL server (never
+   the dev database), migrates it, runs ``manage.py demo`` (the demo tenant: warehouse, KB,
+   offline LLM) and gives the tenant a Slack credential with ``connector_set`` (signing secret and
+   bot token from files, as documented);
+2. starts the local fake Slack Web API (``integrations/tests/fake_slack.py``) in this process and
+   ``manage.py serve`` (gunicorn, DEBUG off, **with its django-q2 worker**) on a free loopback
+   port, with ``SLACK_API_URL`` pointing at the fake; every accepted event becomes a run the
+   worker answers in its thread while the acks are being measured;
+3. sends signed ``app_mention`` events (a new ``event_id`` each, a fresh timestamp and signature
+   each) at a fixed concurrency (default 50) after a warm-up, for at most ``--requests`` events or
+   ``--seconds`` seconds; then ``GET /healthz`` the same way; prints requests/s, ack p50/p99 (ms),
+   the ratio, the server processes' memory, and how many runs the worker finished meanwhile;
+4. stops the server and the fake, drops the database and the warehouse roles made for it.
+
+The client, the fake Slack and the worker share the machine's cores with the web server, so the
+figures are a floor. Loopback only; nothing leaves the host. The Redis broker is used when
+``Q_BROKER_URL`` is given with ``--broker-url``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+from benchmarks import intake
+
+ROOT = intake.ROOT
+DATABASE = "revops_bench_slack"
+SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
+BOT_TOKEN = "xoxb-bench-0000-0000-token"
+TEAM_ID = "T0BENCH"
+BOT_USER = "U0BOTBENCH"
+
+
+def use_database(name: str) -> None:
+    """Point the helpers of :mod:`benchmarks.intake` (database set-up, environment) at ``name``."""
+    intake.DATABASE = name
+
+
+def drop_database_and_roles(admin_uri: str, name: str) -> None:
+    """Drop the benchmark database and the warehouse reader roles ``manage.py demo`` made for it
+    (roles are cluster-wide; their names contain the database name)."""
+    import psycopg
+
+    intake._recreate_database(admin_uri, drop_only=True)
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        roles = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [f"%{name}%"])]
+        for role in roles:
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def set_up_demo(env: dict[str, str]) -> str:
+    """Migrate, create the demo tenant and return its API key."""
+    intake._manage("migrate", "--noinput", env=env)
+    intake._manage("createcachetable", env=env)
+    return intake._manage("demo", env=env).strip().splitlines()[-1]
+
+
+def start_server(env: dict[str, str], *, worker: bool) -> tuple[subprocess.Popen, str]:
+    """``manage.py serve`` (gunicorn; with its django-q2 worker unless ``worker`` is False) on a free
+    loopback port, once ``/healthz`` answers; returns the process (its own session) and base URL."""
+    port = intake._free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = ["serve", "--addr", f"127.0.0.1:{port}"] + ([] if worker else ["--no-worker"])
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited:\n{proc.stdout.read().decode(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            stop_server(proc)
+            raise SystemExit("the server did not answer /healthz within 60 s")
+        time.sleep(0.3)
+
+
+def stop_server(proc: subprocess.Popen | None) -> None:
+    """SIGINT the server's process group (web server and worker), SIGKILL after 30 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def print_memory(proc: subprocess.Popen) -> None:
+    """Resident memory (MiB) of the server process and its descendants."""
+    print("\nserver processes (RSS):")
+    total = 0.0
+    for pid in intake._tree(proc.pid):
+        cmd, mib = intake._rss(pid)
+        total += mib
+        print(f"  pid {pid:>7}  {mib:7.1f} MiB  {cmd[:100]}")
+    print(f"  total        {total:7.1f} MiB")
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    """Slack's ``v0`` signature headers for ``body`` now."""
+    ts = str(int(time.time()))
+    digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}", "Content-Type": "application/json"}
+
+
+def _mention(n: int) -> bytes:
+    ts = f"{1_760_000_000 + n}.000100"
+    return json.dumps({
+        "type": "event_callback",
+        "team_id": TEAM_ID,
+        "api_app_id": "A0BENCH",
+        "event_id": f"EvBench{n:08d}",
+        "event_time": int(time.time()),
+        "event": {"type": "app_mention", "user": "U0HUMAN", "text": f"<@{BOT_USER}> What is the win rate by sector?",
+                  "channel": "C0BENCH", "ts": ts, "event_ts": ts},
+        "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER, "is_bot": True}],
+    }).encode()
+
+
+def _start_fake_slack():
+    """The local fake Slack Web API on a free loopback port, in a daemon thread; (server, state)."""
+    sys.path.insert(0, str(ROOT))
+    from integrations.tests.fake_slack import FakeSlack, _handler
+
+    state = FakeSlack()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, name="fake-slack", daemon=True).start()
+    return server, state
+
+
+def _runs_finished(admin_uri: str) -> tuple[int, int]:
+    """(runs recorded, runs finished) in the benchmark database."""
+    import psycopg
+
+    uri = admin_uri.replace("/postgres?", f"/{intake.DATABASE}?", 1)
+    with psycopg.connect(uri) as conn:
+        row = conn.execute("SELECT count(*), count(finished_at) FROM agents_run").fetchone()
+    return int(row[0]), int(row[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.slack_ack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, default=50, help="events in flight (default 50)")
+    parser.add_argument("--requests", type=int, default=2000, help="most events (default 2000)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="most seconds per endpoint (default 20)")
+    parser.add_argument("--warmup", type=int, default=100, help="events before measuring (default 100)")
+    parser.add_argument("--web-workers", default=os.environ.get("WEB_WORKERS", "2"), help="gunicorn worker processes (default WEB_WORKERS or 2)")
+    parser.add_argument("--web-threads", default=os.environ.get("WEB_THREADS", "4"), help="threads per worker (default WEB_THREADS or 4)")
+    parser.add_argument("--broker-url", default="", help="Q_BROKER_URL for the server (default: the ORM broker)")
+    args = parser.parse_args(argv)
+    if not (1 <= args.concurrency <= 256 and 1 <= args.requests <= 20_000 and 0 < args.seconds <= 120 and 0 <= args.warmup <= 2000):
+        parser.error("concurrency 1-256, requests 1-20000, seconds 0-120, warmup 0-2000")
+
+    use_database(DATABASE)
+    admin_uri = intake._admin_uri()
+    intake._recreate_database(admin_uri)
+    fake_server, fake = _start_fake_slack()
+    extra = {"WEB_WORKERS": str(args.web_workers), "WEB_THREADS": str(args.web_threads), "SLACK_API_URL": fake.url}
+    if args.broker_url:
+        extra["Q_BROKER_URL"] = args.broker_url
+    env = intake._env(**extra)
+    proc = None
+    try:
+        print(f"setting up database {DATABASE} (migrate, demo tenant, Slack credential)...", flush=True)
+        set_up_demo(env)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "signing").write_text(SIGNING_SECRET)
+            (Path(tmp) / "token").write_text(BOT_TOKEN)
+            intake._manage(
+                "connector_set", "--tenant", "demo", "--kind", "slack",
+                "--config-json", json.dumps({"team_id": TEAM_ID, "bot_user_id": BOT_USER}),
+                "--secret", f"signing_secret=@{tmp}/signing", "--secret", f"bot_token=@{tmp}/token", env=env,
+            )
+        proc, base = start_server(env, worker=True)
+        counter = itertools.count()
+
+        async def event(client: httpx.AsyncClient) -> bool:
+            body = _mention(next(counter))
+            r = await client.post(f"{base}/slack/events/demo", content=body, headers=_signed(body))
+            return r.status_code == 200
+
+        async def healthz(client: httpx.AsyncClient) -> bool:
+            r = await client.get(f"{base}/healthz")
+            return r.status_code == 200
+
+        kwargs = dict(concurrency=args.concurrency, requests=args.requests, seconds=args.seconds, warmup=args.warmup)
+        ack = asyncio.run(intake._drive("POST /slack/events", event, **kwargs))
+        recorded, finished = _runs_finished(admin_uri)
+        trivial = asyncio.run(intake._drive("GET /healthz", healthz, **kwargs))
+
+        load = os.getloadavg()
+        print(f"\nconcurrency {args.concurrency}, gunicorn {args.web_workers} worker(s) x {args.web_threads} thread(s) + "
+              f"django-q2 worker ({'redis' if args.broker_url else 'ORM'} broker), {os.cpu_count()} CPU(s), "
+              f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(ack.line())
+        print(trivial.line())
+        ratio = ack.rps / trivial.rps if trivial.rps else float("nan")
+        print(f"{'ratio ack/healthz':<22} {ratio:8.2f}")
+        print(f"\nruns created by the worker by the end of the ack phase {recorded} (warm-up included), finished {finished}; "
+              f"fake Slack calls {len(fake.requests)}")
+        print_memory(proc)
+        print(f"\nSlack ack p50/p99 {ack.pct(0.5):.1f}/{ack.pct(0.99):.1f} ms (target p99 < 300 ms)")
+        return 0 if ack.errors == 0 and trivial.errors == 0 else 1
+    finally:
+        stop_server(proc)
+        fake_server.shutdown()
+        fake_server.server_close()
+        drop_database_and_roles(admin_uri, DATABASE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
