@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import hashlib
 import hmac
 import itertools
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-workers", default=os.environ.get("WEB_WORKERS", "2"), help="gunicorn worker processes (default WEB_WORKERS or 2)")
     parser.add_argument("--web-threads", default=os.environ.get("WEB_THREADS", "4"), help="threads per worker (default WEB_THREADS or 4)")
     parser.add_argument("--broker-url", default="", help="Q_BROKER_URL for the server (default: the ORM broker)")
+    parser.add_argument("--no-worker", action="store_true", help="the web server alone (the ack path without a busy worker)")
     args = parser.parse_args(argv)
     if not (1 <= args.concurrency <= 256 and 1 <= args.requests <= 20_000 and 0 < args.seconds <= 120 and 0 <= args.warmup <= 2000):
         parser.error("concurrency 1-256, requests 1-20000, seconds 0-120, warmup 0-2000")
@@ -200,12 +202,18 @@ def main(argv: list[str] | None = None) -> int:
                 "--config-json", json.dumps({"team_id": TEAM_ID, "bot_user_id": BOT_USER}),
                 "--secret", f"signing_secret=@{tmp}/signing", "--secret", f"bot_token=@{tmp}/token", env=env,
             )
-        proc, base = start_server(env, worker=True)
+        proc, base = start_server(env, worker=not args.no_worker)
         counter = itertools.count()
+        statuses: collections.Counter = collections.Counter()
 
         async def event(client: httpx.AsyncClient) -> bool:
             body = _mention(next(counter))
-            r = await client.post(f"{base}/slack/events/demo", content=body, headers=_signed(body))
+            try:
+                r = await client.post(f"{base}/slack/events/demo", content=body, headers=_signed(body))
+            except httpx.HTTPError as exc:
+                statuses[type(exc).__name__] += 1
+                raise
+            statuses[r.status_code] += 1
             return r.status_code == 200
 
         async def healthz(client: httpx.AsyncClient) -> bool:
@@ -219,12 +227,13 @@ def main(argv: list[str] | None = None) -> int:
 
         load = os.getloadavg()
         print(f"\nconcurrency {args.concurrency}, gunicorn {args.web_workers} worker(s) x {args.web_threads} thread(s) + "
-              f"django-q2 worker ({'redis' if args.broker_url else 'ORM'} broker), {os.cpu_count()} CPU(s), "
+              f"{'no worker' if args.no_worker else 'django-q2 worker'} ({'redis' if args.broker_url else 'ORM'} broker), {os.cpu_count()} CPU(s), "
               f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print(ack.line())
         print(trivial.line())
         ratio = ack.rps / trivial.rps if trivial.rps else float("nan")
         print(f"{'ratio ack/healthz':<22} {ratio:8.2f}")
+        print(f"event responses (warm-up included): {dict(statuses)}")
         print(f"\nruns created by the worker by the end of the ack phase {recorded} (warm-up included), finished {finished}; "
               f"fake Slack calls {len(fake.requests)}")
         print_memory(proc)
