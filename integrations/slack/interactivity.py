@@ -12,7 +12,6 @@ nothing changes. Slack is answered 200 at once; Slack messages are sent by worke
 
 from __future__ import annotations
 
-import json
 import logging
 from urllib.parse import parse_qs
 
@@ -26,9 +25,11 @@ from actions.approvals import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from actions.selectors import action_get, slack_approver_get
 from actions.services import ActionStateError, action_approve, action_reject
 from integrations.slack.blocks import FEEDBACK_ACTION_IDS
+from integrations.slack.payloads import slack_interaction_check
 from integrations.slack.selectors import slack_app_get
 from integrations.slack.services import slack_feedback_record
 from integrations.slack.views import slack_verified_body
+from revops.lib.json_limits import JsonLimitError, json_loads_limited
 from tenants.context import tenant_context
 from tenants.models import Tenant
 
@@ -104,7 +105,9 @@ def slack_interactivity(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
     Responses: 413 body over ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or no usable
     Slack credential; 401 missing/invalid/stale signature (nothing changes); 400 no JSON
-    ``payload`` field; 200 otherwise (decided, refused or ignored: see the log).
+    ``payload`` field, or one nested deeper than ``revops.lib.json_limits.MAX_JSON_DEPTH``; 200
+    otherwise (decided, refused or ignored: see the log), including a payload whose fields do not
+    match :class:`integrations.slack.payloads.SlackInteraction` (ignored, logged).
     """
     verified = slack_verified_body(request, tenant_slug, what="interaction")
     if isinstance(verified, HttpResponse):
@@ -113,11 +116,17 @@ def slack_interactivity(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     with tenant_context(tenant):
         try:
             raw = parse_qs(body.decode("utf-8"), strict_parsing=False).get("payload", [""])[0]
-            payload = json.loads(raw)
+            payload = json_loads_limited(raw)
+        except JsonLimitError as exc:
+            return _text(400, f"Malformed payload: {exc}")
         except (ValueError, UnicodeDecodeError):
             return _text(400, "Malformed payload")
         if not isinstance(payload, dict):
             return _text(400, "Malformed payload")
-        outcome = slack_interaction_handle(tenant=tenant, payload=payload)
+        checked = slack_interaction_check(payload)
+        if isinstance(checked, str):  # validly signed, unknown shape: 200 so Slack does not retry
+            logger.warning("slack interaction for tenant %s: %s", tenant.slug, checked)
+            return _text(200, "")
+        outcome = slack_interaction_handle(tenant=tenant, payload=checked)
     logger.info("slack interaction for tenant %s: %s", tenant.slug, outcome)
     return _text(200, "")

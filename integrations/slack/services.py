@@ -29,6 +29,7 @@ from agents.models import Run, RunStatus
 from agents.services import MAX_QUERY_CHARS, run_create
 from integrations.models import SlackEvent
 from integrations.slack.client import slack_client
+from integrations.slack.payloads import pg_text
 from integrations.slack.blocks import SlackMessage, answer_messages, answered_below_message, progress_message
 from integrations.slack.selectors import SlackApp, slack_app_get
 from tenants.models import Membership, Tenant
@@ -66,7 +67,8 @@ class SlackQuestion:
 
 def _bot_user_ids(payload: dict, app: SlackApp) -> set[str]:
     ids = {app.bot_user_id} if app.bot_user_id else set()
-    for auth in payload.get("authorizations") or []:
+    auths = payload.get("authorizations")
+    for auth in auths if isinstance(auths, list) else []:
         if isinstance(auth, dict) and auth.get("is_bot") and auth.get("user_id"):
             ids.add(str(auth["user_id"]))
     return ids
@@ -107,7 +109,8 @@ def slack_question_parse(*, payload: dict, app: SlackApp) -> SlackQuestion | str
     user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
     if not (isinstance(user, str) and user and isinstance(channel, str) and channel and isinstance(ts, str) and ts):
         return "ignored: incomplete event"
-    text = str(event.get("text") or "")
+    text = event.get("text")
+    text = pg_text(text) if isinstance(text, str) else ""  # PostgreSQL refuses NUL
     if event_type == "app_mention" and not bots:
         text = _LEADING_MENTION_RE.sub("", text, count=1)  # bot id unknown: the mention leads the text
     text = _MENTION_RE.sub(lambda m: "" if m.group(1) in bots else m.group(0), text)
@@ -292,23 +295,46 @@ def _run_url(run: Run) -> str:
 
 
 def slack_post_ack(*, run: Run) -> bool:
-    """Post "Working on it… (run <tracking id>)" in the run's Slack thread when the run starts.
+    """Post "Working on it… (run <tracking id>)" in the run's Slack thread, once per run.
 
     The message's ``ts`` is kept in ``run.reply_to["slack"]["ack_ts"]`` (saved on the row) so
-    progress and the answer can update it in place. Called by the worker inside
-    ``tenant_context(run.tenant)``. Returns whether Slack accepted it; errors are logged (never
-    the token) and never raised.
+    progress and the answer can update it in place. At most one acknowledgement per run across
+    attempts (a retried run after a worker died, issue 13 finding 6): before posting, the run's row
+    is marked ``reply_to["slack"]["ack_claimed"] = True`` with a conditional UPDATE that matches
+    only while neither ``ack_ts`` nor ``ack_claimed`` is recorded; a later attempt finds the mark
+    and reuses ``ack_ts`` (True) or, if the earlier worker died between the mark and Slack's
+    answer, posts none (False: the answer is then posted as a new message). A post Slack refuses
+    removes the mark, so the next attempt may try again. Called by the worker inside
+    ``tenant_context(run.tenant)``. Returns whether an acknowledgement exists; errors are logged
+    (never the token) and never raised.
     """
+    stored = Run.objects.filter(pk=run.pk).values_list("reply_to", flat=True).first()
+    if isinstance(stored, dict):
+        run.reply_to = stored  # the row is the record across attempts, not this worker's copy
+    target = run.reply_to.get("slack") or {}
+    if target.get("ack_ts") or target.get("ack_claimed"):
+        return bool(target.get("ack_ts"))
     app = _app_for_posting(run)
     if app is None:
         return False
+    claimed_reply_to = {**run.reply_to, "slack": {**target, "ack_claimed": True}}
+    claimed = (
+        Run.objects.filter(pk=run.pk)
+        .exclude(reply_to__slack__has_key="ack_ts")
+        .exclude(reply_to__slack__has_key="ack_claimed")
+        .update(reply_to=claimed_reply_to)
+    )
+    if not claimed:  # another attempt recorded it meanwhile
+        return False
+    run.reply_to = claimed_reply_to
     ref = str(run.tracking_id)
     ts = _post(run=run, app=app, message=SlackMessage(text=f"Working on it… (run {ref})", blocks=[]))
-    if ts is None:
-        return False
-    run.reply_to = {**run.reply_to, "slack": {**(run.reply_to.get("slack") or {}), "ack_ts": ts}}
+    slack_target = {k: v for k, v in target.items() if k != "ack_claimed"}
+    if ts is not None:
+        slack_target["ack_ts"] = ts
+    run.reply_to = {**run.reply_to, "slack": slack_target}
     Run.objects.filter(pk=run.pk).update(reply_to=run.reply_to)
-    return True
+    return ts is not None
 
 
 def slack_post_progress(*, run: Run, planned: list[str], done: list[str]) -> bool:

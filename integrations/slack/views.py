@@ -12,7 +12,6 @@ acknowledgement are the worker's (``integrations.slack.tasks``).
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
@@ -21,8 +20,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from integrations.slack.payloads import slack_event_envelope_check
 from integrations.slack.services import slack_event_handle
 from integrations.slack.verification import SlackEndpoint, slack_endpoint_get, slack_signature_valid
+from revops.lib.json_limits import JsonLimitError, json_loads_limited
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -86,10 +87,11 @@ def slack_events(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
     Responses: 413 body over ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or tenant
     without a usable Slack credential (identical responses); 401 missing/invalid signature or a
-    timestamp more than 5 minutes off (nothing stored or queued); 400 body not a JSON object;
-    200 ``{"challenge": ...}`` for ``url_verification``; 200 ``ok`` for every event callback,
+    timestamp more than 5 minutes off (nothing stored or queued); 400 body not a JSON object, or
+    nested deeper than ``revops.lib.json_limits.MAX_JSON_DEPTH``; 200 ``{"challenge": ...}`` for ``url_verification``; 200 ``ok`` for every event callback,
     whether queued, duplicate (a retry) or ignored (bots, other workspaces, other event types:
-    nothing written). Members-only and run creation are decided later, on the worker, so a
+    nothing written), and 200 ``ok`` with a warning logged for a payload whose fields do not match
+    :class:`integrations.slack.payloads.SlackEventEnvelope` (nothing written). Members-only and run creation are decided later, on the worker, so a
     question from a non-member is answered 200 and then dropped. 405 for anything but POST.
     """
     verified = _verified(request, tenant_slug, what="event")
@@ -97,7 +99,9 @@ def slack_events(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         return verified
     endpoint, body = verified
     try:
-        payload = json.loads(body)
+        payload = json_loads_limited(body)
+    except JsonLimitError as exc:
+        return _text(400, f"Malformed JSON: {exc}")
     except (ValueError, UnicodeDecodeError):
         return _text(400, "Malformed JSON")
     if not isinstance(payload, dict):
@@ -107,6 +111,11 @@ def slack_events(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         if not isinstance(challenge, str):
             return _text(400, "Missing challenge")
         return JsonResponse({"challenge": challenge})
+    checked = slack_event_envelope_check(payload)
+    if isinstance(checked, str):  # validly signed but not a shape we know: 200 so Slack stops retrying
+        logger.warning("slack event for tenant %s: %s", tenant_slug[:64], checked)
+        return _text(200, "ok")
+    payload = checked
     outcome = slack_event_handle(tenant_id=endpoint.tenant_id, payload=payload, app=endpoint.app)
     logger.info(
         "slack event %s for tenant %s (retry %s): %s",
