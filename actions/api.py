@@ -14,6 +14,8 @@ from actions.models import Action, ActionEvent
 from actions.selectors import action_get
 from actions.services import ActionStateError, action_approve, action_reject
 from revops.lib.api import error_response, error_responses
+from revops.lib.api_schema import negotiation_error_responses
+from revops.lib.text import StrictCharField
 from tenants.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 
 
@@ -42,8 +44,9 @@ class ActionSerializer(serializers.ModelSerializer):
 
 
 class DecisionSerializer(serializers.Serializer):
-    """Body of approve/reject: optional ``{"reason": "..."}`` (<= 500 chars)."""
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    """Body of approve/reject: optional ``{"reason": "..."}`` (<= 500 chars; a JSON string without
+    NUL characters or unpaired surrogates, see :class:`revops.lib.text.StrictCharField`)."""
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 def _load(action_id: int) -> Action:
@@ -61,7 +64,7 @@ def _via(request) -> str:
 class ActionDetail(APIView):
     """``GET /api/v1/actions/{id}``: status, preview, attempts, result and audit trail."""
 
-    @extend_schema(responses={200: ActionSerializer, **error_responses(401, 404, 429)})
+    @extend_schema(responses={200: ActionSerializer, **error_responses(401, 404, 429), **negotiation_error_responses(406)})
     def get(self, request, action_id: int):
         return Response(ActionSerializer(_load(action_id)).data)
 
@@ -72,7 +75,7 @@ class _Decide(APIView):
     @extend_schema(
         request=DecisionSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: ActionSerializer, **error_responses(400, 401, 403, 404, 409, 413, 429)},
+        responses={200: ActionSerializer, **error_responses(400, 401, 403, 404, 409, 413, 429), **negotiation_error_responses(406, 415)},
     )
     def post(self, request, action_id: int):
         return idempotent(self, request, lambda: self._decide(request, action_id))

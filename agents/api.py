@@ -15,6 +15,7 @@ from agents.models import Channel, Run
 from agents.serializers import RunCreateSerializer, RunDetailSerializer, RunQueuedSerializer, RunStatusField, RunSummarySerializer
 from agents.services import run_create
 from revops.lib.api import error_responses
+from revops.lib.api_schema import error_response_with, negotiation_error_responses
 from tenants.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 
 
@@ -44,7 +45,12 @@ class RunListCreate(APIView):
             OpenApiParameter("cursor", OpenApiTypes.STR, description="The cursor from a previous page's next/previous URL"),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="1-100, default 20"),
         ],
-        responses={200: RunSummarySerializer(many=True), **error_responses(400, 401, 429)},
+        responses={
+            200: RunSummarySerializer(many=True),
+            **error_responses(400, 401, 429),
+            404: error_response_with("The `cursor` is not one this API issued (`not_found`)"),
+            **negotiation_error_responses(406),
+        },
     )
     def get(self, request):
         """The tenant's runs, newest first (cursor pagination), without steps. Filters: ``status``,
@@ -66,7 +72,7 @@ class RunListCreate(APIView):
     @extend_schema(
         request=RunCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={202: RunQueuedSerializer, **error_responses(400, 401, 409, 413, 429)},
+        responses={202: RunQueuedSerializer, **error_responses(400, 401, 409, 413, 429), **negotiation_error_responses(406, 415)},
     )
     def post(self, request):
         """Queue a question; 202 with the tracking id (``Location`` points at the run)."""
@@ -96,7 +102,7 @@ class RunDetail(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("include", OpenApiTypes.STR, enum=["steps"], description="`steps`: add the run's steps (redacted inputs, summaries)")],
-        responses={200: RunDetailSerializer, **error_responses(400, 401, 404, 429)},
+        responses={200: RunDetailSerializer, **error_responses(400, 401, 404, 429), **negotiation_error_responses(406)},
     )
     def get(self, request, tracking_id):
         include = {part.strip() for part in request.query_params.get("include", "").split(",") if part.strip()}

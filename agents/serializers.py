@@ -8,17 +8,22 @@ from rest_framework import serializers
 from agents.models import Run, RunStatus, RunStep
 from agents.routing import SPECIALISTS
 from agents.services import MAX_QUERY_CHARS
+from revops.lib.text import StrictCharField, StrictUrlField
 from revops.lib.urls import UnsafeURL, check_outbound_url
 
 
 class RunCreateSerializer(serializers.Serializer):
-    """``POST /api/v1/runs`` body. ``callback_url`` must pass the SSRF guard (https, public host)."""
+    """``POST /api/v1/runs`` body. ``callback_url`` must pass the SSRF guard (https, public host).
 
-    query = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True)
-    source_system = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    source_process = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    callback_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
-    thread_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    Text fields are strict (:class:`revops.lib.text.StrictCharField`): JSON strings only (``0`` or
+    ``12345`` are refused, not coerced), no NUL characters or unpaired surrogates; the schema
+    states the same (``pattern``, ``minLength`` 1 for ``query``)."""
+
+    query = StrictCharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True, help_text="The question; surrounding whitespace is trimmed and it may not be blank")
+    source_system = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    source_process = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    callback_url = StrictUrlField(max_length=2000, required=False, allow_blank=True, default="")
+    thread_id = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     as_of = serializers.DateField(required=False, allow_null=True, default=None, help_text="YYYY-MM-DD; default: the tenant's as-of date")
 
     def validate_as_of(self, value):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -35,6 +36,7 @@ from django.utils.text import slugify
 from knowledge.frontmatter import FrontMatterError, split_front_matter
 from knowledge.models import DocumentKind, DocumentStatus, KnowledgeDocument
 from knowledge.services import document_save, normalise_tags
+from revops.lib.text import db_text_problem
 from tenants.models import Tenant
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -77,7 +79,14 @@ def first_heading(markdown: str) -> str | None:
 
 
 def _metadata(name: str, text: str, *, default_status: str) -> tuple[dict, str]:
-    """``({title, kind, status, tags}, body)`` read from a file; raises ValidationError."""
+    """``({title, kind, status, tags}, body)`` read from a file.
+
+    Raises ValidationError: bad front matter, a title that is not text, or a text or title with
+    characters PostgreSQL cannot store (NUL, unpaired surrogates; :func:`db_text_problem`).
+    """
+    problem = db_text_problem(text)
+    if problem:  # PostgreSQL cannot store it: refuse the file with the reason, never a DataError
+        raise ValidationError(f"the file {problem}")
     try:
         params, markdown = split_front_matter(text)
     except FrontMatterError as exc:
@@ -88,6 +97,9 @@ def _metadata(name: str, text: str, *, default_status: str) -> tuple[dict, str]:
     tags = normalise_tags(params.get("tags"))
     if not isinstance(title, str):
         raise ValidationError(f"title must be text, got {title!r}")
+    problem = db_text_problem(title)
+    if problem:  # a YAML escape ("\\0", "\\x00") in the front matter's title
+        raise ValidationError(f"title {problem}")
     return {"title": title.strip(), "kind": kind, "status": status, "tags": tags}, text
 
 
@@ -188,7 +200,22 @@ def read_zip(data: bytes) -> list[tuple[str, str]]:
             raise ImportSourceError(f"{member.filename} is larger than {MAX_FILE_BYTES:,} bytes")
     if sum(m.file_size for m in members) > MAX_TOTAL_BYTES:
         raise ImportSourceError(f"the archive holds more than {MAX_TOTAL_BYTES:,} bytes of markdown")
-    return decode_files((m.filename, archive.read(m)[: MAX_FILE_BYTES + 1]) for m in sorted(members, key=lambda m: m.filename))
+    return decode_files((m.filename, _read_member(archive, m)) for m in sorted(members, key=lambda m: m.filename))
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
+    """The bytes of one archive member (at most ``MAX_FILE_BYTES + 1``).
+
+    Raises:
+        ImportSourceError: naming the member, when it cannot be read: bad CRC or truncated data
+            (``BadZipFile``, ``EOFError``), a corrupt deflate stream (``zlib.error``), encrypted
+            (``RuntimeError``), an unsupported compression method (``NotImplementedError``) or a
+            broken header (``ValueError``, ``OSError``).
+    """
+    try:
+        return archive.read(member)[: MAX_FILE_BYTES + 1]
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError, ValueError, OSError) as exc:
+        raise ImportSourceError(f"{member.filename} cannot be read from the archive ({exc})") from exc
 
 
 def decode_files(items: Iterable[tuple[str, bytes]]) -> list[tuple[str, str]]:
