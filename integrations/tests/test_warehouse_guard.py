@@ -414,11 +414,11 @@ def test_empty_allowlist_refuses_every_table() -> None:
     ],
 )
 def test_denied_functions(sql: str, name: str) -> None:
-    assert refused(sql) == f"function {name}() is not allowed"
+    assert refused(sql).startswith(f"function {name}() is not allowed")
 
 
 def test_schema_qualified_denied_function() -> None:
-    assert refused("SELECT pg_catalog.pg_sleep(1)") == "function pg_sleep() is not allowed"
+    assert refused("SELECT pg_catalog.pg_sleep(1)").startswith("function pg_sleep() is not allowed")
 
 
 def test_functions_in_system_schemas_are_refused() -> None:

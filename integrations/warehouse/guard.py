@@ -18,9 +18,13 @@ Rules (each refusal raises :class:`UnsafeSQL` naming the rule):
 - every table is a CTE visible at that point (PostgreSQL scoping: a non-recursive CTE sees only
   the CTEs before it) or one of ``allowed_tables``; a schema qualifier must be the connector
   schema; ``pg_catalog`` / ``information_schema`` are refused outright;
-- no function from :data:`DENIED_FUNCTIONS` / :data:`DENIED_FUNCTION_PREFIXES` /
-  :data:`DENIED_FUNCTION_SUBSTRINGS`, and no schema-qualified function outside the connector
-  schema;
+- every function is on :data:`ALLOWED_FUNCTIONS` (an allow list: aggregates, window, date/time,
+  string, math, conditional, cast, array and JSON functions; issue 13 finding 7: a deny list
+  missed ``pg_table_size``, ``version()``, ``inet_server_addr()``...) unless it is qualified
+  with the connector schema (the tenant's own function, resolved only there); no function in
+  another schema; no SQL-value function spelled without parentheses that reveals server state
+  (``user``, ``current_role``...); no cast to an ``reg*`` type (they look names up in the
+  system catalogs);
 - the outermost query gets ``LIMIT default_limit`` when it has none; a larger literal LIMIT is
   lowered; a non-literal LIMIT (``LIMIT %s``, ``LIMIT ALL``) becomes
   ``LIMIT LEAST(<expr>, default_limit)``; ``FETCH FIRST n ROWS ONLY`` becomes ``LIMIT``.
@@ -61,9 +65,7 @@ from sqlglot.errors import ParseError, TokenError
 from integrations.warehouse.base import UnsafeSQL
 
 __all__ = [
-    "DENIED_FUNCTIONS",
-    "DENIED_FUNCTION_PREFIXES",
-    "DENIED_FUNCTION_SUBSTRINGS",
+    "ALLOWED_FUNCTIONS",
     "SYSTEM_SCHEMAS",
     "validate_select",
 ]
@@ -71,73 +73,93 @@ __all__ = [
 #: Schemas whose tables and functions are never reachable, qualified or not.
 SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 
-#: Functions refused by exact (lower-cased) name: server files, settings, other sessions,
-#: sequences (writes), notifications, administration.
-DENIED_FUNCTIONS = frozenset(
+#: The functions agents may call, lower-cased: THE one list (issue 13, finding 7). Everything else
+#: is refused ("function version() is not allowed: ..."). A name is matched against what the
+#: statement says for a function sqlglot does not know (``exp.Anonymous``), and against sqlglot's
+#: names for one it parses into a typed node; where those differ from PostgreSQL's the sqlglot
+#: name is listed too, with the PostgreSQL spelling in a comment. The semantic compiler
+#: (agents/semantic/compiler.py) emits COUNT, SUM, AVG, MIN, MAX, PERCENTILE_CONT, NULLIF,
+#: COALESCE, CASE, CAST, DATE_TRUNC and the dimension-``sql`` functions (EXTRACT, LOWER, UPPER,
+#: TRIM, ROUND, ABS, CEIL, FLOOR, LEAST, GREATEST); integrations/tests/test_guard_allowlist.py
+#: checks that every function it emits is here. Left out on purpose: anything reading server,
+#: session or catalog state (``version``, ``current_user``, ``pg_*``, ``inet_*``, ``txid_*``,
+#: ``current_setting``...), anything running SQL given as a string, sequences, sleeps, files,
+#: locks, ``random``.
+ALLOWED_FUNCTIONS: frozenset[str] = frozenset(
     {
-        "pg_read_file",
-        "pg_read_binary_file",
-        "pg_ls_dir",
-        "pg_stat_file",
-        "set_config",
-        "current_setting",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_reload_conf",
-        "pg_rotate_logfile",
-        "pg_current_logfile",
-        "pg_logdir_ls",
-        "pg_switch_wal",
-        "pg_promote",
-        "pg_log_backend_memory_contexts",
-        "pg_import_system_collations",
-        "pg_notify",
-        "nextval",
-        "setval",
-        "copy",
-        # Functions that execute an SQL string given as an argument: the string would escape
-        # the table allow-list (found in review: ts_stat('SELECT ... FROM pg_catalog.pg_roles')).
-        "ts_stat",
-        "ts_rewrite",
-        "crosstab",
-        "crosstab2",
-        "crosstab3",
-        "crosstab4",
-        "connectby",
-        "xpath_table",
-        "query_to_xml",
-        "cursor_to_xml",
-        "database_to_xml",
-        "schema_to_xml",
-        "table_to_xml",
+        # aggregates
+        "count", "sum", "avg", "min", "max", "every",
+        "stddev", "stddev_pop", "stddev_samp", "stdev", "variance", "var_pop", "var_samp",
+        "variance_pop", "variance_samp",
+        "bool_and", "bool_or", "logical_and", "logical_or",  # bool_and / bool_or
+        "string_agg", "group_concat",  # string_agg
+        "array_agg", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg",
+        "j_s_o_n_array_agg", "j_s_o_n_object_agg", "j_s_o_n_b_object_agg",  # json(b)_(object_)agg
+        "percentile_cont", "percentile_disc", "mode",
+        "corr", "covar_pop", "covar_samp",
+        "regr_slope", "regr_intercept", "regr_r2", "regr_count", "regr_avgx", "regr_avgy",
+        "regr_sxx", "regr_syy", "regr_sxy",
+        # window functions
+        "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile",
+        "lag", "lead", "first_value", "last_value", "nth_value",
+        # date and time
+        "now", "current_date", "current_time", "current_timestamp", "localtime", "localtimestamp",
+        "date_trunc", "timestamp_trunc", "date_part", "extract", "age", "date", "date_bin",
+        "make_date", "make_time", "make_timestamp", "make_timestamptz", "make_interval",
+        "time_from_parts", "timestamp_from_parts",  # make_time / make_timestamp
+        "to_char", "time_to_str",  # to_char
+        "to_date", "str_to_date",  # to_date
+        "to_timestamp", "str_to_time", "unix_to_time",  # to_timestamp
+        "justify_days", "justify_hours", "justify_interval", "isfinite",
+        # strings
+        "lower", "upper", "initcap", "length", "char_length", "character_length", "octet_length",
+        "bit_length", "trim", "btrim", "ltrim", "rtrim", "lpad", "rpad", "pad",
+        "substring", "substr", "left", "right", "position", "strpos", "str_position",
+        "replace", "translate", "concat", "concat_ws", "split_part", "repeat", "reverse",
+        "starts_with", "format", "md5", "to_hex", "hex", "ascii", "chr",
+        "string_to_array", "array_to_string",
+        "regexp_replace", "regexp_match", "regexp_matches", "regexp_split_to_array", "regexp_like",
+        "regexp_i_like", "regexp_count", "regexp_substr", "regexp_instr",  # also ~, ~*
+        # math
+        "abs", "ceil", "ceiling", "floor", "round", "trunc", "sign", "sqrt", "cbrt", "power",
+        "pow", "exp", "ln", "log", "log10", "mod", "div", "width_bucket", "pi", "degrees",
+        "radians", "gcd", "lcm", "scale", "trim_scale", "to_number",
+        # conditional and comparison
+        "coalesce", "nullif", "greatest", "least", "case", "if", "exists", "any", "all",
+        "num_nulls", "num_nonnulls",
+        # casts (a cast to a reg* type is refused separately)
+        "cast",
+        # arrays and set-returning helpers
+        "array", "unnest", "explode", "array_length", "array_size", "cardinality",
+        "array_position", "array_contains_all", "array_overlaps",  # also @>, &&
+        "generate_series", "exploding_generate_series",
+        # JSON (->, ->>, #>, #>>, ?)
+        "json_extract", "json_extract_scalar", "jsonb_extract", "jsonb_extract_scalar",
+        "json_extract_path", "json_extract_path_text", "jsonb_extract_path",
+        "jsonb_extract_path_text", "json_array_length", "jsonb_array_length",
+        "json_build_object", "jsonb_build_object", "j_s_o_n_b_contains_top_key",
     }
 )
 
-#: Functions refused by (lower-cased) prefix: sleeps, files, large objects (server file I/O),
-#: dblink (connections elsewhere), advisory locks, transaction ids, replication and backups.
-DENIED_FUNCTION_PREFIXES = (
-    "pg_sleep",
-    "pg_read_",
-    "pg_ls_",
-    "pg_file_",
-    "pg_stat_",
-    "lo_",
-    "dblink",
-    "pg_advisory",
-    "pg_try_advisory",
-    "txid_",
-    "query_to_xml",
-    "pg_backup_",
-    "pg_create_",
-    "pg_drop_",
-    "pg_replication_",
-    "pg_logical_",
+#: SQL-value functions PostgreSQL accepts without parentheses that sqlglot may parse as a bare
+#: column; unquoted they are never a column (reserved words), so an unquoted reference is a call.
+_BARE_STATE_FUNCTIONS = frozenset(
+    {"user", "current_user", "session_user", "current_role", "system_user", "current_catalog", "current_schema"}
 )
 
-#: Functions refused when the name contains one of these: the ``*_to_xml*`` family
-#: (``query_to_xml``, ``table_to_xml``, ``cursor_to_xml``, ``schema_to_xml``...) runs SQL or reads
-#: a table given as a string, which would bypass the table allowlist.
-DENIED_FUNCTION_SUBSTRINGS = ("_to_xml",)
+#: Object identifier types whose input looks a name up in the system catalogs.
+_CATALOG_LOOKUP_TYPES = frozenset(
+    {
+        "regclass", "regcollation", "regconfig", "regdictionary", "regnamespace", "regoper",
+        "regoperator", "regproc", "regprocedure", "regrole", "regtype",
+    }
+)
+
+_WHAT_IS_ALLOWED = (
+    "agents may call only allow-listed aggregate, window, date/time, string, math, conditional, "
+    "cast, array and JSON functions such as count, sum, avg, percentile_cont, date_trunc, extract, "
+    "lower, round, coalesce, nullif, cast (integrations.warehouse.guard.ALLOWED_FUNCTIONS)"
+)
 
 _DIALECT_NAME = "postgres"
 #: Distinct (statement, tables, limit, schema) results remembered per process.
@@ -193,6 +215,11 @@ _FORBIDDEN_NODE_NAMES = (
 _FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
     getattr(exp, name) for name in _FORBIDDEN_NODE_NAMES if isinstance(getattr(exp, name, None), type)
 )
+
+# sqlglot models some operators as functions (AND, OR, ~, ->, @>, ^, COLLATE...): each is one
+# fixed built-in operation with no name the statement chooses, so the function allow list does
+# not apply to them (their operands are still walked and checked).
+_OPERATOR_NODES: tuple[type[exp.Expression], ...] = (exp.Binary, exp.Connector, exp.Unary)
 
 # psycopg's view of a query text: "%%" is an escaped percent, "%s" / "%(name)s" placeholders.
 _PCT_TOKEN = re.compile(r"%%|%\((?P<name>[^)]*)\)(?P<nfmt>.)|%(?P<fmt>.)", re.DOTALL)
@@ -405,36 +432,77 @@ def _check(root: exp.Expression, *, allowed: frozenset[str], schema: str | None)
             raise UnsafeSQL("SELECT ... INTO is not allowed (it creates a table)")
         if isinstance(node, exp.Lock):
             raise UnsafeSQL("locking clauses (FOR UPDATE / FOR SHARE) are not allowed")
-        if isinstance(node, exp.Func):
+        if isinstance(node, exp.Func) and not isinstance(node, _OPERATOR_NODES):
             _check_function(node, schema=schema)
+        elif isinstance(node, exp.Column):
+            _check_bare_state_function(node)
+        elif isinstance(node, exp.DataType):
+            _check_cast_type(node)
         if isinstance(node, exp.Table):
             _check_table(node, allowed=allowed, schema=schema)
 
 
-def _function_names(func: exp.Func) -> set[str]:
+def _function_names(func: exp.Func) -> list[str]:
+    """The names ``func`` goes by, lower-cased: as written for a function sqlglot does not know,
+    else sqlglot's names for the node type (first: the one used in messages)."""
     if isinstance(func, exp.Anonymous):
-        return {func.name.lower()}
-    return {name.lower() for name in type(func).sql_names()}
+        return [func.name.lower()]
+    return [name.lower() for name in type(func).sql_names()] or [func.key.lower()]
+
+
+def _display_name(func: exp.Func, names: list[str]) -> str:
+    """The name PostgreSQL knows ``func`` by, for messages (``version``, not sqlglot's
+    ``current_version``); only computed for a refusal."""
+    if isinstance(func, exp.Anonymous):
+        return names[0]
+    head = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)", func.sql(dialect=_DIALECT_NAME))
+    return head.group(1).lower() if head else names[0]
+
+
+def _schema_qualifier(func: exp.Func) -> exp.Expression | None:
+    """The qualifier of ``schema.func()`` (parsed as ``Dot(schema, func)``), else None."""
+    parent = func.parent
+    if isinstance(parent, exp.Dot) and parent.expression is func:
+        return parent.this
+    return None
 
 
 def _check_function(func: exp.Func, *, schema: str | None) -> None:
-    for name in _function_names(func):
-        if (
-            name in DENIED_FUNCTIONS
-            or name.startswith(DENIED_FUNCTION_PREFIXES)
-            or any(part in name for part in DENIED_FUNCTION_SUBSTRINGS)
-        ):
-            raise UnsafeSQL(f"function {name}() is not allowed")
-    parent = func.parent
-    # "pg_catalog.pg_sleep(1)" parses as Dot(pg_catalog, pg_sleep(1)).
-    if isinstance(parent, exp.Dot) and parent.expression is func:
-        qualifier = parent.this
-        qualifier_name = _ident_name(qualifier) if isinstance(qualifier, (exp.Identifier, exp.Column)) else ""
-        label = qualifier.sql(dialect=_DIALECT_NAME)
-        if qualifier_name in SYSTEM_SCHEMAS:
-            raise UnsafeSQL(f"functions in schema {qualifier_name!r} are not allowed")
-        if schema is None or qualifier_name != schema:
-            raise UnsafeSQL(f"function {label}.{func.name}() is outside the warehouse schema")
+    qualifier = _schema_qualifier(func)
+    qualifier_name = ""
+    if qualifier is not None and isinstance(qualifier, (exp.Identifier, exp.Column)):
+        qualifier_name = _ident_name(qualifier)
+    names = _function_names(func)
+    own_function = qualifier is not None and schema is not None and qualifier_name == schema
+    label = qualifier.sql(dialect=_DIALECT_NAME) if qualifier is not None else ""
+    if not own_function and not any(name in ALLOWED_FUNCTIONS for name in names):
+        where = f" (schema {label!r} is outside the warehouse schema)" if qualifier is not None else ""
+        raise UnsafeSQL(f"function {_display_name(func, names)}() is not allowed{where}: {_WHAT_IS_ALLOWED}")
+    if qualifier is None:
+        return
+    if qualifier_name in SYSTEM_SCHEMAS:
+        raise UnsafeSQL(f"functions in schema {qualifier_name!r} are not allowed")
+    if not own_function:
+        raise UnsafeSQL(f"function {label}.{func.name}() is outside the warehouse schema")
+
+
+def _check_bare_state_function(column: exp.Column) -> None:
+    """``SELECT user`` / ``current_role``: sqlglot reads a column, PostgreSQL calls a function."""
+    ident = column.this
+    if (
+        isinstance(ident, exp.Identifier)
+        and not ident.quoted
+        and not column.table
+        and ident.this.lower() in _BARE_STATE_FUNCTIONS
+    ):
+        raise UnsafeSQL(f"function {ident.this.lower()}() is not allowed: {_WHAT_IS_ALLOWED}")
+
+
+def _check_cast_type(node: exp.DataType) -> None:
+    """Casts to ``regclass``, ``regproc``... resolve names in the system catalogs."""
+    text = node.sql(dialect=_DIALECT_NAME).lower()
+    if text.strip('"').split("[", 1)[0].strip() in _CATALOG_LOOKUP_TYPES:
+        raise UnsafeSQL(f"casts to {text} are not allowed (they look names up in the system catalogs)")
 
 
 def _visible_ctes(table: exp.Table) -> set[str]:
