@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from STATIC_ROOT, DEBUG or not
     "revops.lib.middleware.RequestSizeLimitMiddleware",
+    "revops.lib.db_outage.DatabaseUnavailableMiddleware",  # database down: 503 + Retry-After on /api/ and /slack/
     "tenants.middleware.TenantContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -89,6 +89,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         return response
     if isinstance(exc, RequestDataTooBig):
         return error_response(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "request_too_large", "Request body too large.")
+    from revops.lib.db_outage import api_unavailable_response, database_unavailable
+
+    if database_unavailable(exc):  # the database is down: 503 with Retry-After, not a 500
+        return api_unavailable_response(context.get("request"), exc)
     logger.exception("unhandled API error in %s", context.get("view").__class__.__name__)
     return error_response(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal error. It has been logged.")
 
