@@ -130,9 +130,11 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflict: `idempotency_conflict` (the Idempotency-Key was used with another request) or `invalid_state`",
     413: "Request body too large (`request_too_large`)",
     429: "Too many requests for this API key (`throttled`); retry after the `Retry-After` header's seconds",
+    503: "The database is unavailable (`database_unavailable`); retry after the `Retry-After` header's seconds",
 }
 
 
 def error_responses(*codes: int) -> dict:
-    """``extend_schema(responses=...)`` entries for the given error statuses, all :class:`ErrorSerializer`."""
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in codes}
+    """``extend_schema(responses=...)`` entries for the given error statuses, all :class:`ErrorSerializer`;
+    503 (database unavailable, revops.lib.db_outage) is added to every operation."""
+    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in (*codes, 503)}

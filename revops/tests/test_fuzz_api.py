@@ -2,9 +2,10 @@
 schema served at ``/api/v1/schema`` and sends them through the WSGI application in process (the
 test database, Django's full middleware stack), authenticated with a test tenant's API key.
 
-Asserted for every generated case: no 5xx (schemathesis' ``not_a_server_error`` check). Schema
-conformance of the responses (status codes and bodies) is not asserted here yet: 400/401/404/409/
-413 are not in the schema (issue 13, finding 8, being fixed separately).
+Asserted for every generated case: no 5xx (schemathesis' ``not_a_server_error`` check) and schema
+conformance of the response: its status code is documented for the operation, its content type is
+the documented one and its body matches the documented schema (``status_code_conformance``,
+``content_type_conformance``, ``response_schema_conformance``).
 
 Covers every operation of the schema (``/api/v1/runs`` GET and POST, ``/api/v1/runs/{tracking_id}``,
 ``/api/v1/actions/{action_id}`` and its ``approve`` / ``reject``), positive and negative cases
@@ -25,6 +26,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
 from revops.wsgi import application
 
@@ -70,7 +72,7 @@ def test_api_never_answers_5xx(case, wsgi_in_test_transaction, world_a, unthrott
     response = case.call(headers={"Authorization": f"Bearer {world_a.api_key}"})
     failure = None
     try:
-        case.validate_response(response, checks=[not_a_server_error])
+        case.validate_response(response, checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance])
     except Exception as exc:  # schemathesis raises a FailureGroup / CheckFailed with the details
         failure = f"{type(exc).__name__}: {str(exc)[:2000]}"
     if REPORT:
