@@ -415,8 +415,8 @@ _SHORTHAND = [
     (re.compile(r"\bavg\b\.?", re.I), "average"),
     (re.compile(r"\bopps\b", re.I), "opportunities"),
     (re.compile(r"\bopp\b", re.I), "opportunity"),
-    (re.compile(r"\bw/(?=\s|\w)", re.I), "with "),
-    (re.compile(r"\bw/o\b", re.I), "without"),
+    (re.compile(r"\bw/o\b", re.I), "without"),  # before "w/", which would read it as "with o"
+    (re.compile(r"\bw/(?!w\b)(?=\s|\w)", re.I), "with "),  # not "w/w" (week over week, a comparison)
     (re.compile(r"\bmgr\b", re.I), "manager"),
     (re.compile(r"\bmgrs\b", re.I), "managers"),
 ]

@@ -528,3 +528,9 @@ def test_capitalised_us_is_a_country_and_lower_case_us_is_a_pronoun(parse):
     q = parse("revenue from software companies in the US").query
     assert Filter("headquarters", ("United States",)) in q.filters and Filter("sector", ("software",)) in q.filters
     assert parse("show us the win rate").query.filters == ()
+
+
+def test_shorthand_leaves_week_over_week_and_without_alone(parse):
+    assert "'w/w' read as" not in " ".join(parse("revenue w/w").notes)
+    assert parse("revenue w/w").query.compare is not None
+    assert any("'w/o' read as 'without'" == n for n in parse("win rate w/o the East office").notes)
