@@ -218,6 +218,9 @@ SPECTACULAR_SETTINGS = {
 # One wall-clock budget per run; the worker timeout is longer, and the broker's retry longer still,
 # so a task is never redelivered while its first attempt may still be running (DESIGN.md §5).
 RUN_BUDGET_SECONDS = env_int("RUN_BUDGET_SECONDS", 90, minimum=5)
+# How long the question parser's list of each dimension's values is cached per tenant and
+# semantic model version (a published model change refreshes it at once).
+SEMANTIC_VALUES_CACHE_SECONDS = env_int("SEMANTIC_VALUES_CACHE_SECONDS", 600, minimum=0)
 LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 60, minimum=1)
 # A model call may still be in flight when the budget ends (Bedrock's read timeout is per client).
 WORKER_TIMEOUT_SECONDS = RUN_BUDGET_SECONDS + LLM_TIMEOUT_SECONDS + 30

@@ -262,26 +262,13 @@ class RunContext:
         """
         from django.core.cache import cache
 
-        from agents.semantic.compiler import dimension_values_query
-
         model = self.semantic_model(agent=agent)
         key = f"semantic-values:{self.run.tenant_id}:{self.semantic_document.get('document_id')}:{self.semantic_document.get('version')}"
         values = cache.get(key)
         if values is not None:
             return values
         started = time.monotonic()
-        values, failed = {}, {}
-        warehouse = self._warehouse_for(model)
-        for name, dim in model.dimensions.items():
-            if not dim.link_values or dim.type != "string":
-                continue
-            try:
-                compiled = dimension_values_query(model, name)
-                result = warehouse.execute(compiled.sql, compiled.params)
-            except Exception as exc:  # noqa: BLE001 - one bad dimension must not block the others; named in the step
-                failed[name] = str(exc)
-                continue
-            values[name] = [str(r[0]) for r in result.rows if r[0] is not None]
+        values, failed = dimension_values_load(model, self._warehouse_for(model))
         self.record(
             agent=agent,
             kind=StepKind.TOOL_CALL,
@@ -290,7 +277,7 @@ class RunContext:
             output={"counts": {k: len(v) for k, v in values.items()}, "failed": failed},
             duration_ms=(time.monotonic() - started) * 1000,
         )
-        cache.set(key, values, timeout=getattr(settings, "SEMANTIC_VALUES_CACHE_SECONDS", 600))
+        cache.set(key, values, timeout=settings.SEMANTIC_VALUES_CACHE_SECONDS)
         return values
 
     def _warehouse_for(self, model: SemanticModelSpec):
@@ -405,6 +392,28 @@ class RunContext:
         self.citations.append({"ref": ref, "type": "web", "query": query, "urls": [h.url for h in hits], "step": step.position})
         self.sources.add([h.snippet for h in hits])
         return hits, ref
+
+
+def dimension_values_load(model: SemanticModelSpec, warehouse) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """``(values, failed)``: the distinct canonical values (as text) of every ``link_values`` text
+    dimension of ``model``, read through ``warehouse`` (a guarded connector), and the error of each
+    dimension whose query failed (left out, so one bad dimension does not block the others)."""
+    from agents.semantic.compiler import dimension_values_query
+    from integrations.warehouse.base import WarehouseError
+
+    values: dict[str, list[str]] = {}
+    failed: dict[str, str] = {}
+    for name, dim in model.dimensions.items():
+        if not dim.link_values or dim.type != "string":
+            continue
+        try:
+            compiled = dimension_values_query(model, name)
+            result = warehouse.execute(compiled.sql, compiled.params)
+        except (WarehouseError, SemanticQueryError) as exc:
+            failed[name] = str(exc)
+            continue
+        values[name] = [str(r[0]) for r in result.rows if r[0] is not None]
+    return values, failed
 
 
 def _heading_paths(markdown: str, sections: tuple[str, ...]) -> list[str]:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.evaluation import EvalFileError, eval_load
+from agents.runtime.context import dimension_values_load
 from agents.semantic.compiler import compile_query
 from agents.semantic.parser import parse_question
 from knowledge.frontmatter import split_front_matter
@@ -96,13 +97,6 @@ class Command(BaseCommand):
 
     def _values(self, tenant, model) -> dict[str, list[str]]:
         """Distinct values of the linked dimensions, read once through the tenant's warehouse."""
-        from agents.semantic.compiler import dimension_values_query
         from integrations.warehouse.selectors import warehouse_for_tenant
 
-        warehouse = warehouse_for_tenant(allowed_tables=model.table_names())
-        values = {}
-        for name, dim in model.dimensions.items():
-            if dim.link_values and dim.type == "string":
-                compiled = dimension_values_query(model, name)
-                values[name] = [str(r[0]) for r in warehouse.execute(compiled.sql, compiled.params).rows if r[0] is not None]
-        return values
+        return dimension_values_load(model, warehouse_for_tenant(allowed_tables=model.table_names()))[0]
