@@ -35,7 +35,7 @@ follows a relationship toward the "many" side, so no measure is double counted b
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import sqlglot
 from sqlglot import exp
@@ -352,6 +352,28 @@ class SemanticModelSpec(_Spec):
         if self.stages is None:
             raise SemanticModelInvalid(["stages: the model does not declare its stage semantics"])
         return self.stages.values(group)
+
+    # Dimensions the call-note reader (agents.runtime.context.RunContext.call_notes) needs; call
+    # notes are optional, and analyses without them say what they could not check.
+    CALL_NOTE_DIMENSIONS: ClassVar[tuple[str, ...]] = ("note_contact", "note_type", "note_status", "note_date", "note_text")
+
+    def call_notes_missing(self) -> list[str]:
+        """The call-note dimensions (``CALL_NOTE_DIMENSIONS``) and the ``call_notes`` count metric the
+        model lacks; ``[]`` when call notes can be read and counted."""
+        missing = [d for d in self.CALL_NOTE_DIMENSIONS if not self.has_dimension(d)]
+        return missing + ([] if "call_notes" in self.metrics else ["call_notes (metric)"])
+
+    def zero_when_empty(self, metric: str) -> bool:
+        """Whether ``metric`` over no rows is 0 rather than undefined: a plain sum or count (SQL gives
+        NULL for SUM over nothing); averages, medians, ratios and shares stay n/a."""
+        spec = self.metrics.get(metric)
+        return bool(spec and spec.measure and not spec.transform and self.measures[spec.measure].agg in ("sum", "count", "count_distinct"))
+
+    def additive(self, metric: str) -> bool:
+        """Whether ``metric``'s values over disjoint groups add up to the total: a plain sum or
+        count (not a distinct count, which can count one thing in two groups)."""
+        spec = self.metrics.get(metric)
+        return bool(spec and spec.measure and not spec.transform and self.measures[spec.measure].agg in ("sum", "count"))
 
     def dimension_label(self, name: str) -> str:
         """Human label of a dimension or time dimension (its name with spaces when unlabelled)."""

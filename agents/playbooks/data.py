@@ -155,7 +155,7 @@ def _fmt(model: SemanticModelSpec, name: str, value: Any) -> str:
     """A metric value in its unit: USD to the dollar, percent to 0.1, days to 0.1, counts with
     commas. A sum or count over no rows is 0 (SQL gives NULL); other aggregates show n/a."""
     spec = model.metrics.get(name)
-    if value is None and spec is not None and spec.measure and not spec.transform and model.measures[spec.measure].agg in ("sum", "count", "count_distinct"):
+    if value is None and model.zero_when_empty(name):
         value = 0
     if value is None:
         return "n/a"
@@ -286,8 +286,7 @@ def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQue
                 f"{_fmt(model, first, worst.get(first))} ({ctx.computed('groups', len(res.rows), 'rows with a value'):,} groups) [{res.citation}]."
             )
             out.append("")
-    additive = [m for m in (*query.metrics, *shown_counts) if model.metrics[m].measure and not model.metrics[m].transform
-                and model.measures[model.metrics[m].measure].agg in ("sum", "count")]
+    additive = [m for m in (*query.metrics, *shown_counts) if model.additive(m)]
     if res.truncated:
         out.append(f"The result was cut at {ctx.computed('rows returned', len(res.rows)):,} rows (the warehouse row cap), so no total is given; "
                    "narrow the question with a filter or a top N.")
@@ -320,8 +319,8 @@ def _render_comparison(ctx: RunContext, model: SemanticModelSpec, query: Semanti
     for m in query.metrics:
         a, b = now.get(m), then.get(m)
         spec = model.metrics[m]
-        if spec.measure and not spec.transform and model.measures[spec.measure].agg in ("sum", "count", "count_distinct"):
-            a, b = a or 0, b or 0  # a sum or count over no rows is 0
+        if model.zero_when_empty(m):
+            a, b = a or 0, b or 0
         line = f"- {model.metric_label(m).capitalize()}: **{_fmt(model, m, b)}**{_parts(model, m, then)} then [{other.citation}], {_fmt(model, m, a)} now"
         if a is not None and b is not None:
             change = ctx.computed(f"change in {m}", float(a) - float(b), "period value - comparison value")
@@ -331,7 +330,7 @@ def _render_comparison(ctx: RunContext, model: SemanticModelSpec, query: Semanti
             else:
                 line += f": {'+' if change >= 0 else '-'}{_fmt(model, m, abs(change)).lstrip('+')}"
                 if query.period is not None and not _same_length(query):
-                    pass
+                    pass  # the length caveat below replaces the percent change
                 elif float(b):
                     pct = ctx.computed(f"change in {m} (percent)", round(100.0 * change / float(b), 1), "(period - comparison) / comparison x 100")
                     line += f" ({pct:+.1f}%)"
@@ -378,7 +377,7 @@ def _render_group_comparison(ctx: RunContext, model: SemanticModelSpec, query: S
     for r in res.rows[:TABLE_ROWS]:
         before = then.get(tuple(r.get(k) for k in keys), {})
         a, b = r.get(m), before.get(m)
-        if spec.measure and not spec.transform and model.measures[spec.measure].agg in ("sum", "count", "count_distinct"):
+        if model.zero_when_empty(m):
             a, b = a or 0, b or 0
         change = "n/a"
         if a is not None and b is not None:
@@ -409,8 +408,13 @@ def competitor_mentions(ctx: RunContext) -> SpecialistAnswer:
     list), through the model's call-note dimensions; says so when the model has no call notes."""
     rules = ctx.rules("competitors", agent=AGENT)
     model = ctx.semantic_model(agent=AGENT)
-    if not all(model.has_dimension(d) for d in ("note_text", "note_contact", "note_date", "account")):
-        return SpecialistAnswer(AGENT, "### Competitor mentions\n\nYour semantic model declares no call notes (note_text, note_contact, note_date), so I cannot look for competitor mentions. Nothing was computed.")
+    missing = model.call_notes_missing() + ([] if model.has_dimension("account") else ["account"])
+    if missing:
+        return SpecialistAnswer(
+            AGENT,
+            f"### Competitor mentions\n\nYour semantic model lacks {', '.join(missing)}, so I cannot look for competitor mentions "
+            "in call notes. Nothing was computed.",
+        )
     names = [str(c) for c in rules.get("competitors", [])]
     phrases = names + [str(p) for p in rules.get("generic_phrases", [])]
     from agents.semantic.query import Filter

@@ -103,14 +103,12 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
             r[name] = None
     if opp_missing or firm_missing:
         degraded.append(f"Not in your semantic model, shown as n/a: {', '.join(opp_missing + firm_missing)}.")
-    try:
+    if not sm.call_notes_missing():
         notes_res = ctx.call_notes(account, agent=AGENT)
         notes = notes_res.rows
         for n in notes:
             n["date"] = as_date(n.get("date"))
-    except ToolError as exc:
-        if "declares no call notes" not in str(exc):
-            raise
+    else:
         notes_res, notes = None, []
         degraded.append("Your semantic model declares no call notes, so MEDDPICC evidence, activity and contacts could not be checked; every element shows as a gap.")
     open_v, won_v, lost_v = set(sm.stage_values("open")), set(sm.stage_values("won")), set(sm.stage_values("lost"))
@@ -301,7 +299,8 @@ def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
     sm = ctx.semantic_model(agent=AGENT)
     cutoff = ctx.computed("stalled cutoff", ctx.as_of - dt.timedelta(days=days), f"as-of date - {days} days")
     engaged_before = TimeRange(dt.date(1900, 1, 1), cutoff - dt.timedelta(days=1), f"engaged before {cutoff.isoformat()}", time_dimension="engage_date")
-    is_open = Filter(sm.stages.dimension if sm.stages else "stage", tuple(sm.stage_values("open")))
+    open_stages = sm.stage_values("open")  # raises SemanticModelInvalid, reported by the supervisor, without stages
+    is_open = Filter(sm.stages.dimension, tuple(open_stages))
     metrics = tuple(m for m in ("open_deals", "pipeline_value") if m in sm.metrics)
     if "open_deals" not in metrics:
         raise ToolError("the semantic model has no 'open_deals' metric (a count of open opportunities)")

@@ -22,8 +22,7 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     icp = ctx.rules("icp", agent=AGENT, sections=("Formula",))
     sm = ctx.semantic_model(agent=AGENT)
     degraded: list[str] = []
-    has_notes = "call_notes" in sm.metrics and sm.has_dimension("note_contact")
-    if has_notes:
+    if not sm.call_notes_missing():
         people = ctx.semantic(
             SemanticQuery(metrics=("call_notes",), group_by=("note_contact", "account")),
             agent=AGENT,

@@ -352,7 +352,7 @@ class RunContext:
             raise ValueError(f"unsupported text alias {text_alias!r}")
         model = self.semantic_model(agent=agent)
         names = {"note_contact": "contact", "note_type": "activity_type", "note_status": "status", "note_date": "date", "note_text": text_alias}
-        missing = [n for n in names if not model.has_dimension(n)]
+        missing = [n for n in model.call_notes_missing() if n in names]
         if missing:
             raise ToolError(f"the semantic model declares no call notes ({', '.join(missing)} missing)")
         filters: dict[str, Any] = {"account": account}
