@@ -328,11 +328,13 @@ def _rules() -> list[tuple[re.Pattern, object]]:
         span = m.span(1) if m.group(1) else m.span(2)
         return [(_month(month, _latest_start(month, as_of), as_of), span, "")]
 
-    @add(r"\b(last|previous|prior|this|current)\s+(quarter|month|year|week|half)\b|\b(yesterday|today)\b")
+    @add(r"\b(last\s+(?:full|complete|completed)|most\s+recent|latest|last|previous|prior|past|this|current)\s+(quarter|month|year|week|half)\b|\b(yesterday|today)\b")
     def _rel(m, as_of):
         if m.group(3):
             return [(_relative("last" if m.group(3).lower() == "yesterday" else "this", "day", as_of), m.span(), "")]
         which, unit = m.group(1).lower(), m.group(2).lower()
+        # "past/latest/most recent/last full quarter": the last complete one, like "last quarter"
+        which = which if which in ("this", "current", "previous", "prior") else "last"
         rel = unit if which in ("last", "previous", "prior") else ""
         return [(_relative(which, unit, as_of), m.span(), rel)]
 
@@ -356,7 +358,7 @@ def _rules() -> list[tuple[re.Pattern, object]]:
             start = _shift_day(as_of, -n * _UNIT_MONTHS[unit]) + _ONE_DAY
         return [(Period(f"last {n} {unit}{'s' if n > 1 else ''}", start, as_of, True, "range"), m.span(), "")]
 
-    @add(r"\brecent(?:ly)?\b")
+    @add(r"\brecent(?:ly)?\b(?!\s+(?:quarter|month|year|week|half)s?\b)")
     def _recent(m, as_of):
         return [(Period(f"recent (last {RECENT_DAYS} days)", as_of - dt.timedelta(days=RECENT_DAYS - 1), as_of, True, "range"), m.span(), "")]
 

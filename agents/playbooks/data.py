@@ -48,6 +48,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict | None = None) -> Spec
         except SemanticQueryError:
             prior = None
     parsed = parse_question(query, model=model, values=values, as_of=ctx.as_of, previous=prior)
+    unsupported = _unsupported(parsed.query)
     if parsed.query is not None and parsed.query.period is not None:
         p = parsed.query.period
         ctx.computed("period", [p.start, p.end], f"{p.label} relative to as-of {ctx.as_of.isoformat()}")
@@ -56,10 +57,25 @@ def answer(ctx: RunContext, query: str, *, previous: dict | None = None) -> Spec
         ctx.computed("comparison period", [c.start, c.end], c.label)
     if parsed.unmapped or parsed.query is None or not (parsed.query.metrics or parsed.query.fields):
         return decline(ctx, model, values, parsed)
+    if unsupported:
+        return decline(ctx, model, values, parsed, reason=unsupported)
     try:
         return compute(ctx, model, parsed)
     except SemanticQueryError as exc:
         return decline(ctx, model, values, parsed, reason=str(exc))
+
+
+def _unsupported(query: SemanticQuery | None) -> str:
+    """Why a parsed query cannot be answered as asked ('' when it can): a comparison period shown
+    by month (not rendered: it would silently show one period only), or a comparison period equal
+    to the period itself (nothing to compare)."""
+    if query is None or query.compare is None:
+        return ""
+    if query.grain:
+        return f"comparing two periods {query.grain} by {query.grain} is not supported; ask for each period by {query.grain}, or for the two periods' totals"
+    if query.period is not None and (query.compare.start, query.compare.end) == (query.period.start, query.period.end):
+        return f"the comparison period is the same as the period ({query.period.start.isoformat()} to {query.period.end.isoformat()})"
+    return ""
 
 
 # -- interpretation ------------------------------------------------------------------------------
@@ -198,10 +214,10 @@ def compute(ctx: RunContext, model: SemanticModelSpec, parsed: ParseResult) -> S
         lines += _render_groups(ctx, model, query, res, companions)
     else:
         lines += _render_totals(ctx, model, query, res, companions)
-    if query.compare is not None and not (query.group_by or query.grain):
-        lines += _render_comparison(ctx, model, query, res)
-    elif query.compare is not None and query.group_by and not query.grain:
+    if query.compare is not None and query.group_by:
         lines += _render_group_comparison(ctx, model, query, res)
+    elif query.compare is not None:
+        lines += _render_comparison(ctx, model, query, res)
     notes = [f"{model.metric_label(m)} = {model.metrics[m].description}" for m in query.metrics if model.metrics[m].description]
     if query.period is not None and not query.period.complete:
         notes.append(f"the period is not over yet: figures are to the as-of date {ctx.as_of.isoformat()}")

@@ -175,7 +175,9 @@ def supervise(
                 output=interpretation,
                 output_summary=f"{interpretation['status']}: " + (", ".join(interpretation.get("unmapped") or []) or "all parts mapped"),
             )
-        if provider.is_offline or agent == EXECUTION:
+        declined = (result.interpretation or {}).get("status") == "declined"
+        if provider.is_offline or agent == EXECUTION or declined:
+            # A declined question is not handed to a model with SQL tools: it would answer another question.
             sections.append(result.markdown)
         else:
             loop = specialist_loop(ctx, provider, agent=agent, question=run.query, playbook_markdown=result.markdown, history=history, usage=usage, budgets=budgets)

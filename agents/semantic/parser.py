@@ -160,14 +160,21 @@ _FILLER = set(
     number numbers stats statistics metric metrics kpi kpis measure view breakdown sorting
     rankings list listed then also again too just really actually exactly approximately roughly
     about around basically currently presently any some many much very well good great up down out over under
-    has have having get getting go going went come coming current latest new recent ever yet still already
+    has have having get getting go going went come coming recent ever yet still already
     one ones two both either each other else their themselves ourselves company's across
     look looks looked seem seems i'd i'm we're we've let's going go brings bringing brought money dollars dollar usd
     log logged logging record recorded enter entered write wrote written track tracked hit reach reached
     , . ? ! : ; - ' "
     """.split()
 )
-_RANK_GRAMS = {"top", "bottom", "desc", "asc", "best", "worst"}
+# Words that narrow the rows ("new customers", "active accounts") without naming anything the model
+# has: neither filler (dropping them would change the result) nor the first word of a name ("new"
+# is not "The New York Inquirer"); left unknown, so the question is declined naming them.
+_QUALIFIERS = {"new", "latest", "current", "old", "existing", "returning", "active", "inactive", "former", "churned", "lapsed"}
+# Grammar words that only join or frame a question; any other grammar word left without a role
+# (a ranking, exclusion, period unit or time grain that applied to nothing) would change the
+# result if it meant what it says, so it is named as unmapped, never dropped.
+_HARMLESS_GRAMS = {"by", "and", "which", "who", "follow", "perf", "count", "breakdown", "compare", "pct_of", "value_of"}
 # words that look like content but read as grammar here ("why" asks for a reason: not a figure)
 _UNANSWERABLE = {"why"}
 _AUX = {"did", "do", "does", "we", "they", "you", "i", "were", "was", "have", "has", "had", "will", "to"}
@@ -314,7 +321,7 @@ def _build(model: SemanticModelSpec, values: Mapping[str, Sequence[str]]) -> _Le
                 for w in words:
                     wk = _key(w)
                     if len(wk) == 1 and len(wk[0]) >= 3 and wk[0].isalpha() and wk[0] not in _FILLER \
-                            and wk[0] not in lexicon_words and wk[0] not in _STAGE_WORDS:
+                            and wk[0] not in _QUALIFIERS and wk[0] not in lexicon_words and wk[0] not in _STAGE_WORDS:
                         partial.setdefault(wk[0], [])
                         if entry not in partial[wk[0]]:
                             partial[wk[0]].append(_Entry("value", dim_name, can, "partial"))
@@ -1319,6 +1326,7 @@ def parse_question(
         matched.append((comparison.span[0], text[comparison.span[0]:comparison.span[1]], f"compared with {compare.label}"))
     unused: list[str] = []
     unmapped_parts: list[tuple[int, str]] = list(unmapped_extra)
+    grammar_parts: set[int] = set()  # positions of unmapped grammar words (not compounds of a metric word)
     run: list[_Item] = []
 
     def flush() -> None:
@@ -1355,10 +1363,11 @@ def parse_question(
             run.append(it)
             continue
         flush()
-        if not used and it.kind == "gram" and _gram(it) in _RANK_GRAMS:
-            # A ranking word that ranked nothing would change the result if it meant what it says
-            # ("gtx max" is not the GTX series ranked): name it, never drop it silently.
+        if not used and it.kind == "gram" and _gram(it) not in _HARMLESS_GRAMS:
+            # "gtx max" is not the GTX series ranked; "revenue excluding last quarter" is not last
+            # quarter's revenue: name the word, never drop it silently.
             unmapped_parts.append((it.i, item_text(it)))
+            grammar_parts.add(it.i)
             continue
         if not used:
             unused.append(item_text(it))
@@ -1382,7 +1391,7 @@ def parse_question(
         else:
             # "loss reason", "deal source": an unknown noun right after a metric or stage word is a
             # compound the model lacks; name the whole compound (the question is declined anyway).
-            for it in items:
+            for it in ([] if pos in grammar_parts else items):
                 if it.j == pos and it.j - it.i == 1 and it.role in ("metric", "stage") and not q.toks[it.i].raw[:1].isupper():
                     part = f"{item_text(it)} {part}"
                     break

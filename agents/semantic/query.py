@@ -123,6 +123,12 @@ class SemanticQuery:
         tool call arguments go through here)."""
         if not isinstance(data, dict):
             raise SemanticQueryError("a semantic query must be a JSON object")
+        lists = {k: data.get(k) for k in ("metrics", "group_by", "fields", "filters", "order")}
+        lists.update({f"filters[{i}].values": f.get("values") for i, f in enumerate(data.get("filters") or []) if isinstance(f, dict)})
+        for key, value in lists.items():
+            if value is not None and not isinstance(value, (list, tuple)):
+                # tuple("GTX Pro") would silently become single letters
+                raise SemanticQueryError(f"malformed semantic query: {key} must be a list, got {type(value).__name__}")
         try:
             return cls(
                 metrics=tuple(str(m) for m in data.get("metrics") or ()),

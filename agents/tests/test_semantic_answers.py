@@ -75,3 +75,17 @@ def test_deal_analysis_degrades_when_the_model_has_no_call_notes(demo):
     assert run.status == "succeeded", run.error
     assert "declares no call notes" in run.answer_markdown
     assert f"{len(won)} won" in run.answer_markdown
+
+
+def test_a_comparison_by_month_is_declined_not_half_answered(demo):
+    run = _ask(demo.tenant, "win rate by month this year vs last year")
+    assert run.interpretation["status"] == "declined" and "month by month" in run.answer_markdown
+
+
+def test_a_stored_query_with_a_string_where_a_list_belongs_is_refused():
+    import pytest
+
+    from agents.semantic.query import SemanticQuery, SemanticQueryError
+
+    with pytest.raises(SemanticQueryError, match="must be a list"):
+        SemanticQuery.from_dict({"metrics": ["won_revenue"], "filters": [{"dimension": "product", "values": "GTX Pro"}]})

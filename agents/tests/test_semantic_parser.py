@@ -534,3 +534,31 @@ def test_shorthand_leaves_week_over_week_and_without_alone(parse):
     assert "'w/w' read as" not in " ".join(parse("revenue w/w").notes)
     assert parse("revenue w/w").query.compare is not None
     assert any("'w/o' read as 'without'" == n for n in parse("win rate w/o the East office").notes)
+
+
+# -- review: grammar and qualifier words are never dropped silently -----------------------------
+@pytest.mark.parametrize(
+    "question, part",
+    [
+        ("revenue excluding last quarter", "excluding"),
+        ("win rate by office not including Q1 2025", "not including"),
+        ("revenue this year except March", "except"),
+        ("how many new accounts", "new"),
+        ("revenue from new customers last quarter", "new"),
+    ],
+)
+def test_a_word_that_would_change_the_result_is_declined(parse, question, part):
+    assert part in parse(question).unmapped
+
+
+@pytest.mark.parametrize("phrase", ["past quarter", "latest quarter", "last full quarter", "most recent quarter"])
+def test_last_complete_quarter_phrasings(parse, phrase):
+    q = parse(f"revenue for the {phrase}").query
+    assert (q.period.start, q.period.end) == (dt.date(2025, 1, 1), dt.date(2025, 3, 31))
+
+
+def test_a_name_still_matches_when_it_starts_with_a_qualifier_word(parse, values):
+    name = next((a for a in values["account"] if a.lower().startswith("the new ")), None)
+    if name is None:
+        pytest.skip("no account starting with 'The New' in the sample")
+    assert parse(f"win rate of {name}").query.filters == (Filter("account", (name,)),)
