@@ -457,11 +457,15 @@ def competitor_mentions(ctx: RunContext) -> SpecialistAnswer:
     if len(rows) > TABLE_ROWS:
         rest = rows[TABLE_ROWS:]
         lines += ["", f"Also ({len(rest)} more, fewer notes each): " + ", ".join(f"{_key(r['account'])} ({r['call_notes']})" for r in rest) + "."]
-    counts = []
-    for name in names:
-        one = ctx.semantic(SemanticQuery(metrics=("call_notes",), filters=(Filter("note_text", (name,), "contains"),)), agent=AGENT, purpose=f"call notes naming {name}")
-        counts.append((name, int(one.rows[0]["call_notes"] or 0) if one.rows else 0, one.citation))
-    if counts:
-        counts.sort(key=lambda x: -x[1])
-        lines += ["", "Notes naming each competitor: " + ", ".join(f"{n} {c} [{ref}]" for n, c, ref in counts) + "."]
+    if names:
+        # One query for the notes naming any competitor; each name's count is taken from its rows
+        # (case-insensitive substring, as the ILIKE filter matched them).
+        named = ctx.semantic(SemanticQuery(fields=("note_text",), filters=(Filter("note_text", tuple(names), "contains"),)), agent=AGENT, purpose="call notes naming a competitor")
+        if named.truncated:
+            lines += ["", f"Per-competitor counts are left out: more notes name a competitor than one query returns [{named.citation}]."]
+        else:
+            texts = [str(r["note_text"] or "").lower() for r in named.rows]
+            counts = sorted(((n, sum(n.lower() in t for t in texts)) for n in names), key=lambda x: -x[1])
+            ctx.computed("notes naming each competitor", [c for _, c in counts], "notes whose text contains the name (case-insensitive)")
+            lines += ["", "Notes naming each competitor: " + ", ".join(f"{n} {c}" for n, c in counts) + f" [{named.citation}]."]
     return SpecialistAnswer(AGENT, "\n".join(lines), {"metric": "competitor_mentions"})
