@@ -24,18 +24,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 
 import httpx
 
-from benchmarks import intake
-from benchmarks.slack_ack import drop_database_and_roles, set_up_demo, start_server, stop_server, use_database
+from benchmarks.harness import (
+    RedisServer, add_server_args, database_uri, drop_database, pct, recreate_database, server_env, set_up_demo,
+    start_redis, start_server, stop_server, web_settings,
+)
 
 DATABASE = "revops_bench_latency"
 QUERY = "What is the win rate by sector?"
@@ -50,13 +49,6 @@ class Sample:
     execute: float  # finished_at - started_at
     client: float  # POST sent -> finished seen by the client
     status: str
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _measure(base: str, key: str, db_uri: str, *, runs: int, query: str, timeout: float) -> list[Sample]:
@@ -99,62 +91,36 @@ def _report(label: str, samples: list[Sample]) -> None:
         ("  execution", [s.execute for s in samples]),
         ("client POST->seen", [s.client for s in samples]),
     ):
-        print(f"  {name:<20} p50 {_pct(values, 0.5):7.1f} ms   p95 {_pct(values, 0.95):7.1f} ms   mean {statistics.fmean(values):7.1f} ms")
-
-
-def _start_redis() -> tuple[subprocess.Popen, str, str] | None:
-    """A private ``redis-server`` on a free loopback port (no persistence); (process, URL, dir)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        return None
-    port = intake._free_port()
-    workdir = tempfile.mkdtemp(prefix="revops-bench-redis-")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    import socket
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, f"redis://127.0.0.1:{port}/0", workdir
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    proc.wait()
-    raise SystemExit("redis-server did not start within 10 s")
+        print(f"  {name:<20} p50 {pct(values, 0.5):7.1f} ms   p95 {pct(values, 0.95):7.1f} ms   mean {statistics.fmean(values):7.1f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_latency", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="runs per broker, one at a time (default 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="runs per broker before measuring (default 3)")
     parser.add_argument("--query", default=QUERY, help=f"the question (default {QUERY!r})")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one run (default 60)")
     parser.add_argument("--no-redis", action="store_true", help="only the ORM broker")
+    add_server_args(parser, warmup=3, warmup_help="runs per broker before measuring")
     args = parser.parse_args(argv)
     if not (1 <= args.runs <= 200 and 0 <= args.warmup <= 20 and 1 <= args.timeout <= 600):
         parser.error("runs 1-200, warmup 0-20, timeout 1-600")
 
-    use_database(DATABASE)
-    admin_uri = intake._admin_uri()
-    db_uri = admin_uri.replace("/postgres?", f"/{DATABASE}?", 1)
-    intake._recreate_database(admin_uri)
-    env = intake._env()
-    proc = redis = None
+    recreate_database(DATABASE)
+    db_uri = database_uri(DATABASE)
+    env = server_env(DATABASE, **web_settings(args))
+    proc = None
+    redis: RedisServer | None = None
     results: list[tuple[str, list[Sample]]] = []
     try:
         print(f"setting up database {DATABASE} (migrate, demo tenant)...", flush=True)
         key = set_up_demo(env)
         brokers: list[tuple[str, dict[str, str]]] = [(f"ORM broker (poll every {env.get('Q_POLL_SECONDS', '0.2')} s)", {})]
         if not args.no_redis:
-            redis = _start_redis()
+            redis = start_redis()
             if redis is None:
                 print("redis-server is not installed: the Redis broker is skipped")
             else:
-                brokers.append(("Redis broker", {"Q_BROKER_URL": redis[1]}))
+                brokers.append(("Redis broker", {"Q_BROKER_URL": redis.url}))
         for label, extra in brokers:
             proc, base = start_server({**env, **extra}, worker=True)
             if args.warmup:
@@ -171,14 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_server(proc)
         if redis is not None:
-            redis[0].terminate()
-            try:
-                redis[0].wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                redis[0].kill()
-                redis[0].wait()
-            shutil.rmtree(redis[2], ignore_errors=True)
-        drop_database_and_roles(admin_uri, DATABASE)
+            redis.stop()
+        drop_database(DATABASE, roles=True)
 
 
 if __name__ == "__main__":

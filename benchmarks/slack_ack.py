@@ -31,8 +31,6 @@ import hmac
 import itertools
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,86 +40,16 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks import intake
+from benchmarks.harness import (
+    ROOT, add_server_args, database_uri, drive, drop_database, manage, print_memory, recreate_database, server_env,
+    set_up_demo, start_server, stop_server, web_settings,
+)
 
-ROOT = intake.ROOT
 DATABASE = "revops_bench_slack"
 SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-bench-0000-0000-token"
 TEAM_ID = "T0BENCH"
 BOT_USER = "U0BOTBENCH"
-
-
-def use_database(name: str) -> None:
-    """Point the helpers of :mod:`benchmarks.intake` (database set-up, environment) at ``name``."""
-    intake.DATABASE = name
-
-
-def drop_database_and_roles(admin_uri: str, name: str) -> None:
-    """Drop the benchmark database and the warehouse reader roles ``manage.py demo`` made for it
-    (roles are cluster-wide; their names contain the database name)."""
-    import psycopg
-
-    intake._recreate_database(admin_uri, drop_only=True)
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        roles = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [f"%{name}%"])]
-        for role in roles:
-            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
-
-
-def set_up_demo(env: dict[str, str]) -> str:
-    """Migrate, create the demo tenant and return its API key."""
-    intake._manage("migrate", "--noinput", env=env)
-    intake._manage("createcachetable", env=env)
-    return intake._manage("demo", env=env).strip().splitlines()[-1]
-
-
-def start_server(env: dict[str, str], *, worker: bool) -> tuple[subprocess.Popen, str]:
-    """``manage.py serve`` (gunicorn; with its django-q2 worker unless ``worker`` is False) on a free
-    loopback port, once ``/healthz`` answers; returns the process (its own session) and base URL."""
-    port = intake._free_port()
-    base = f"http://127.0.0.1:{port}"
-    args = ["serve", "--addr", f"127.0.0.1:{port}"] + ([] if worker else ["--no-worker"])
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited:\n{proc.stdout.read().decode(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            stop_server(proc)
-            raise SystemExit("the server did not answer /healthz within 60 s")
-        time.sleep(0.3)
-
-
-def stop_server(proc: subprocess.Popen | None) -> None:
-    """SIGINT the server's process group (web server and worker), SIGKILL after 30 s."""
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def print_memory(proc: subprocess.Popen) -> None:
-    """Resident memory (MiB) of the server process and its descendants."""
-    print("\nserver processes (RSS):")
-    total = 0.0
-    for pid in intake._tree(proc.pid):
-        cmd, mib = intake._rss(pid)
-        total += mib
-        print(f"  pid {pid:>7}  {mib:7.1f} MiB  {cmd[:100]}")
-    print(f"  total        {total:7.1f} MiB")
 
 
 def _signed(body: bytes) -> dict[str, str]:
@@ -158,12 +86,11 @@ def _start_fake_slack():
     return server, state
 
 
-def _runs_finished(admin_uri: str) -> tuple[int, int]:
-    """(runs recorded, runs finished) in the benchmark database."""
+def _runs_finished(database: str) -> tuple[int, int]:
+    """(runs recorded, runs finished) in database ``database``."""
     import psycopg
 
-    uri = admin_uri.replace("/postgres?", f"/{intake.DATABASE}?", 1)
-    with psycopg.connect(uri) as conn:
+    with psycopg.connect(database_uri(database)) as conn:
         row = conn.execute("SELECT count(*), count(finished_at) FROM agents_run").fetchone()
     return int(row[0]), int(row[1])
 
@@ -172,24 +99,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.slack_ack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, default=50, help="events in flight (default 50)")
     parser.add_argument("--requests", type=int, default=2000, help="most events (default 2000)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="most seconds per endpoint (default 20)")
-    parser.add_argument("--warmup", type=int, default=100, help="events before measuring (default 100)")
-    parser.add_argument("--web-workers", default=os.environ.get("WEB_WORKERS", "2"), help="gunicorn worker processes (default WEB_WORKERS or 2)")
-    parser.add_argument("--web-threads", default=os.environ.get("WEB_THREADS", "4"), help="threads per worker (default WEB_THREADS or 4)")
+    add_server_args(parser, seconds=20.0, warmup=100, warmup_help="events before measuring")
     parser.add_argument("--broker-url", default="", help="Q_BROKER_URL for the server (default: the ORM broker)")
     parser.add_argument("--no-worker", action="store_true", help="the web server alone (the ack path without a busy worker)")
     args = parser.parse_args(argv)
     if not (1 <= args.concurrency <= 256 and 1 <= args.requests <= 20_000 and 0 < args.seconds <= 120 and 0 <= args.warmup <= 2000):
         parser.error("concurrency 1-256, requests 1-20000, seconds 0-120, warmup 0-2000")
 
-    use_database(DATABASE)
-    admin_uri = intake._admin_uri()
-    intake._recreate_database(admin_uri)
+    recreate_database(DATABASE)
     fake_server, fake = _start_fake_slack()
-    extra = {"WEB_WORKERS": str(args.web_workers), "WEB_THREADS": str(args.web_threads), "SLACK_API_URL": fake.url}
+    extra = {**web_settings(args), "SLACK_API_URL": fake.url}
     if args.broker_url:
         extra["Q_BROKER_URL"] = args.broker_url
-    env = intake._env(**extra)
+    env = server_env(DATABASE, **extra)
     proc = None
     try:
         print(f"setting up database {DATABASE} (migrate, demo tenant, Slack credential)...", flush=True)
@@ -197,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "signing").write_text(SIGNING_SECRET)
             (Path(tmp) / "token").write_text(BOT_TOKEN)
-            intake._manage(
+            manage(
                 "connector_set", "--tenant", "demo", "--kind", "slack",
                 "--config-json", json.dumps({"team_id": TEAM_ID, "bot_user_id": BOT_USER}),
                 "--secret", f"signing_secret=@{tmp}/signing", "--secret", f"bot_token=@{tmp}/token", env=env,
@@ -221,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
             return r.status_code == 200
 
         kwargs = dict(concurrency=args.concurrency, requests=args.requests, seconds=args.seconds, warmup=args.warmup)
-        ack = asyncio.run(intake._drive("POST /slack/events", event, **kwargs))
-        recorded, finished = _runs_finished(admin_uri)
-        trivial = asyncio.run(intake._drive("GET /healthz", healthz, **kwargs))
+        ack = asyncio.run(drive("POST /slack/events", event, **kwargs))
+        recorded, finished = _runs_finished(DATABASE)
+        trivial = asyncio.run(drive("GET /healthz", healthz, **kwargs))
 
         load = os.getloadavg()
         print(f"\nconcurrency {args.concurrency}, gunicorn {args.web_workers} worker(s) x {args.web_threads} thread(s) + "
@@ -243,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_server(proc)
         fake_server.shutdown()
         fake_server.server_close()
-        drop_database_and_roles(admin_uri, DATABASE)
+        drop_database(DATABASE, roles=True)
 
 
 if __name__ == "__main__":
