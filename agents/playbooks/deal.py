@@ -46,6 +46,15 @@ def account_names(ctx: RunContext, *, agent: str) -> QueryResult:
     return res
 
 
+def _valued_by(by_list_price: int, total: int) -> str:
+    """How open deals were valued: by amount, by list price (no amount in the CRM), or a mix."""
+    if by_list_price == 0:
+        return "by amount"
+    if by_list_price == total:
+        return "at list price: open deals carry no amount in the CRM"
+    return f"by amount, {by_list_price} of {total} at list price for lack of one"
+
+
 def as_date(value):
     """A date for a date or timestamp column value (warehouses differ: Salesforce's CreatedDate is a
     timestamp); None stays None."""
@@ -127,11 +136,13 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     have = {el for el, ev in evidence.items() if ev}
 
     # Per open deal: methodology stage, probability, expected amount (list price), days in stage.
-    rows, weighted, list_total = [], 0.0, 0.0
+    rows, weighted, list_total, priced_by_list = [], 0.0, 0.0, 0
     for d in open_deals:
         method = stage_map.get(d["stage"], d["stage"])
         prob = (gates.get(method) or {}).get("probability")
-        price = float(d["list_price"] or 0)
+        # Expected value: the deal's amount when the CRM has one, else its product's list price.
+        price = float(d["amount"] if d.get("amount") is not None else d["list_price"] or 0)
+        priced_by_list += d.get("amount") is None
         list_total += price
         if prob is not None:
             weighted += price * prob / 100
@@ -221,7 +232,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     # Derived figures, declared so the grounding check can trace them (formulas in the step).
     won_total = ctx.computed("won amount", sum(float(w["amount"] or 0) for w in won), "sum of amount over won opportunities")
     ctx.computed("opportunity counts", [len(open_deals), len(won), len(lost)], "open / won / lost")
-    ctx.computed("open pipeline at list price", list_total, "sum of list price over open opportunities")
+    ctx.computed("open pipeline value", list_total, "sum over open opportunities of the amount, or the list price where there is no amount")
     ctx.computed("weighted pipeline", weighted, "sum of list price x stage probability / 100")
     ctx.computed("days in stage", [r[3] for r in rows if r[3] is not None], "as-of date - engage date")
     ctx.computed("activity", [days_since, len(contacts), len(notes), len(stalled)], "days since last completed interaction, contacts, notes, stalled deals")
@@ -242,8 +253,8 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     )
     if open_deals:
         lines.append(
-            f"- **Amount**: open pipeline {fmt_usd(list_total)} at list price (open deals carry no amount in the CRM); "
-            f"probability-weighted {fmt_usd(weighted)} (list price x stage probability) [{opps.citation}]"
+            f"- **Amount**: open pipeline {fmt_usd(list_total)} ({_valued_by(priced_by_list, len(open_deals))}); "
+            f"probability-weighted {fmt_usd(weighted)} (value x stage probability) [{opps.citation}]"
         )
         lines.append(f"- **Owners**: {', '.join(owners)}")
         lines.append("- **Expected close**: not recorded in the CRM for open opportunities")
@@ -272,7 +283,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
                 f"{', '.join(ELEMENT_LABELS[g] for g in gaps)}); the calls win over the CRM stage."
             )
         lines.append(
-            f"{len(open_deals)} open opportunities worth {fmt_usd(list_total)} at list price; health {health}/100 ({band})."
+            f"{len(open_deals)} open opportunities worth {fmt_usd(list_total)} ({_valued_by(priced_by_list, len(open_deals))}); health {health}/100 ({band})."
             + conflict
         )
     lines += ["", "### Risks and Opportunities", ""]
@@ -316,10 +327,8 @@ def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
         r["engage_date"] = as_date(r.get("engage_date"))
         for name in missing:
             r[name] = None
-    totals.rows[0].setdefault("pipeline_value", None)
-    totals.rows[0]["deals"] = totals.rows[0]["open_deals"]
-    totals.rows[0]["list_value"] = totals.rows[0]["pipeline_value"]
     t = totals.rows[0]
+    value = f", worth {fmt_usd(t['pipeline_value'])} ({sm.metric_label('pipeline_value')})" if "pipeline_value" in t else ""
     ages = ctx.computed("days in stage", [(ctx.as_of - r["engage_date"]).days for r in top.rows], "as-of date - engage date")
     ctx.computed("rows shown", len(top.rows))
     table = md_table(
@@ -328,9 +337,9 @@ def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
     )
     return SpecialistAnswer(
         AGENT,
-        f"### At-risk deals: stalled in stage\n\n**{t['deals']:,} open opportunities** have been in stage more than {days} days "
+        f"### At-risk deals: stalled in stage\n\n**{t['open_deals']:,} open opportunities** have been in stage more than {days} days "
         f"(threshold from the deal risk warnings [{ctx.rule_refs['deal_risks']}]) "
-        f"(engaged before {cutoff.isoformat()}), worth {fmt_usd(t['list_value'])} at list price [{totals.citation}]. "
+        f"(engaged before {cutoff.isoformat()}){value} [{totals.citation}]. "
         f"The {len(top.rows)} longest-stalled [{top.citation}]:\n\n{table}",
-        {"at_risk_deals": t["deals"]},
+        {"at_risk_deals": t["open_deals"]},
     )
