@@ -9,19 +9,18 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.utils import timezone
 
-from actions.models import Action, ActionKind, SigningSecret, WebhookEndpoint
+from actions.models import Action, SigningSecret, WebhookEndpoint
 from integrations.crypto import SecretDecryptError
-from tenants.models import ROLES_THAT_EDIT, Membership, Tenant
+from tenants.models import Membership, Tenant
+from tenants.settings_schema import tenant_settings_section_lenient
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_AUTO_APPROVE = frozenset({ActionKind.SLACK_NOTIFY.value, ActionKind.WEBHOOK.value})
-DEFAULT_APPROVER_ROLES = frozenset(str(r) for r in ROLES_THAT_EDIT)
 
 
 @dataclass(frozen=True)
 class ActionPolicy:
-    """A tenant's rules for actions, from ``Tenant.settings["actions"]`` (JSON, admin-editable).
+    """A tenant's rules for actions, from ``Tenant.settings["actions"]`` (JSON, admin-editable),
+    parsed by ``tenants.settings_schema.ActionSettings`` (whose field defaults are the defaults).
 
     - ``auto_approve``: kinds that run without a human (default ``slack_notify`` and ``webhook``;
       a webhook runs without approval only to a registered, enabled endpoint or to the run's own
@@ -36,50 +35,29 @@ class ActionPolicy:
     - ``outbound_allowlist``: CIDR networks (``"10.1.0.0/16"``) outbound calls may reach even
       though they are private/loopback/link-local (the SSRF guard refuses them otherwise).
 
-    Unknown kinds/roles and malformed networks are ignored with a warning (the defaults apply).
+    Stored values that do not validate (an unknown kind or role, a malformed network, a list
+    that is not a list) are ignored with a warning and the defaults apply
+    (``tenant_settings_section_lenient``).
     """
 
-    auto_approve: frozenset[str] = DEFAULT_AUTO_APPROVE
-    approver_roles: frozenset[str] = DEFAULT_APPROVER_ROLES
-    approval_channel: str = ""
-    default_channel: str = ""
+    auto_approve: frozenset[str]
+    approver_roles: frozenset[str]
+    approval_channel: str
+    default_channel: str
     slack_users: dict[str, str] = field(default_factory=dict)
     outbound_allowlist: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
-def _str_set(value, allowed: set[str], default: frozenset[str], what: str, tenant: Tenant) -> frozenset[str]:
-    if value is None:
-        return default
-    if not isinstance(value, list):
-        logger.warning("tenant %s: actions.%s must be a list; using the default", tenant.slug, what)
-        return default
-    unknown = [v for v in value if v not in allowed]
-    if unknown:
-        logger.warning("tenant %s: actions.%s ignores unknown values %s", tenant.slug, what, unknown[:5])
-    return frozenset(v for v in value if v in allowed)
-
-
 def action_policy_get(*, tenant: Tenant) -> ActionPolicy:
-    """The tenant's :class:`ActionPolicy` (defaults for anything absent or malformed)."""
-    raw = (tenant.settings or {}).get("actions") or {}
-    if not isinstance(raw, dict):
-        raw = {}
-    networks = []
-    for item in raw.get("outbound_allowlist") or []:
-        try:
-            networks.append(ipaddress.ip_network(str(item), strict=False))
-        except ValueError:
-            logger.warning("tenant %s: ignoring malformed outbound_allowlist entry %r", tenant.slug, str(item)[:60])
-    slack_users = raw.get("slack_users") if isinstance(raw.get("slack_users"), dict) else {}
+    """The tenant's :class:`ActionPolicy` (defaults for anything absent or malformed, logged)."""
+    section = tenant_settings_section_lenient(tenant, "actions")
     return ActionPolicy(
-        auto_approve=_str_set(raw.get("auto_approve"), set(ActionKind.values), DEFAULT_AUTO_APPROVE, "auto_approve", tenant),
-        approver_roles=_str_set(
-            raw.get("approver_roles"), {"owner", "admin", "editor", "viewer"}, DEFAULT_APPROVER_ROLES, "approver_roles", tenant
-        ),
-        approval_channel=str(raw.get("approval_channel") or ""),
-        default_channel=str(raw.get("default_channel") or ""),
-        slack_users={str(k): str(v) for k, v in slack_users.items()},
-        outbound_allowlist=tuple(networks),
+        auto_approve=frozenset(section.auto_approve),
+        approver_roles=frozenset(section.approver_roles),
+        approval_channel=section.approval_channel,
+        default_channel=section.default_channel,
+        slack_users=dict(section.slack_users),
+        outbound_allowlist=tuple(ipaddress.ip_network(item, strict=False) for item in section.outbound_allowlist),
     )
 
 

@@ -22,10 +22,10 @@ from pydantic.fields import FieldInfo
 
 from tenants.models import ApiKey, Membership, Role, Tenant
 from tenants.settings_schema import (
-    DEFAULT_APPROVER_ROLES,
-    DEFAULT_AUTO_APPROVE,
     TenantSettings,
     TenantSettingsInvalid,
+    settings_apply,
+    settings_path_get,
     tenant_settings_validate,
 )
 
@@ -35,9 +35,6 @@ admin.site.index_title = "Knowledge, runs, actions and connectors"
 
 ROLES_THAT_ADMINISTER = {Role.OWNER, Role.ADMIN}
 SEP = "__"
-# Lists whose absence means "the default" (tenants.settings_schema): the form shows the default
-# ticked, and stores the list only when it differs from the default or was stored already.
-LIST_DEFAULTS: dict[str, tuple[str, ...]] = {"actions.auto_approve": DEFAULT_AUTO_APPROVE, "actions.approver_roles": DEFAULT_APPROVER_ROLES}
 
 
 # --- a Django form from the pydantic model ----------------------------------------------------------
@@ -136,32 +133,6 @@ def settings_fields(model: type[BaseModel] = TenantSettings, prefix: str = "") -
     return out
 
 
-def _get(document: dict, path: str) -> tuple[bool, Any]:
-    node: Any = document
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
-def _set(document: dict, path: str, value: Any) -> None:
-    *parents, leaf = path.split(".")
-    node = document
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-
-
-def _remove(document: dict, path: str) -> None:
-    *parents, leaf = path.split(".")
-    node: Any = document
-    for part in parents:
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict):
-        node.pop(leaf, None)
-
-
 class _TenantFormBase(forms.ModelForm):
     """Name, time zone and the settings, one validated field per setting (see module doc).
 
@@ -177,35 +148,33 @@ class _TenantFormBase(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.settings_map = settings_fields()
         stored = (self.instance.settings or {}) if self.instance else {}
-        defaults = TenantSettings()
+        defaults = TenantSettings().model_dump(mode="json")
         for name, (path, _) in self.settings_map.items():
-            found, value = _get(stored, path)
+            found, value = settings_path_get(stored, path)
             if not found:
-                default = LIST_DEFAULTS.get(path)
-                if default is not None:
-                    value = list(default)
-                else:
-                    _, value = _get(defaults.model_dump(mode="json"), path)
+                _, value = settings_path_get(defaults, path)  # the schema's default, shown as such
             self.fields[name].initial = value
 
     def clean(self):
         cleaned = super().clean()
-        stored = dict(self.instance.settings or {}) if self.instance else {}
+        stored = (self.instance.settings or {}) if self.instance else {}
         defaults = TenantSettings().model_dump(mode="json")
-        document: dict = {k: dict(v) if isinstance(v, dict) else v for k, v in stored.items()}
+        changes: dict[str, Any] = {}
+        unset: list[str] = []
         for name, (path, _) in self.settings_map.items():
             if name not in cleaned:
                 continue  # the field's own validation failed; its error is already shown
             value = cleaned[name]
             if isinstance(value, dt.date):
                 value = value.isoformat()
-            was_stored, _ = _get(stored, path)
-            default = list(LIST_DEFAULTS[path]) if path in LIST_DEFAULTS else _get(defaults, path)[1]
+            was_stored, _ = settings_path_get(stored, path)
+            _, default = settings_path_get(defaults, path)
             same_as_default = sorted(value) == sorted(default) if isinstance(value, list) and isinstance(default, list) else value == default
             if value is None:
-                _remove(document, path)  # an emptied date or number: back to the default
+                unset.append(path)  # an emptied date or number: back to the default
             elif was_stored or not same_as_default:
-                _set(document, path, value)
+                changes[path] = value
+        document = settings_apply(stored, changes=changes, unset=tuple(unset))
         try:
             tenant_settings_validate(document)
         except TenantSettingsInvalid as exc:
@@ -213,7 +182,7 @@ class _TenantFormBase(forms.ModelForm):
                 target = self._field_for(path)
                 for problem in problems:
                     self.add_error(target, f"{path}: {problem}" if target is None else problem)
-        self.settings_document = {k: v for k, v in document.items() if v != {}}
+        self.settings_document = document
         return cleaned
 
     def _field_for(self, path: str) -> str | None:

@@ -7,11 +7,13 @@ import hashlib
 import hmac
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from tenants.models import ApiKey, Tenant
+from tenants.settings_schema import TenantSettingsInvalid, tenant_settings_dump, tenant_settings_validate
 
 
 #: ``ApiKey.last_used_at`` is written at most once per key per this interval: a row write on every
@@ -24,9 +26,26 @@ class ApiKeyInvalid(Exception):
 
 
 def tenant_create(*, slug: str, name: str, time_zone: str = "UTC", settings: dict | None = None) -> Tenant:
-    """Create a tenant. Raises ``django.core.exceptions.ValidationError`` on a bad slug or time zone."""
-    tenant = Tenant(slug=slug, name=name, time_zone=time_zone, settings=settings or {})
-    tenant.full_clean()
+    """Create a tenant; ``settings`` is a settings document (``tenants.settings_schema``), stored
+    as given (dates as ISO strings).
+
+    Raises ``django.core.exceptions.ValidationError`` (nothing saved) on a bad slug, time zone or
+    settings; ``message_dict["settings"]`` names each bad setting by dotted path
+    (``"actions.auto_approve: Input should be a valid list"``).
+    """
+    errors: dict[str, list[str]] = {}
+    document: dict = {}
+    try:
+        document = tenant_settings_dump(tenant_settings_validate(settings))
+    except TenantSettingsInvalid as exc:
+        errors["settings"] = [f"{path or '(settings)'}: {message}" for path, messages in exc.errors.items() for message in messages]
+    tenant = Tenant(slug=slug, name=name, time_zone=time_zone, settings=document)
+    try:
+        tenant.full_clean()
+    except ValidationError as exc:
+        errors = {**exc.message_dict, **errors}
+    if errors:
+        raise ValidationError(errors)
     tenant.save()
     return tenant
 

@@ -17,24 +17,41 @@ models validated at the edge).
       "slack": {"members_only": false}
     }
 
-Writers (the tenant admin form, ``llm_configure``, ``tenant_create``) call
+Writers (the tenant admin form, ``tenant_settings``, ``llm_configure``, ``tenant_create``) call
 :func:`tenant_settings_validate` and refuse what it refuses, with the field's dotted path
-(``actions.auto_approve: Input should be a valid list``). Readers of one section call
-:func:`tenant_settings_section`, so a tenant whose ``actions`` block is broken can still run
-with a good ``budgets`` block. Unknown keys are refused (a typo such as ``llm_provder`` would
-otherwise be silently ignored). Booleans and integers are strict: ``"yes"`` is not ``true`` and
-``"8"`` is not ``8``.
+(``actions.auto_approve: Input should be a valid list``); they edit documents with the dotted-path
+helpers :func:`settings_path_get` and :func:`settings_apply`. Readers of one section call
+:func:`tenant_settings_section` (strict: raises), or :func:`tenant_settings_section_lenient`
+(what does not validate is dropped, its default applies, a warning is logged), so a tenant whose
+``actions`` block is broken can still run with a good ``budgets`` block. The defaults are the
+models' field defaults, nowhere else. Unknown keys are refused (a typo such as ``llm_provder``
+would otherwise be silently ignored). Booleans and integers are strict: ``"yes"`` is not
+``true`` and ``"8"`` is not ``8``.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-import json
 import ipaddress
-from typing import Any, Literal
+import logging
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ImproperlyConfigured
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+logger = logging.getLogger(__name__)
 
 LLM_PROVIDERS = ("offline", "bedrock", "openai")
 # actions.models.ActionKind values; tenants sits below actions, so they are spelled here (a test
@@ -45,10 +62,17 @@ ROLES = ("owner", "admin", "editor", "viewer")
 LLMProvider = Literal["offline", "bedrock", "openai"]
 ActionKindName = Literal["webhook", "slack_notify", "crm_update", "warehouse_write"]
 RoleName = Literal["owner", "admin", "editor", "viewer"]
-# What applies when actions.auto_approve / actions.approver_roles are absent (the defaults of
-# actions.selectors.ActionPolicy; a test checks they agree).
-DEFAULT_AUTO_APPROVE = ("slack_notify", "webhook")
-DEFAULT_APPROVER_ROLES = ("owner", "admin", "editor")
+
+
+def _network(item: str) -> str:
+    try:
+        ipaddress.ip_network(item, strict=False)
+    except ValueError:
+        raise ValueError(f"{item!r} is not a network (e.g. 10.1.0.0/16)") from None
+    return item
+
+
+Network = Annotated[StrictStr, AfterValidator(_network)]
 
 
 class _Section(BaseModel):
@@ -65,24 +89,24 @@ class BudgetSettings(_Section):
 
 class ActionSettings(_Section):
     """The tenant's action policy (``actions.selectors.ActionPolicy`` documents each key).
-    ``None`` for the two lists means "the default", an empty list means "none"."""
+    An absent list (or ``null``) means the default below, an empty list means "none"."""
 
-    auto_approve: list[ActionKindName] | None = Field(None, description="Action kinds that run without a human.")
-    approver_roles: list[RoleName] | None = Field(None, description="Membership roles that may approve in Slack.")
+    auto_approve: list[ActionKindName] = Field(
+        default_factory=lambda: ["slack_notify", "webhook"], description="Action kinds that run without a human."
+    )
+    approver_roles: list[RoleName] = Field(
+        default_factory=lambda: ["owner", "admin", "editor"], description="Membership roles that may approve in Slack."
+    )
     approval_channel: StrictStr = Field("", max_length=32, description="Slack channel id for approval prompts of non-Slack runs.")
     default_channel: StrictStr = Field("", max_length=32, description="Slack channel for notifications without a better destination.")
     slack_users: dict[StrictStr, StrictStr] = Field(default_factory=dict, description="CRM owner name -> Slack member id.")
-    outbound_allowlist: list[StrictStr] = Field(default_factory=list, description="CIDR networks outbound calls may reach although private.")
+    outbound_allowlist: list[Network] = Field(default_factory=list, description="CIDR networks outbound calls may reach although private.")
 
-    @field_validator("outbound_allowlist")
+    @field_validator("auto_approve", "approver_roles", mode="before")
     @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"{item!r} is not a network (e.g. 10.1.0.0/16)") from None
-        return value
+    def _null_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        # Stored documents may say ``null`` for "the default" (the schema allowed it).
+        return cls.model_fields[info.field_name].default_factory() if value is None else value
 
 
 class SlackSettings(_Section):
@@ -170,38 +194,114 @@ def tenant_settings_section(tenant: Any, name: str) -> Any:
     return getattr(parsed, name)
 
 
+def tenant_settings_section_lenient(tenant: Any, name: str) -> Any:
+    """Like :func:`tenant_settings_section`, for readers that must not stop on a bad stored value
+    (the action policy, Slack options): whatever does not validate is dropped at the smallest
+    level that holds it (a list item such as an unknown kind in ``actions.auto_approve``, a
+    ``slack_users`` entry, or the whole field) so its default applies, and a warning naming the
+    tenant and the dotted path is logged (values are not logged). Never raises
+    :class:`TenantSettingsInvalid`; ``KeyError`` for a name that is not a setting."""
+    if name not in TenantSettings.model_fields:
+        raise KeyError(name)
+    slug = getattr(tenant, "slug", "?")
+    raw = getattr(tenant, "settings", None) or {}
+    value = raw.get(name) if isinstance(raw, dict) else None
+    if not isinstance(raw, dict):
+        logger.warning("tenant %s: settings must be a JSON object; using the defaults", slug)
+    value = copy.deepcopy(value)
+    for _ in range(20):  # each pass drops at least one offending item; bounded all the same
+        try:
+            parsed = TenantSettings.model_validate({name: value} if value is not None else {})
+            return getattr(parsed, name)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        logger.warning(
+            "tenant %s: ignoring invalid settings %s; the defaults apply",
+            slug,
+            ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in errors})),
+        )
+        locs = [tuple(p for p in e["loc"] if not str(p).startswith("function-"))[1:] for e in errors]
+        if not isinstance(value, dict) or any(not loc for loc in locs):
+            value = None  # the section itself is malformed
+            continue
+        # Deepest first, highest list index first, so earlier removals do not shift later ones.
+        for loc in sorted(locs, key=lambda loc: (len(loc), loc[-1] if isinstance(loc[-1], int) else -1), reverse=True):
+            _drop(value, loc)
+    return getattr(TenantSettings(), name)
+
+
+def _drop(document: Any, loc: tuple) -> None:
+    """Remove the item at ``loc`` (keys and list indexes) from ``document``; where the path stops
+    early, remove the deepest container entry that exists."""
+    node = document
+    for depth, part in enumerate(loc):
+        last = depth == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            if last:
+                del node[part]
+                return
+            child = node[part]
+            if not isinstance(child, (dict, list)):
+                del node[part]
+                return
+            node = child
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            if last or not isinstance(node[part], (dict, list)):
+                del node[part]
+                return
+            node = node[part]
+        else:
+            return
+
+
 def tenant_settings_dump(parsed: TenantSettings) -> dict:
     """The JSON to store: only the keys that were given, so absent keys keep their defaults."""
     return parsed.model_dump(mode="json", exclude_unset=True)
 
 
-def tenant_settings_set(*, tenant: Any, changes: dict[str, Any], unset: tuple[str, ...] = ()) -> dict:
-    """Merge ``changes`` (``{"dotted.path": value}``, e.g. ``{"llm_provider": "bedrock",
-    "budgets.max_tool_calls": 4}``) into ``tenant.settings``, drop the ``unset`` paths, validate
-    the whole document and save it (``update_fields=["settings"]``). Returns the stored dict.
+def settings_path_get(document: Any, path: str) -> tuple[bool, Any]:
+    """``(found, value)`` at the dotted ``path`` of a settings document (``"budgets.max_tokens"``);
+    ``(False, None)`` when any part is missing or not an object."""
+    node: Any = document
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
 
-    Raises :class:`TenantSettingsInvalid` (nothing saved) with the offending dotted paths.
-    """
-    document = json.loads(json.dumps(getattr(tenant, "settings", None) or {}))  # deep copy
-    if not isinstance(document, dict):
-        document = {}
+
+def settings_apply(document: Any, *, changes: dict[str, Any], unset: tuple[str, ...] = ()) -> dict:
+    """A new settings document: a deep copy of ``document`` with the ``unset`` dotted paths removed
+    and ``changes`` (``{"dotted.path": value}``) set, intermediate objects created (a non-object
+    in the way is replaced), and emptied sections dropped. Not validated; ``document`` is not
+    changed. A non-dict ``document`` counts as empty."""
+    out: dict = copy.deepcopy(document) if isinstance(document, dict) else {}
     for path in unset:
         *parents, leaf = path.split(".")
-        node: Any = document
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
+        found, node = settings_path_get(out, ".".join(parents)) if parents else (True, out)
+        if found and isinstance(node, dict):
             node.pop(leaf, None)
     for path, value in changes.items():
         *parents, leaf = path.split(".")
-        node = document
+        node = out
         for part in parents:
             child = node.get(part)
             if not isinstance(child, dict):
                 child = node[part] = {}
             node = child
         node[leaf] = value
-    document = {k: v for k, v in document.items() if v != {}}
+    return {k: v for k, v in out.items() if v != {}}
+
+
+def tenant_settings_set(*, tenant: Any, changes: dict[str, Any], unset: tuple[str, ...] = ()) -> dict:
+    """Merge ``changes`` (``{"dotted.path": value}``, e.g. ``{"llm_provider": "bedrock",
+    "budgets.max_tool_calls": 4}``) into ``tenant.settings``, drop the ``unset`` paths
+    (:func:`settings_apply`), validate the whole document and save it
+    (``update_fields=["settings"]``). Returns the stored dict.
+
+    Raises :class:`TenantSettingsInvalid` (nothing saved) with the offending dotted paths.
+    """
+    document = settings_apply(getattr(tenant, "settings", None), changes=changes, unset=unset)
     tenant_settings_validate(document)
     tenant.settings = document
     tenant.save(update_fields=["settings"])

@@ -33,6 +33,7 @@ from integrations.slack.payloads import pg_text
 from integrations.slack.blocks import SlackMessage, answer_messages, answered_below_message, progress_message
 from integrations.slack.selectors import SlackApp, slack_app_get
 from tenants.models import Membership, Tenant
+from tenants.settings_schema import tenant_settings_section_lenient
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,8 @@ def slack_question_run_create(*, tenant: Tenant, question: SlackQuestion) -> Run
     """On the worker: record the run for an accepted ``question`` of ``tenant`` (in context), not enqueued.
 
     Returns the queued run (the caller executes it at once), or ``"ignored: <reason>"``: with
-    ``tenant.settings["slack"]["members_only"]`` an asker without a Membership
+    ``tenant.settings["slack"]["members_only"]`` (read leniently: a bad stored value is logged and
+    the default, off, applies) an asker without a Membership
     (``Membership.slack_user_id``) is ignored; a question ``run_create`` refuses is ignored with its
     reason. The run's ``created_by`` is the member whose ``slack_user_id`` is the asker, if any.
     If the worker dies before executing it, the reaper sends the queued run again.
@@ -189,7 +191,7 @@ def slack_question_run_create(*, tenant: Tenant, question: SlackQuestion) -> Run
     member = (
         Membership.objects.filter(tenant=tenant, slack_user_id=question.user).select_related("user").first()
     )
-    if member is None and ((tenant.settings or {}).get("slack") or {}).get("members_only"):
+    if member is None and tenant_settings_section_lenient(tenant, "slack").members_only:
         # Tenant option: only people with a Membership (Slack user id recorded) may ask.
         return "ignored: asker is not a member"
     try:
@@ -419,7 +421,7 @@ def slack_feedback_record(*, tenant: Tenant, run_ref: str, slack_user: str, valu
         tracking_id = uuid.UUID(str(run_ref))
     except ValueError:
         return "ignored: bad run id"
-    if ((tenant.settings or {}).get("slack") or {}).get("members_only") and not Membership.objects.filter(
+    if tenant_settings_section_lenient(tenant, "slack").members_only and not Membership.objects.filter(
         tenant=tenant, slack_user_id=slack_user
     ).exists():
         return "ignored: voter is not a member"

@@ -14,8 +14,7 @@ from tenants.admin import TenantForm
 from tenants.models import Tenant
 from tenants.settings_schema import (
     ACTION_KINDS,
-    DEFAULT_APPROVER_ROLES,
-    DEFAULT_AUTO_APPROVE,
+    ActionSettings,
     TenantSettingsInvalid,
     tenant_settings_section,
     tenant_settings_validate,
@@ -144,11 +143,16 @@ def test_schema_messages_name_the_field():
 
 def test_schema_agrees_with_the_actions_app():
     from actions.models import ActionKind
-    from actions.selectors import DEFAULT_APPROVER_ROLES as POLICY_ROLES
-    from actions.selectors import DEFAULT_AUTO_APPROVE as POLICY_AUTO
+    from actions.selectors import action_policy_get
+    from tenants.models import ROLES_THAT_EDIT
 
     assert set(ACTION_KINDS) == set(ActionKind.values)
-    assert set(DEFAULT_AUTO_APPROVE) == set(POLICY_AUTO) and set(DEFAULT_APPROVER_ROLES) == set(POLICY_ROLES)
+    # The policy of a tenant without settings is the schema's defaults, which are what the
+    # actions app documents (slack_notify and webhook run alone; owners, admins, editors approve).
+    policy = action_policy_get(tenant=Tenant(slug="none", settings={}))
+    defaults = ActionSettings()
+    assert policy.auto_approve == set(defaults.auto_approve) == {ActionKind.SLACK_NOTIFY.value, ActionKind.WEBHOOK.value}
+    assert policy.approver_roles == set(defaults.approver_roles) == {str(r) for r in ROLES_THAT_EDIT}
 
 
 def test_tenant_settings_command_validates_and_names_the_field(world_a):
