@@ -112,7 +112,12 @@ class ActionSettings(_Section):
 class SlackSettings(_Section):
     """Slack options of the tenant."""
 
-    members_only: StrictBool = Field(False, description="Ignore askers without a Membership (Slack user id recorded).")
+    members_only: StrictBool = Field(
+        False,
+        description="Ignore askers without a Membership (Slack user id recorded).",
+        # A restriction: an unreadable stored value keeps it on rather than opening the bot to everyone.
+        json_schema_extra={"fail_closed": True},
+    )
 
 
 class TenantSettings(_Section):
@@ -224,9 +229,15 @@ def tenant_settings_section_lenient(tenant: Any, name: str) -> Any:
         if not isinstance(value, dict) or any(not loc for loc in locs):
             value = None  # the section itself is malformed
             continue
+        section = TenantSettings.model_fields[name].annotation
+        fields = getattr(section, "model_fields", {})
         # Deepest first, highest list index first, so earlier removals do not shift later ones.
         for loc in sorted(locs, key=lambda loc: (len(loc), loc[-1] if isinstance(loc[-1], int) else -1), reverse=True):
-            _drop(value, loc)
+            field = fields.get(loc[0]) if len(loc) == 1 else None
+            if field is not None and (field.json_schema_extra or {}).get("fail_closed"):
+                value[loc[0]] = True  # a bad value of a restriction keeps the restriction
+            else:
+                _drop(value, loc)
     return getattr(TenantSettings(), name)
 
 

@@ -64,7 +64,7 @@ def test_null_lists_stored_earlier_mean_the_default():
     assert policy.approver_roles == frozenset()  # an empty list means "nobody"
 
 
-@pytest.mark.parametrize("slack", [["members_only"], "on", {"members_only": "yes"}])
+@pytest.mark.parametrize("slack", [["members_only"], "on"])
 def test_a_malformed_slack_section_does_not_crash_the_members_only_check(world_a, slack, caplog):
     Tenant.objects.filter(pk=world_a.tenant.pk).update(settings={"slack": slack})
     tenant = fresh(world_a.tenant)
@@ -72,6 +72,16 @@ def test_a_malformed_slack_section_does_not_crash_the_members_only_check(world_a
         # Before: a list or string section raised AttributeError; "yes" was read as true.
         outcome = slack_feedback_record(tenant=tenant, run_ref=str(uuid.uuid4()), slack_user="UOUTSIDER", value="up")
     assert outcome == "ignored: no such run"  # got past members_only: the default (off) applied
+    assert "ignoring invalid settings slack" in caplog.text
+
+
+def test_an_unreadable_members_only_value_keeps_the_restriction(world_a, caplog):
+    """members_only is a restriction: a bad stored value ("yes") fails closed, never open."""
+    Tenant.objects.filter(pk=world_a.tenant.pk).update(settings={"slack": {"members_only": "yes"}})
+    tenant = fresh(world_a.tenant)
+    with tenant_context(tenant), caplog.at_level(logging.WARNING, logger="tenants.settings_schema"):
+        outcome = slack_feedback_record(tenant=tenant, run_ref=str(uuid.uuid4()), slack_user="UOUTSIDER", value="up")
+    assert outcome == "ignored: voter is not a member"
     assert "ignoring invalid settings slack" in caplog.text
 
 
