@@ -345,3 +345,21 @@ def document_params(*, kind: str) -> tuple[dict, KnowledgeDocument | None]:
         return {}, None
     params, _ = split_front_matter(document.body)
     return params, document
+
+
+def rule_set_document(*, rule_set: str, status: str = DocumentStatus.PUBLISHED) -> tuple[dict, KnowledgeDocument | None]:
+    """``(front_matter, document)`` of the current tenant's most recently updated document of
+    ``status`` whose front matter declares ``rule_set: <rule_set>`` (any kind); ``({}, None)``
+    without one. With the default (published) this is the document the agents read
+    (:meth:`agents.runtime.context.RunContext.rules`); the semantic-model commands use it too.
+
+    Raises:
+        tenants.context.TenantNotSet: no tenant in context.
+        knowledge.frontmatter.FrontMatterError: a candidate's stored front matter is invalid.
+    """
+    candidates = KnowledgeDocument.objects.filter(status=status, body__contains=f"rule_set: {rule_set}")
+    for document in candidates.order_by("-updated_at", "-pk"):
+        params, _ = split_front_matter(document.body)
+        if params.get("rule_set") == rule_set:
+            return params, document
+    return {}, None

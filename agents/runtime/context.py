@@ -143,29 +143,28 @@ class RunContext:
         has no hidden defaults for business rules).
         """
         from knowledge.frontmatter import split_front_matter
-        from knowledge.models import DocumentStatus, KnowledgeDocument
+        from knowledge.selectors import rule_set_document
 
         started = time.monotonic()
-        candidates = KnowledgeDocument.objects.filter(status=DocumentStatus.PUBLISHED, body__contains=f"rule_set: {rule_set}")
-        for doc in candidates.order_by("-updated_at"):
-            params, markdown = split_front_matter(doc.body)
-            if params.get("rule_set") == rule_set:
-                cited = [self.cite_document(doc)]
-                self.rule_refs[rule_set] = cited[0]
-                for heading in _heading_paths(markdown, sections):
-                    cited.append(self.cite_document(doc, heading))
-                self.sources.add(params)
-                self.sources.add(doc.body)
-                self.record(
-                    agent=agent,
-                    kind=StepKind.TOOL_CALL,
-                    name="kb_rules",
-                    input={"rule_set": rule_set, "sections": list(sections)},
-                    output_summary=f"{doc.title} (v{doc.version})",
-                    output={"document_id": doc.pk, "version": doc.version, "citations": cited},
-                    duration_ms=(time.monotonic() - started) * 1000,
-                )
-                return params
+        params, doc = rule_set_document(rule_set=rule_set)  # newest published declaring it
+        if doc is not None:
+            markdown = split_front_matter(doc.body)[1]
+            cited = [self.cite_document(doc)]
+            self.rule_refs[rule_set] = cited[0]
+            for heading in _heading_paths(markdown, sections):
+                cited.append(self.cite_document(doc, heading))
+            self.sources.add(params)
+            self.sources.add(doc.body)
+            self.record(
+                agent=agent,
+                kind=StepKind.TOOL_CALL,
+                name="kb_rules",
+                input={"rule_set": rule_set, "sections": list(sections)},
+                output_summary=f"{doc.title} (v{doc.version})",
+                output={"document_id": doc.pk, "version": doc.version, "citations": cited},
+                duration_ms=(time.monotonic() - started) * 1000,
+            )
+            return params
         message = f"the knowledge base has no published document with 'rule_set: {rule_set}'"
         self.record(agent=agent, kind=StepKind.TOOL_CALL, name="kb_rules", input={"rule_set": rule_set}, error=message)
         raise ToolError(message)

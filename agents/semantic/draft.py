@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import yaml
@@ -101,6 +102,23 @@ def _digits(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit())
 
 
+def _fuzzy_key(key: str, keys: Iterable[str]) -> str | None:
+    """The folded key among ``keys`` that the folded ``key`` is a near duplicate of, or None.
+
+    Both must be at least :data:`FUZZY_ALIAS_MIN_LENGTH` characters, carry the same digits
+    (``Region 10`` is not ``Region 11``), and score rapidfuzz ``fuzz.ratio`` (0-100) >=
+    :data:`FUZZY_ALIAS_MIN_RATIO`; the best scoring one wins (the first on ties).
+    """
+    if len(key) < FUZZY_ALIAS_MIN_LENGTH:
+        return None
+    digits = _digits(key)
+    choices = [k for k in keys if len(k) >= FUZZY_ALIAS_MIN_LENGTH and _digits(k) == digits]
+    if not choices:
+        return None
+    match = process.extractOne(key, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_ALIAS_MIN_RATIO)
+    return match[0] if match is not None else None
+
+
 def near_duplicate_aliases(samples: list[tuple[str, int]] | tuple[tuple[str, int], ...]) -> dict[str, str]:
     """Aliases ``{variant: canonical}`` among one column's values ``[(value, rows), ...]``.
 
@@ -124,16 +142,10 @@ def near_duplicate_aliases(samples: list[tuple[str, int]] | tuple[tuple[str, int
         if key in canon_by_fold:
             aliases[value] = canon_by_fold[key]
             continue
-        if len(key) >= FUZZY_ALIAS_MIN_LENGTH and canon_by_fold:
-            match = process.extractOne(
-                key,
-                [k for k in canon_by_fold if len(k) >= FUZZY_ALIAS_MIN_LENGTH and _digits(k) == _digits(key)],
-                scorer=fuzz.ratio,
-                score_cutoff=FUZZY_ALIAS_MIN_RATIO,
-            )
-            if match is not None:
-                aliases[value] = canon_by_fold[match[0]]
-                continue
+        match = _fuzzy_key(key, canon_by_fold)
+        if match is not None:
+            aliases[value] = canon_by_fold[match]
+            continue
         canon_by_fold[key] = value
     return aliases
 
@@ -162,14 +174,9 @@ def reference_aliases(values: list[str], names: list[str]) -> tuple[dict[str, st
             continue
         key = _fold(value)
         target = by_fold.get(key)
-        if target is None and len(key) >= FUZZY_ALIAS_MIN_LENGTH:
-            match = process.extractOne(
-                key,
-                [k for k in by_fold if len(k) >= FUZZY_ALIAS_MIN_LENGTH and _digits(k) == _digits(key)],
-                scorer=fuzz.ratio,
-                score_cutoff=FUZZY_ALIAS_MIN_RATIO,
-            )
-            target = by_fold[match[0]] if match is not None else None
+        if target is None:
+            match = _fuzzy_key(key, by_fold)
+            target = by_fold[match] if match is not None else None
         if target is not None:
             aliases[value] = target
             found += 1

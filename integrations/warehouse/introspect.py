@@ -49,6 +49,7 @@ EXACT_COUNT_MAX_ESTIMATE = 5_000_000  # tables estimated larger are not counted 
 # pg_type.typcategory -> our column category (PostgreSQL docs, "pg_type", table typcategory codes).
 _TYPCATEGORY: dict[str, Category] = {"S": "string", "N": "number", "D": "date", "B": "boolean"}
 _RELKINDS = ("r", "p", "v", "m", "f")  # tables, partitioned tables, views, materialized views, foreign tables
+_COUNTED_RELKINDS = ("r", "p")  # exact count(*) only for tables and partitioned tables
 
 _TABLES_SQL = """
 SELECT c.relname::text, c.relkind::text, c.reltuples::float8
@@ -169,26 +170,25 @@ class SchemaInfo:
 
 def pg_read_only(warehouse: "PostgresWarehouse", work: Callable[[psycopg.Connection, psycopg.Cursor], T]) -> T:
     """Run ``work(conn, cur)`` in one read-only transaction of ``warehouse`` (its reader role),
-    with its ``statement_timeout`` and ``search_path`` set as :meth:`PostgresWarehouse.execute`
-    does; the transaction is rolled back afterwards.
+    opened by :func:`integrations.warehouse.postgres.pg_read_only_begin` as
+    :meth:`PostgresWarehouse.execute` does (statement timeout, ``search_path``); the transaction
+    is rolled back and the connection closed afterwards.
 
     Raises:
         WarehouseUnavailable: cannot connect.
-        WarehouseQueryError: a statement failed or timed out (message redacted; the driver
-            error is not chained).
+        WarehouseQueryError: a statement failed or timed out (message from
+            :meth:`PostgresWarehouse.failure_text`, redacted; the driver error is not chained).
     """
+    from integrations.warehouse.postgres import pg_read_only_begin
+
     conn = warehouse.connect()
     failure: str | None = None
     try:
         with conn.cursor() as cur:
-            cur.execute("SET TRANSACTION READ ONLY")
-            cur.execute(f"SET LOCAL statement_timeout = {int(warehouse.statement_timeout_ms)}")
-            cur.execute(pg_sql.SQL("SET LOCAL search_path TO {}").format(pg_sql.Identifier(warehouse.schema)))
+            pg_read_only_begin(cur, statement_timeout_ms=warehouse.statement_timeout_ms, schema=warehouse.schema)
             result = work(conn, cur)
-    except pg_errors.QueryCanceled:
-        failure = f"statement timed out after {warehouse.statement_timeout_ms} ms"
     except psycopg.Error as exc:
-        failure = warehouse._redact(_message(exc))
+        failure = warehouse.failure_text(exc)
     finally:
         try:
             conn.rollback()
@@ -196,20 +196,17 @@ def pg_read_only(warehouse: "PostgresWarehouse", work: Callable[[psycopg.Connect
             pass
         conn.close()
     if failure is not None:
+        # Raised outside the except block: the driver error is not attached as __context__.
         raise WarehouseQueryError(failure)
     return result
 
 
-def _message(exc: psycopg.Error) -> str:
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    return primary or str(exc).strip() or type(exc).__name__
-
-
 def pg_describe_schema(conn: psycopg.Connection, cur: psycopg.Cursor, schema: str) -> list[dict[str, Any]]:
     """The catalog description of ``schema`` (see :meth:`PostgresWarehouse.describe_schema` for
-    the shape). Exact ``count(*)`` per table whose estimate is unknown or at most
-    :data:`EXACT_COUNT_MAX_ESTIMATE`, each in a savepoint so a timeout keeps the estimate."""
+    the shape). Exact ``count(*)`` per table or partitioned table (never a view, materialized
+    view or foreign table: those keep the planner's estimate, -1 for a view) whose estimate is
+    unknown or at most :data:`EXACT_COUNT_MAX_ESTIMATE`, each in a savepoint so a timeout keeps
+    the estimate."""
     params = {"schema": schema, "relkinds": list(_RELKINDS)}
     tables: dict[str, dict[str, Any]] = {}
     for name, relkind, reltuples in cur.execute(_TABLES_SQL, params).fetchall():
@@ -220,8 +217,10 @@ def pg_describe_schema(conn: psycopg.Connection, cur: psycopg.Cursor, schema: st
             "primary_key": [],
             "unique_keys": [],
             "foreign_keys": [],
-            "row_count": int(reltuples) if reltuples is not None and reltuples >= 0 else -1,
+            # A view's reltuples means nothing (no storage): unknown.
+            "row_count": int(reltuples) if reltuples is not None and reltuples >= 0 and relkind != "v" else -1,
             "row_count_exact": False,
+            "relkind": relkind,
         }
     for table, column, data_type, typcategory, nullable in cur.execute(_COLUMNS_SQL, params).fetchall():
         if table in tables:
@@ -245,6 +244,10 @@ def pg_describe_schema(conn: psycopg.Connection, cur: psycopg.Cursor, schema: st
                 {"name": name, "columns": list(cols), "ref_schema": ref_schema or "", "ref_table": ref_table or "", "ref_columns": list(ref_cols)}
             )
     for info in tables.values():
+        # Only stored tables are counted: a view's count(*) runs its whole query (and a view has
+        # no estimate, so it would always qualify); a foreign table's reads the remote server.
+        if info["relkind"] not in _COUNTED_RELKINDS:
+            continue
         if info["row_count"] < 0 or info["row_count"] <= EXACT_COUNT_MAX_ESTIMATE:
             stmt = pg_sql.SQL("SELECT count(*) FROM {}").format(pg_sql.Identifier(schema, info["table"]))
             try:
@@ -253,6 +256,8 @@ def pg_describe_schema(conn: psycopg.Connection, cur: psycopg.Cursor, schema: st
                     info["row_count_exact"] = True
             except (pg_errors.QueryCanceled, pg_errors.InsufficientPrivilege):
                 pass
+    for info in tables.values():
+        del info["relkind"]
     return list(tables.values())
 
 
@@ -272,6 +277,36 @@ def pg_sample_values(
     return [(str(v), int(n)) for v, n in rows]
 
 
+def pg_sample_columns(
+    conn: psycopg.Connection,
+    cur: psycopg.Cursor,
+    schema: str,
+    columns: list[tuple[str, str]],
+    *,
+    max_values: int,
+    scan_rows: int,
+) -> dict[tuple[str, str], list[tuple[str, int]] | None]:
+    """:func:`pg_sample_values` for each ``(table, column)`` in ``columns``, in the caller's
+    (read-only) transaction, each in a savepoint: a column whose statement fails or times out is
+    left out of the result and the next one still runs. See
+    :meth:`PostgresWarehouse.sample_columns`.
+
+    Raises:
+        psycopg.Error: the connection itself broke (no savepoint can be rolled back).
+    """
+    found: dict[tuple[str, str], list[tuple[str, int]] | None] = {}
+    for table, column in columns:
+        try:
+            with conn.transaction():  # a savepoint: a failure here undoes this column only
+                found[(table, column)] = pg_sample_values(
+                    cur, schema, table, column, max_values=max_values, scan_rows=scan_rows
+                )
+        except psycopg.Error:
+            if conn.broken or conn.closed:
+                raise
+    return found
+
+
 # -- public entry points -----------------------------------------------------------------------
 
 
@@ -285,9 +320,10 @@ def schema_introspect(
     """Describe ``warehouse``'s schema and sample its text columns.
 
     Args:
-        warehouse: a connector with ``describe_schema()`` and ``sample_values()``
+        warehouse: a connector with ``describe_schema()`` and ``sample_columns()``
             (:class:`~integrations.warehouse.postgres.PostgresWarehouse`), logged in as the
-            tenant's reader role.
+            tenant's reader role. Catalog facts take one read-only transaction, the sampling
+            another (one connection, a savepoint per column).
         max_values: a text column with more distinct values than this is recorded as
             ``many_values`` with no samples (default 50).
         scan_rows: rows read per sampled column (default 200,000).
@@ -302,22 +338,23 @@ def schema_introspect(
             times out is skipped instead: its column stays unsampled).
     """
     described = warehouse.describe_schema()
+    wanted: list[tuple[str, str]] = []
+    for t in described:
+        # Key columns are ids, not categories: not sampled; nor are the columns of an empty table.
+        keys = set(t["primary_key"]) | {col for fk in t["foreign_keys"] for col in fk["columns"]}
+        if sample and t.get("row_count", -1) != 0:
+            wanted.extend((t["table"], c["name"]) for c in t["columns"] if c["category"] == "string" and c["name"] not in keys)
+    # One connection and transaction for every column (a savepoint each): a column whose
+    # statement fails or times out is missing from ``found`` and stays unsampled.
+    found = warehouse.sample_columns(wanted, max_values=max_values, scan_rows=scan_rows) if wanted else {}
     tables: dict[str, TableInfo] = {}
     for t in described:
         columns = []
-        keys = set(t["primary_key"]) | {col for fk in t["foreign_keys"] for col in fk["columns"]}
         for c in t["columns"]:
-            samples = None
-            sampled = False
-            # Key columns are ids, not categories: not sampled.
-            if sample and c["category"] == "string" and c["name"] not in keys and t.get("row_count", -1) != 0:
-                try:
-                    found = warehouse.sample_values(t["table"], c["name"], max_values=max_values, scan_rows=scan_rows)
-                except WarehouseQueryError:
-                    found, sampled = None, False
-                else:
-                    sampled = True
-                samples = tuple(found) if found is not None else None
+            key = (t["table"], c["name"])
+            sampled = key in found
+            values = found.get(key)
+            samples = tuple(values) if values is not None else None
             columns.append(
                 ColumnInfo(
                     name=c["name"],

@@ -160,8 +160,9 @@ class PostgresWarehouse:
     def _pool_key(self) -> tuple:
         return (self.host, self.port, self.dbname, self.user, hashlib.sha256(self._password.encode()).hexdigest())
 
-    def _acquire(self) -> psycopg.Connection:
-        """An idle connection of this login when one is fresh and healthy, else a new one."""
+    def _acquire(self) -> tuple[psycopg.Connection, bool]:
+        """``(connection, pooled)``: an idle connection of this login when one is fresh and
+        healthy (``pooled`` True), else a new one."""
         global _idle_pid
         key = self._pool_key()
         now = time.monotonic()
@@ -181,7 +182,30 @@ class PostgresWarehouse:
                 break
         for conn in stale:
             conn.close()
-        return found if found is not None else self.connect()
+        return (found, True) if found is not None else (self.connect(), False)
+
+    def _begin(self, conn: psycopg.Connection, *, pooled: bool) -> psycopg.Connection:
+        """Open the read-only transaction (:func:`pg_read_only_begin`) on ``conn``; the connection
+        to run the statement on. A pooled connection whose server side died while idle (a
+        restart, an idle timeout, ``pg_terminate_backend``) fails here with OperationalError
+        before the statement is sent: it is closed and the transaction begun once on a fresh
+        :meth:`connect`. Raises psycopg.Error (a fresh connection failing) or WarehouseUnavailable."""
+        try:
+            with conn.cursor() as cur:
+                pg_read_only_begin(cur, statement_timeout_ms=self.statement_timeout_ms, schema=self.schema)
+            return conn
+        except psycopg.OperationalError:
+            if not pooled:
+                raise
+            conn.close()
+        fresh = self.connect()
+        try:
+            with fresh.cursor() as cur:
+                pg_read_only_begin(cur, statement_timeout_ms=self.statement_timeout_ms, schema=self.schema)
+        except psycopg.Error:
+            fresh.close()
+            raise
+        return fresh
 
     def _release(self, conn: psycopg.Connection) -> None:
         """Keep ``conn`` for the next statement when it is healthy and idle, else close it."""
@@ -227,13 +251,11 @@ class PostgresWarehouse:
             # Callers pass {} by default; psycopg would then read every '%' as a placeholder and
             # reject LIKE 'A%'. Empty params with no '%%' escape mean "no params".
             params = None
-        conn = self._acquire()
+        conn, pooled = self._acquire()
         failure: str | None = None
         try:
+            conn = self._begin(conn, pooled=pooled)
             with conn.cursor() as cur:
-                cur.execute("SET TRANSACTION READ ONLY")
-                cur.execute(f"SET LOCAL statement_timeout = {self.statement_timeout_ms}")
-                cur.execute(pg_sql.SQL("SET LOCAL search_path TO {}").format(pg_sql.Identifier(self.schema)))
                 started = time.monotonic()
                 # prepare=True: extended protocol, so PostgreSQL itself refuses a second command.
                 cur.execute(safe_sql, params, prepare=True)
@@ -243,13 +265,8 @@ class PostgresWarehouse:
                     columns = [col.name for col in cur.description]
                     rows = cur.fetchmany(self.default_limit + 1)
                     duration_ms = int((time.monotonic() - started) * 1000)
-        except pg_errors.QueryCanceled as exc:
-            if "timeout" in _pg_message(exc):
-                failure = f"statement timed out after {self.statement_timeout_ms} ms"
-            else:  # cancelled by an administrator or a shutdown
-                failure = self._redact(_pg_message(exc))
         except psycopg.Error as exc:
-            failure = self._redact(_pg_message(exc))
+            failure = self.failure_text(exc)
         finally:
             try:
                 conn.rollback()  # nothing to keep: the transaction was read-only; SET LOCALs end
@@ -271,6 +288,17 @@ class PostgresWarehouse:
             duration_ms=duration_ms,
         )
 
+
+    def failure_text(self, exc: psycopg.Error) -> str:
+        """The message a :class:`WarehouseQueryError` carries for driver error ``exc``:
+        ``"statement timed out after N ms"`` for a statement timeout, else PostgreSQL's message
+        (:func:`_pg_message`) with the password redacted. Shared by :meth:`execute` and the
+        introspection transactions (:func:`integrations.warehouse.introspect.pg_read_only`)."""
+        message = _pg_message(exc)
+        if isinstance(exc, pg_errors.QueryCanceled) and "timeout" in message:
+            return f"statement timed out after {self.statement_timeout_ms} ms"
+        # Any other cancellation (an administrator, a shutdown) or error: the server's words.
+        return self._redact(message)
 
     def describe_schema(self) -> list[dict[str, Any]]:
         """The tables of :attr:`schema` this role can ``SELECT``, for onboarding (fixed catalog SQL,
@@ -328,6 +356,50 @@ class PostgresWarehouse:
                 cur, self.schema, table, column, max_values=int(max_values), scan_rows=int(scan_rows)
             ),
         )
+
+    def sample_columns(
+        self, columns: Iterable[tuple[str, str]], *, max_values: int = 50, scan_rows: int = 200_000
+    ) -> dict[tuple[str, str], list[tuple[str, int]] | None]:
+        """:meth:`sample_values` for many ``(table, column)`` pairs in one connection and one
+        read-only transaction, each column in its own savepoint (onboarding introspection).
+
+        Returns:
+            ``{(table, column): [(value, rows), ...] | None}`` as :meth:`sample_values`; a column
+            whose statement failed or timed out is left out (the others are still sampled).
+
+        Raises:
+            ValueError: ``max_values`` or ``scan_rows`` below 1.
+            WarehouseUnavailable: cannot connect.
+            WarehouseQueryError: the connection failed (not one column's statement).
+        """
+        from integrations.warehouse.introspect import pg_read_only, pg_sample_columns
+
+        if int(max_values) < 1 or int(scan_rows) < 1:
+            raise ValueError("max_values and scan_rows must be >= 1")
+        pairs = list(columns)
+        if not pairs:
+            return {}
+        return pg_read_only(
+            self,
+            lambda conn, cur: pg_sample_columns(
+                conn, cur, self.schema, pairs, max_values=int(max_values), scan_rows=int(scan_rows)
+            ),
+        )
+
+
+def pg_read_only_begin(cur: psycopg.Cursor, *, statement_timeout_ms: int, schema: str) -> None:
+    """Open the transaction every warehouse statement runs in, on ``cur``'s connection (not in
+    autocommit): ``SET TRANSACTION READ ONLY``, ``SET LOCAL statement_timeout`` (milliseconds)
+    and ``SET LOCAL search_path TO <schema>`` (quoted identifier). The settings end with the
+    transaction (the callers roll it back). Used by :meth:`PostgresWarehouse.execute` and
+    :func:`integrations.warehouse.introspect.pg_read_only`.
+
+    Raises:
+        psycopg.Error: from the driver (e.g. the connection is gone).
+    """
+    cur.execute("SET TRANSACTION READ ONLY")
+    cur.execute(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
+    cur.execute(pg_sql.SQL("SET LOCAL search_path TO {}").format(pg_sql.Identifier(schema)))
 
 
 def _pg_message(exc: psycopg.Error) -> str:

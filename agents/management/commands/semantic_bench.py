@@ -20,8 +20,9 @@ from agents.evaluation import EvalFileError, eval_load
 from agents.runtime.context import dimension_values_load
 from agents.semantic.compiler import compile_query
 from agents.semantic.parser import parse_question
-from knowledge.frontmatter import split_front_matter
-from knowledge.models import DocumentStatus, KnowledgeDocument
+from agents.timeperiods import resolve_as_of
+from knowledge.frontmatter import FrontMatterError
+from knowledge.selectors import rule_set_document
 from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
 from tenants.context import tenant_context
 from tenants.models import Tenant
@@ -54,20 +55,26 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
         if tenant is None:
             raise CommandError(f"no tenant {opts['tenant']!r}")
-        as_of = dt.date.fromisoformat(str(data.get("as_of") or tenant.settings.get("as_of_date") or dt.date.today().isoformat()))
+        try:
+            # The file's as_of, else the tenant's pinned date, else today in its time zone (as runs do).
+            explicit = dt.date.fromisoformat(str(data["as_of"])) if data.get("as_of") else None
+            as_of = resolve_as_of(tenant=tenant, explicit=explicit)
+        except ValueError as exc:
+            raise CommandError(f"invalid as-of date: {exc}") from None
         questions = [q["question"] for q in data["questions"]]
         with tenant_context(tenant):
-            doc = next(
-                (d for d in KnowledgeDocument.objects.filter(status=DocumentStatus.PUBLISHED, kind="semantic_model").order_by("-updated_at")
-                 if split_front_matter(d.body)[0].get("rule_set") == "semantic_model"),
-                None,
-            )
+            try:
+                # The document the agents read: published, rule_set semantic_model, newest.
+                params, doc = rule_set_document(rule_set="semantic_model")
+            except FrontMatterError as exc:
+                raise CommandError(f"a semantic model document has invalid front matter: {exc}") from None
             if doc is None:
                 raise CommandError("the tenant has no published semantic model document")
             try:
-                model = parse_semantic_model(split_front_matter(doc.body)[0])
+                model = parse_semantic_model(params)
             except SemanticModelInvalid as exc:
                 raise CommandError(f"invalid semantic model: {exc}") from exc
+            self.stdout.write(f"model {doc.title!r} (version {doc.version}), as of {as_of.isoformat()}")
             values = self._values(tenant, model)
             timings: list[float] = []
             for question in questions:

@@ -8,8 +8,9 @@ Prints ``OK`` / ``FAIL`` per metric with the value or the error; exits non-zero 
 when any check fails or the document does not validate.
 
 The model checked is the published ``rule_set: semantic_model`` document the agents read (the
-most recently updated one); with none published, the newest ``semantic_model`` draft (the
-onboarding order is draft, check, publish); ``--title`` picks a document whatever its status. A breakdown the model cannot join without double counting (or at
+most recently updated one, :func:`knowledge.selectors.rule_set_document`); with none published,
+the newest draft declaring ``rule_set: semantic_model`` (the onboarding order is draft, check,
+publish); ``--title`` picks a document whatever its status. A breakdown the model cannot join without double counting (or at
 all) is reported as ``skip`` with the compiler's reason, not as a failure: the agents decline
 such questions by design.
 """
@@ -25,23 +26,24 @@ from tenants.models import Tenant
 
 
 def _model_document(title: str | None):
-    """The document to check (tenant in context): by title, else the published semantic model
-    the agents read (``agents.runtime.context.RunContext.rules``: newest published first), else
-    the newest ``semantic_model`` document of any status; None when there is none."""
-    from knowledge.frontmatter import split_front_matter
-    from knowledge.models import DocumentKind, DocumentStatus, KnowledgeDocument
+    """The document to check (tenant in context): by title (any status); else the published
+    ``rule_set: semantic_model`` document the agents read
+    (:func:`knowledge.selectors.rule_set_document`, as ``RunContext.rules``: newest first); else,
+    nothing published yet (onboarding: draft, check, then publish), the newest draft declaring
+    ``rule_set: semantic_model``. None when there is none.
+
+    Raises:
+        knowledge.frontmatter.FrontMatterError: a candidate's stored front matter is invalid.
+    """
+    from knowledge.models import DocumentStatus, KnowledgeDocument
+    from knowledge.selectors import rule_set_document
 
     if title:
         return KnowledgeDocument.objects.filter(title=title.strip()).first()
-    candidates = KnowledgeDocument.objects.filter(
-        status=DocumentStatus.PUBLISHED, body__contains="rule_set: semantic_model"
-    ).order_by("-updated_at")
-    for doc in candidates:
-        params, _ = split_front_matter(doc.body)
-        if params.get("rule_set") == "semantic_model":
-            return doc
-    # Nothing published yet (onboarding: draft, check, then publish): the newest draft.
-    return KnowledgeDocument.objects.filter(kind=DocumentKind.SEMANTIC_MODEL).order_by("-updated_at").first()
+    _, doc = rule_set_document(rule_set="semantic_model")
+    if doc is None:
+        _, doc = rule_set_document(rule_set="semantic_model", status=DocumentStatus.DRAFT)
+    return doc
 
 
 def _value(result, name: str) -> str:
@@ -81,7 +83,10 @@ class Command(BaseCommand):
             raise CommandError("--limit must be >= 1")
         w = self.stdout.write
         with tenant_context(tenant):
-            doc = _model_document(opts["title"])
+            try:
+                doc = _model_document(opts["title"])
+            except FrontMatterError as exc:
+                raise CommandError(f"a semantic model document has invalid front matter: {exc}") from None
             if doc is None:
                 what = f"no document titled {opts['title']!r}" if opts["title"] else "no semantic model document"
                 raise CommandError(f"{what} for tenant {tenant.slug!r}; run semantic_model_draft first")
