@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8765
+# collectstatic's manifest (default STATIC_ROOT): built once, again only after a reinstall.
+STATIC_MANIFEST := staticfiles/staticfiles.json
 
 .PHONY: demo test serve worker web migrate stop-db clean
 
@@ -15,14 +17,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-## Database schema, the django-q2 heartbeat cache table and the static files (admin, Swagger UI).
+## Database schema and the django-q2 heartbeat cache table.
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
+
+## Static files (admin, Swagger UI), collected when missing or after a reinstall.
+$(STATIC_MANIFEST): $(STAMP)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 
 ## The main job end to end on the embedded default: demo tenant, worker, web server, questions via the REST API.
-demo: migrate
+demo: migrate $(STATIC_MANIFEST)
 	$(PY) manage.py demo --key-file .data/demo_api_key
 	$(PY) manage.py demo_run --port $(PORT)
 
@@ -31,7 +36,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 ## Web server (gunicorn, static files by whitenoise) and django-q2 worker together (Ctrl-C stops both).
-serve: migrate
+serve: migrate $(STATIC_MANIFEST)
 	$(PY) manage.py serve --addr 127.0.0.1:$(PORT)
 
 worker: migrate

@@ -13,8 +13,6 @@ threads = env_int("WEB_THREADS", 4, minimum=1)
 timeout = env_int("WEB_TIMEOUT_SECONDS", 60, minimum=5)
 graceful_timeout = env_int("WEB_GRACEFUL_TIMEOUT_SECONDS", 10, minimum=1)
 keepalive = 5
-# Requests larger than this are refused before Django sees them (MAX_REQUEST_BYTES applies after).
-limit_request_line = 8190
 accesslog = env_str("WEB_ACCESS_LOG", "-") or None  # "-" is stdout; empty turns it off
 errorlog = "-"
 loglevel = env_str("WEB_LOG_LEVEL", "info")

@@ -4,28 +4,46 @@ by IP address), never redirected to https, and never touches sessions or authent
 
 ``/healthz`` (liveness) answers 200 JSON without touching the database: the process serves.
 
-``/readyz`` (readiness) answers 200 when every check passes, else 503, always JSON
-(``{"status": "ready"|"not_ready", "reasons": [...], "checks": {...}}``):
+``/readyz`` (readiness: "this process can serve requests") answers 200 or 503, always JSON.
+What decides the 503:
 
-- ``database``: a connection and ``SELECT 1`` (with ``DB_CONNECT_TIMEOUT``); an outage is a 503
-  naming the error class, never a 500 (the message, which may name hosts and users, is logged);
-- ``migrations``: no unapplied migration (remembered once true, per process);
-- ``queue``: age in seconds of the oldest queued run and of the oldest due queued action; older
-  than ``READYZ_MAX_QUEUE_AGE_SECONDS`` means the workers are not keeping up;
+- ``database``: a connection and ``SELECT 1`` (with ``DB_CONNECT_TIMEOUT``); an outage is a 503,
+  never a 500 (the driver's message, which may name hosts and users, is logged at WARNING only);
+- ``migrations``: no unapplied migration (remembered once true, per process).
+
+Reported for information, failing readiness only when opted in (a backlog or a stopped worker
+must not take every web process out of the load balancer):
+
+- ``queue``: :func:`queue_snapshot` (shared with ``/metrics``): queued runs and the age of the
+  oldest, queued actions, how many are due and the age of the oldest due one (seconds since it
+  fell due). ``READYZ_MAX_QUEUE_AGE_SECONDS`` > 0 makes an older one a reason (default 0: off);
 - ``workers``: django-q2 clusters from their heartbeat stats (saved every 0.5 s, expiring after
-  3 s, in the ``django_q`` cache, a database table shared by every machine); none alive is a
-  reason only when ``READYZ_REQUIRE_WORKER`` is on.
+  3 s; in Redis with the Redis broker, else in the ``django_q`` cache, the ``revops_cache``
+  database table: either way shared by every machine). ``READYZ_REQUIRE_WORKER=1`` makes "none
+  alive" a reason (default off).
+
+Public answer: ``{"status": "ready"|"not_ready", "reasons": [<short code>, ...]}`` with codes
+``database_unreachable``, ``migrations_unapplied``, ``<check>_check_failed``, ``queue_stale``,
+``no_worker``. The full ``checks`` (hosts, cluster ids, counts, migration names) and
+``duration_ms`` are added only for a request carrying the metrics bearer token
+(``Authorization: Bearer <METRICS_TOKEN>``, :func:`revops.metrics.metrics_token_ok`).
+
+Probe responses are marked as logged (``_has_been_logged``): a failing probe is logged here at
+WARNING with its reason, not again by ``django.request`` at ERROR.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import Error as DatabaseError
 from django.db import connections
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -38,30 +56,40 @@ _migrations_applied: set[str] = set()  # database aliases known to be fully migr
 class HealthCheckMiddleware:
     """Answer ``/healthz`` and ``/readyz`` (GET or HEAD) before any other middleware."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info.rstrip("/") or "/"
         if path not in (HEALTHZ_PATH, READYZ_PATH):
             return self.get_response(request)
+        from revops.lib.api import error_json
+
         if request.method not in ("GET", "HEAD"):
-            response = JsonResponse({"detail": "Method not allowed."}, status=405)
+            response: HttpResponse = error_json(405, "method_not_allowed", "Use GET or HEAD.")
             response["Allow"] = "GET, HEAD"
-            return response
-        body, status = ({"status": "ok"}, 200) if path == HEALTHZ_PATH else readiness()
-        response = JsonResponse(body, status=status)
+        elif path == HEALTHZ_PATH:
+            response = JsonResponse({"status": "ok"})
+        else:
+            from revops.metrics import metrics_token_ok
+
+            body, status = readiness()
+            if not metrics_token_ok(request):
+                body = {"status": body["status"], "reasons": body["reasons"]}
+            response = JsonResponse(body, status=status)
         response["Cache-Control"] = "no-store"
+        response._has_been_logged = True  # a failing probe is logged above at WARNING, not as an ERROR
         return response
 
 
-def readiness(alias: str | None = None) -> tuple[dict, int]:
+def readiness(alias: str | None = None) -> tuple[dict[str, Any], int]:
     """Run the readiness checks against database ``alias`` (``READYZ_DATABASE``); return
-    ``(body, status)``. Never raises: a failing check becomes a reason."""
+    ``(body, status)`` with body ``{"status", "reasons": [codes], "checks": {...}, "duration_ms"}``
+    (the caller strips ``checks`` for the public). Never raises: a failing check becomes a reason."""
     alias = alias or settings.READYZ_DATABASE
     started = time.monotonic()
     reasons: list[str] = []
-    checks: dict = {}
+    checks: dict[str, Any] = {}
     connection = connections[alias]
     try:
         with connection.cursor() as cursor:
@@ -70,21 +98,22 @@ def readiness(alias: str | None = None) -> tuple[dict, int]:
     except DatabaseError as exc:
         logger.warning("readiness: database %r unreachable: %s", alias, _one_line(exc))
         checks["database"] = {"ok": False, "error": type(exc).__name__}
-        reasons.append(f"database unreachable ({type(exc).__name__}; details in the server log)")
+        reasons.append("database_unreachable")
         _discard(connection)
     else:
+        required = {"migrations": True, "queue": bool(settings.READYZ_MAX_QUEUE_AGE_SECONDS), "workers": settings.READYZ_REQUIRE_WORKER}
         for name, check in (("migrations", _check_migrations), ("queue", _check_queue), ("workers", _check_workers)):
             try:
                 checks[name] = check(connection, reasons)
-            except DatabaseError as exc:
-                logger.warning("readiness: %s check failed: %s", name, _one_line(exc))
-                checks[name] = {"ok": False, "error": type(exc).__name__}
-                reasons.append(f"{name} check failed ({type(exc).__name__}; details in the server log)")
-                _discard(connection)
             except Exception as exc:  # a probe must answer JSON whatever happens
-                logger.exception("readiness check %s failed", name)
-                checks[name] = {"ok": False, "error": type(exc).__name__}
-                reasons.append(f"{name} check failed: {type(exc).__name__}")
+                if isinstance(exc, DatabaseError):
+                    logger.warning("readiness: %s check failed: %s", name, _one_line(exc))
+                    _discard(connection)
+                else:
+                    logger.exception("readiness check %s failed", name)
+                checks[name] = {"ok": False, "error": type(exc).__name__, "required": required[name]}
+                if required[name]:
+                    reasons.append(f"{name}_check_failed")
     body = {
         "status": "not_ready" if reasons else "ready",
         "reasons": reasons,
@@ -94,7 +123,7 @@ def readiness(alias: str | None = None) -> tuple[dict, int]:
     return body, 503 if reasons else 200
 
 
-def _check_migrations(connection, reasons: list[str]) -> dict:
+def _check_migrations(connection, reasons: list[str]) -> dict[str, Any]:
     if connection.alias in _migrations_applied:
         return {"ok": True, "unapplied": []}
     from django.db.migrations.executor import MigrationExecutor
@@ -103,14 +132,24 @@ def _check_migrations(connection, reasons: list[str]) -> dict:
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     unapplied = [f"{migration.app_label}.{migration.name}" for migration, backwards in plan if not backwards]
     if unapplied:
-        shown = ", ".join(unapplied[:5]) + (f" and {len(unapplied) - 5} more" if len(unapplied) > 5 else "")
-        reasons.append(f"{len(unapplied)} unapplied migration(s): {shown}")
+        logger.warning("readiness: %d unapplied migration(s): %s", len(unapplied), ", ".join(unapplied[:20]))
+        reasons.append("migrations_unapplied")
         return {"ok": False, "unapplied": unapplied}
     _migrations_applied.add(connection.alias)
     return {"ok": True, "unapplied": []}
 
 
-def _check_queue(connection, reasons: list[str]) -> dict:
+def queue_snapshot(using: str = "default") -> dict[str, Any]:
+    """Queue depth and oldest ages, the one definition used by ``/readyz`` and ``/metrics``.
+
+    Returns ``{"queued_runs": int, "oldest_queued_run_age_seconds": float | None,
+    "queued_actions": int, "due_actions": int, "oldest_due_action_age_seconds": float | None}``,
+    all tenants (an operator view, through ``.unscoped()``). Ages are seconds, ``None`` when
+    nothing qualifies. A run waits from ``queued_at``; an action waiting for its retry backoff
+    (``next_attempt_at`` in the future) is counted in ``queued_actions`` but is not late: the
+    oldest due action's age runs from ``next_attempt_at`` (or ``created_at`` on a first attempt).
+    Two queries. Raises ``django.db.Error`` when the database fails.
+    """
     from django.db.models import Count, Min, Q
     from django.db.models.functions import Coalesce
 
@@ -118,37 +157,51 @@ def _check_queue(connection, reasons: list[str]) -> dict:
     from agents.models import Run, RunStatus
 
     now = timezone.now()
-    runs = Run.objects.unscoped().using(connection.alias).filter(status=RunStatus.QUEUED).aggregate(n=Count("pk"), oldest=Min("queued_at"))
-    # A queued action waiting for its backoff is not late; one that is due is, since it fell due.
+    runs = Run.objects.unscoped().using(using).filter(status=RunStatus.QUEUED).aggregate(n=Count("pk"), oldest=Min("queued_at"))
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     actions = (
         Action.objects.unscoped()
-        .using(connection.alias)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=ActionStatus.QUEUED)
-        .aggregate(n=Count("pk"), oldest=Min(Coalesce("next_attempt_at", "created_at")))
+        .using(using)
+        .filter(status=ActionStatus.QUEUED)
+        .aggregate(n=Count("pk"), due=Count("pk", filter=due), oldest=Min(Coalesce("next_attempt_at", "created_at"), filter=due))
     )
-    limit = settings.READYZ_MAX_QUEUE_AGE_SECONDS
-    result = {
-        "ok": True,
+    return {
         "queued_runs": runs["n"],
         "oldest_queued_run_age_seconds": _age(now, runs["oldest"]),
-        "due_actions": actions["n"],
-        "oldest_queued_action_age_seconds": _age(now, actions["oldest"]),
-        "max_age_seconds": limit,
+        "queued_actions": actions["n"],
+        "due_actions": actions["due"],
+        "oldest_due_action_age_seconds": _age(now, actions["oldest"]),
     }
-    for what, key in (("run", "oldest_queued_run_age_seconds"), ("action", "oldest_queued_action_age_seconds")):
-        if limit and result[key] is not None and result[key] > limit:
+
+
+def _check_queue(connection, reasons: list[str]) -> dict[str, Any]:
+    snapshot = queue_snapshot(connection.alias)
+    limit = settings.READYZ_MAX_QUEUE_AGE_SECONDS
+    result: dict[str, Any] = {"ok": True, **snapshot, "max_age_seconds": limit, "required": bool(limit)}
+    for what, key in (("run", "oldest_queued_run_age_seconds"), ("action", "oldest_due_action_age_seconds")):
+        if limit and snapshot[key] is not None and snapshot[key] > limit:
             result["ok"] = False
-            reasons.append(f"the oldest queued {what} has waited {result[key]:.0f} s (limit {limit} s): are the workers running?")
+            logger.warning("readiness: the oldest queued %s has waited %.0f s (limit %s s)", what, snapshot[key], limit)
+    if not result["ok"]:
+        reasons.append("queue_stale")
     return result
 
 
-def _check_workers(connection, reasons: list[str]) -> dict:
+@functools.cache
+def _broker():
+    """One django-q2 broker per process (a Redis broker holds a connection pool)."""
     from django_q.brokers import get_broker
+
+    return get_broker()
+
+
+def worker_clusters() -> list[dict[str, Any]]:
+    """Live django-q2 clusters from their heartbeat stats: ``[{"cluster_id", "host", "status",
+    "workers": int, "seconds_since_heartbeat": float}]`` (empty when none reported in 3 s)."""
     from django_q.status import Stat
 
-    stats = Stat.get_all(broker=get_broker())
     now = timezone.now()
-    clusters = [
+    return [
         {
             "cluster_id": str(stat.cluster_id),
             "host": stat.host,
@@ -156,12 +209,17 @@ def _check_workers(connection, reasons: list[str]) -> dict:
             "workers": len(stat.workers),
             "seconds_since_heartbeat": _age(now, stat.timestamp),
         }
-        for stat in stats
+        for stat in Stat.get_all(broker=_broker())
     ]
-    ok = bool(clusters) or not settings.READYZ_REQUIRE_WORKER
-    if not clusters and settings.READYZ_REQUIRE_WORKER:
-        reasons.append("no django-q2 worker cluster has reported a heartbeat in the last 3 s")
-    return {"ok": ok, "required": settings.READYZ_REQUIRE_WORKER, "clusters": clusters}
+
+
+def _check_workers(connection, reasons: list[str]) -> dict[str, Any]:
+    clusters = worker_clusters()
+    required = settings.READYZ_REQUIRE_WORKER
+    if not clusters and required:
+        logger.warning("readiness: no django-q2 worker cluster has reported a heartbeat in the last 3 s")
+        reasons.append("no_worker")
+    return {"ok": bool(clusters) or not required, "required": required, "clusters": clusters}
 
 
 def _age(now, then) -> float | None:

@@ -12,22 +12,29 @@ Two kinds of series are exposed:
   tenant and status, LLM tokens by tenant. These read every tenant's rows on purpose (an operator
   view), through ``.unscoped()``.
 
+The database families are computed at most once per ``METRICS_CACHE_SECONDS`` (10 s by default,
+about a scrape interval; 0 turns the cache off) and kept in the ``default`` cache: with a cache
+shared by the replicas (Redis, see README) one scrape of any of them reads the runs table, the
+others reuse the text.
+
 Access: ``Authorization: Bearer <METRICS_TOKEN>``. Without ``METRICS_TOKEN`` set the endpoint is
-off (403); a missing or wrong token is 401. Both answer JSON in the API's error shape.
+off (403); a missing or wrong token is 401. Both answer JSON in the API's error shape. The same
+token unlocks the full ``/readyz`` report (:func:`metrics_token_ok`).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 from datetime import timedelta
 from typing import Iterable, Iterator
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -35,6 +42,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from revops.lib.api import error_json
+
+logger = logging.getLogger(__name__)
+CACHE_KEY = "revops:metrics:database"
 
 # Upper bounds (seconds) of the run latency buckets: the offline path answers in well under a
 # second, LLM runs in tens of seconds, and RUN_BUDGET_SECONDS (90 by default) caps a run.
@@ -49,13 +59,21 @@ def _error(status: int, code: str, detail: str) -> JsonResponse:
     return response
 
 
-def _authorized(request: HttpRequest) -> JsonResponse | None:
-    """None when the request carries the metrics token, else the refusal to return."""
+def metrics_token_ok(request: HttpRequest) -> bool:
+    """True when ``METRICS_TOKEN`` is set and ``request`` carries ``Authorization: Bearer <it>``
+    (compared in constant time). Used by ``/metrics`` and by ``/readyz`` for its full report."""
     token: str = getattr(settings, "METRICS_TOKEN", "") or ""
     if not token:
-        return _error(403, "metrics_disabled", "Metrics are off: set METRICS_TOKEN and scrape with Authorization: Bearer <token>.")
+        return False
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
+def _authorized(request: HttpRequest) -> JsonResponse | None:
+    """None when the request carries the metrics token, else the refusal to return."""
+    if not (getattr(settings, "METRICS_TOKEN", "") or ""):
+        return _error(403, "metrics_disabled", "Metrics are off: set METRICS_TOKEN and scrape with Authorization: Bearer <token>.")
+    if not metrics_token_ok(request):
         return _error(401, "not_authenticated", "Send Authorization: Bearer <METRICS_TOKEN>.")
     return None
 
@@ -77,14 +95,28 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     """``GET /metrics``: Prometheus text exposition (``text/plain; version=0.0.4``).
 
     401/403 JSON without the right bearer token (see the module docstring). The database
-    collector runs one query per family group; a database error propagates as a 500, which
-    Prometheus records as a failed scrape (``up == 0``).
+    collector runs one query per family group, at most once per ``METRICS_CACHE_SECONDS``
+    (:func:`database_metrics`); a database error propagates as a 500, which Prometheus records as
+    a failed scrape (``up == 0``).
     """
     refused = _authorized(request)
     if refused is not None:
         return refused
-    body = generate_latest(_process_registry()) + generate_latest(_DATABASE_REGISTRY)
-    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(_process_registry()) + database_metrics(), content_type=CONTENT_TYPE_LATEST)
+
+
+def database_metrics() -> bytes:
+    """The :class:`DatabaseCollector` families as exposition text, reused from the ``default``
+    cache for ``METRICS_CACHE_SECONDS`` (0: computed on every call)."""
+    seconds: int = getattr(settings, "METRICS_CACHE_SECONDS", 10)
+    if seconds:
+        cached = cache.get(CACHE_KEY)
+        if cached is not None:
+            return cached
+    text = generate_latest(_DATABASE_REGISTRY)
+    if seconds:
+        cache.set(CACHE_KEY, text, seconds)
+    return text
 
 
 class DatabaseCollector(Collector):
@@ -97,9 +129,13 @@ class DatabaseCollector(Collector):
       (what the asker waited, queue included). Cumulative over the runs kept in the database,
       so ``rate()``/``histogram_quantile()`` work as for any histogram; deleting runs looks
       like a counter reset.
-    - ``revops_queue_depth{queue}`` gauge: queued runs (``queue="runs"``) and queued actions
-      (``queue="actions"``, deferred retries included); ``revops_queue_oldest_age_seconds{queue}``
-      the age of the oldest (0 when empty).
+    - ``revops_queue_depth{queue}`` gauge: queued runs (``queue="runs"``, the sum of
+      ``revops_runs{status="queued"}``) and queued actions (``queue="actions"``, deferred retries
+      included); ``revops_queue_oldest_age_seconds{queue}`` the age of the oldest queued run and
+      of the oldest *due* action, from when it fell due (0 when none): the figures of
+      ``/readyz``, from :func:`revops.health.queue_snapshot`.
+    - ``revops_worker_clusters`` gauge: django-q2 clusters with a heartbeat in the last 3 s;
+      ``revops_workers``: their worker processes (both absent when the stats cannot be read).
     - ``revops_actions{tenant, status}`` gauge: actions per tenant and status.
     - ``revops_llm_tokens_total{tenant, direction}`` counter: ``Run.usage`` input/output tokens
       summed per tenant slug (values that are not JSON numbers are skipped).
@@ -114,18 +150,23 @@ class DatabaseCollector(Collector):
             GaugeMetricFamily("revops_queue_depth", "Queued runs and actions", labels=["queue"]),
             GaugeMetricFamily("revops_queue_oldest_age_seconds", "Age of the oldest queued item", labels=["queue"]),
             GaugeMetricFamily("revops_actions", "Actions by tenant and status", labels=["tenant", "status"]),
+            GaugeMetricFamily("revops_worker_clusters", "django-q2 clusters with a recent heartbeat"),
+            GaugeMetricFamily("revops_workers", "Worker processes of the live django-q2 clusters"),
             CounterMetricFamily("revops_llm_tokens", "LLM tokens used by runs", labels=["tenant", "direction"]),
         ]
 
     def collect(self) -> Iterator[Metric]:
         """Query the database and yield the families described in the class docstring."""
-        from actions.models import Action, ActionStatus
+        from actions.models import Action
         from agents.models import Run, RunStatus
+        from revops.health import queue_snapshot, worker_clusters
 
-        now = timezone.now()
         runs = GaugeMetricFamily("revops_runs", "Runs by tenant and status", labels=["tenant", "status"])
+        queued_runs = 0
         for row in Run.objects.unscoped().values("tenant__slug", "status").annotate(n=Count("pk")).order_by():  # all tenants: operator metrics
             runs.add_metric([row["tenant__slug"], row["status"]], row["n"])
+            if row["status"] == RunStatus.QUEUED:
+                queued_runs += row["n"]
         yield runs
 
         finished = Run.objects.unscoped().filter(finished_at__isnull=False)  # all tenants: operator metrics
@@ -137,13 +178,11 @@ class DatabaseCollector(Collector):
 
         depth = GaugeMetricFamily("revops_queue_depth", "Queued runs and actions", labels=["queue"])
         oldest = GaugeMetricFamily("revops_queue_oldest_age_seconds", "Age of the oldest queued item", labels=["queue"])
-        for queue, qs, field in (
-            ("runs", Run.objects.unscoped().filter(status=RunStatus.QUEUED), "queued_at"),  # all tenants: operator metrics
-            ("actions", Action.objects.unscoped().filter(status=ActionStatus.QUEUED), "created_at"),  # all tenants: operator metrics
-        ):
-            agg = qs.aggregate(n=Count("pk"), first=Min(field))
-            depth.add_metric([queue], agg["n"])
-            oldest.add_metric([queue], max(0.0, (now - agg["first"]).total_seconds()) if agg["first"] else 0.0)
+        snapshot = queue_snapshot()
+        depth.add_metric(["runs"], queued_runs)
+        depth.add_metric(["actions"], snapshot["queued_actions"])
+        oldest.add_metric(["runs"], snapshot["oldest_queued_run_age_seconds"] or 0.0)
+        oldest.add_metric(["actions"], snapshot["oldest_due_action_age_seconds"] or 0.0)
         yield depth
         yield oldest
 
@@ -151,6 +190,14 @@ class DatabaseCollector(Collector):
         for row in Action.objects.unscoped().values("tenant__slug", "status").annotate(n=Count("pk")).order_by():  # all tenants: operator metrics
             actions.add_metric([row["tenant__slug"], row["status"]], row["n"])
         yield actions
+
+        try:
+            clusters = worker_clusters()
+        except Exception as exc:  # the broker's stats store is down: the other families still count
+            logger.warning("metrics: django-q2 cluster stats unreadable (%s)", type(exc).__name__)
+        else:
+            yield GaugeMetricFamily("revops_worker_clusters", "django-q2 clusters with a recent heartbeat", value=len(clusters))
+            yield GaugeMetricFamily("revops_workers", "Worker processes of the live django-q2 clusters", value=sum(c["workers"] for c in clusters))
 
         yield _llm_tokens()
 

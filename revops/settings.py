@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from revops.lib.env import env_bool, env_float, env_int, env_list, env_str
+from revops.lib.env import env_bool, env_float, env_int, env_list, env_str, rate_check
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("REVOPS_DATA_DIR", str(BASE_DIR / ".data")))
@@ -62,15 +62,12 @@ for _origin in CSRF_TRUSTED_ORIGINS:
 if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
-SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# The probes are never redirected: HealthCheckMiddleware answers them before SecurityMiddleware.
+# Django's defaults already send nosniff, Referrer-Policy same-origin and X-Frame-Options DENY.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -176,8 +173,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# `manage.py collectstatic --noinput` (run by `make migrate`, `make serve` and `make demo`) fills
-# it; whitenoise serves it with far-future cache headers for the hashed names in its manifest.
+# `manage.py collectstatic --noinput` (run by `make serve`/`make demo` when the manifest is missing,
+# and by `manage.py serve`/`demo_run` themselves) fills it; whitenoise serves it with far-future
+# cache headers for the hashed names in its manifest.
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -196,12 +194,14 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "revops.lib.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    # Per API key (429 with Retry-After); "none" disables. Counted in the default cache, which is
-    # per process unless CACHES names a shared one.
+    # Per API key (429 with Retry-After); "none" disables (None here). Validated once, here: a
+    # malformed rate fails at start-up naming the variable. Counted in the default cache, which is
+    # per process: with several processes or machines (Q_BROKER_URL set) a shared cache is
+    # advisable, or each process allows the full rate (README, "Throttling").
     "DEFAULT_THROTTLE_CLASSES": ["revops.lib.throttling.ApiKeyWriteThrottle", "revops.lib.throttling.ApiKeyReadThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "api_key_write": env_str("API_THROTTLE_WRITE_RATE", "60/min"),
-        "api_key_read": env_str("API_THROTTLE_READ_RATE", "600/min"),
+        "api_key_write": rate_check("API_THROTTLE_WRITE_RATE", env_str("API_THROTTLE_WRITE_RATE", "60/min")),
+        "api_key_read": rate_check("API_THROTTLE_READ_RATE", env_str("API_THROTTLE_READ_RATE", "600/min")),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -247,20 +247,25 @@ Q_CLUSTER = {
     "poll": env_float("Q_POLL_SECONDS", 0.2, minimum=0.05),
     "sync": env_bool("Q_SYNC", False),
     "label": "Django Q2",
-    "cache": "django_q",  # cluster heartbeats, read by /readyz from any machine
+    "cache": "django_q",  # cluster heartbeats with the ORM broker (the Redis broker keeps them in Redis)
 }
 del _q_broker_url
-# The django-q2 cluster stats live in a database table (`manage.py createcachetable`, run by
-# `make migrate`; test databases get it automatically) so the web processes can see them.
+# With the ORM broker the django-q2 cluster stats live in a database table (`manage.py
+# createcachetable`, run by `make migrate`; test databases get it automatically) so the web
+# processes can see them.
+# "default" (throttle counts, cached /metrics text) is per process: several processes each count
+# and compute on their own; a shared cache (django.core.cache.backends.redis.RedisCache) fixes that.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "django_q": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "revops_cache", "OPTIONS": {"MAX_ENTRIES": 1000}},
 }
 
 # --- Health probes (revops/health.py) -----------------------------------------------------------
+# Readiness is the database and the migrations; queue ages and worker heartbeats are reported, and
+# fail readiness only when opted in (else a backlog or a stopped worker empties the load balancer).
 READYZ_DATABASE = "default"
-READYZ_MAX_QUEUE_AGE_SECONDS = env_int("READYZ_MAX_QUEUE_AGE_SECONDS", 300, minimum=0)  # 0: report only
-READYZ_REQUIRE_WORKER = env_bool("READYZ_REQUIRE_WORKER", True)
+READYZ_MAX_QUEUE_AGE_SECONDS = env_int("READYZ_MAX_QUEUE_AGE_SECONDS", 0, minimum=0)  # 0: report only
+READYZ_REQUIRE_WORKER = env_bool("READYZ_REQUIRE_WORKER", False)
 
 ACTIONS_MAX_ATTEMPTS = env_int("ACTIONS_MAX_ATTEMPTS", 8, minimum=1)
 ACTIONS_RETRY_BASE_SECONDS = env_float("ACTIONS_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
@@ -280,6 +285,8 @@ ALLOW_HTTP_LOOPBACK_CALLBACKS = env_bool("ALLOW_HTTP_LOOPBACK_CALLBACKS", DEBUG)
 # --- Metrics (revops/metrics.py) -----------------------------------------------------------------
 # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off (403).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
+# The database families are recomputed at most this often (seconds; 0: every scrape).
+METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 10, minimum=0)
 PROMETHEUS_EXPORT_MIGRATIONS = False  # django-prometheus would query the database at start-up
 
 # --- Logging (revops/logs.py): one line per record with time, level, logger, tenant, run and

@@ -243,17 +243,10 @@ def test_throttled_per_api_key_with_retry_after(client, world_a, settings, djang
     assert reads == [200, 200, 200, 429]
 
 
-def test_throttle_rate_none_disables_and_bad_rate_fails(settings, client, world_a):
-    from django.core.exceptions import ImproperlyConfigured
-
-    from revops.lib.throttling import throttle_rates_check
-
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key_write": "none", "api_key_read": None}}
-    throttle_rates_check()
+def test_throttle_rate_none_disables(settings, client, world_a):
+    # "none" in the environment is None in settings (validated once there: revops/tests/test_serving.py)
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key_write": None, "api_key_read": None}}
     assert all(client.get(URL, **world_a.auth()).status_code == 200 for _ in range(5))
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key_write": "lots", "api_key_read": None}}
-    with pytest.raises(ImproperlyConfigured, match="API_THROTTLE_WRITE_RATE"):
-        throttle_rates_check()
 
 
 # --- error shape, JSON 404, schema -----------------------------------------------------------------

@@ -5,11 +5,11 @@ Django raises ``django.db.OperationalError`` (connection-class SQLSTATE or none 
 client never reached a server) or ``django.db.InterfaceError`` (a connection already closed). Those
 are not bugs in the request: the client should retry later.
 
-- ``/api/...``: ``503`` JSON in the API's error shape (``revops.lib.api.error_body``) with code
-  ``database_unavailable`` and ``Retry-After: RETRY_AFTER_SECONDS``. DRF views catch the exception
-  first, so :func:`revops.lib.api.exception_handler` calls :func:`database_unavailable` and
-  :func:`api_unavailable_response`; plain Django views under ``/api/`` are answered by the
-  middleware below.
+- ``/api/...``: ``503`` JSON in the API's error shape (``revops.lib.api.error_json``) with code
+  ``database_unavailable`` and ``Retry-After: RETRY_AFTER_SECONDS``, built by one function,
+  :func:`api_unavailable_response`: DRF views catch the exception first, and
+  :func:`revops.lib.api.exception_handler` returns that response (DRF passes a plain Django
+  response through); plain Django views under ``/api/`` get it from the middleware below.
 - ``/slack/...``: a plain-text ``503`` with ``Retry-After``, so Slack retries the delivery later
   (a 200 would drop the event; an HTML 500 page is what it got before).
 - Other routes are left to Django (the admin keeps its error page / DEBUG traceback).
@@ -69,30 +69,29 @@ def _log(request: HttpRequest | None, exc: BaseException) -> None:
     logger.warning("database unavailable (%s) during %s: answering 503", type(exc).__name__, path)
 
 
-def api_unavailable_response(request: HttpRequest | None, exc: BaseException):
-    """DRF ``Response`` 503 ``{"error": {"code": "database_unavailable", ...}}`` with ``Retry-After``
-    (for :func:`revops.lib.api.exception_handler`)."""
-    from revops.lib.api import error_response
+def api_unavailable_response(request: HttpRequest | None, exc: BaseException) -> JsonResponse:
+    """The API's 503 ``{"error": {"code": "database_unavailable", "message": ...}}`` with
+    ``Retry-After`` (logged once); used by the middleware and by
+    :func:`revops.lib.api.exception_handler`."""
+    from revops.lib.api import error_json
 
     _log(request, exc)
-    return error_response(503, "database_unavailable", MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    response = error_json(503, "database_unavailable", MESSAGE)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def unavailable_response(request: HttpRequest, exc: BaseException) -> HttpResponse | None:
     """The 503 for ``request``'s route (JSON under ``/api/``, plain text under ``/slack/``), or None
     for other routes."""
     if request.path.startswith(API_PREFIX):
-        from revops.lib.api import error_body
-
-        _log(request, exc)
-        response: HttpResponse = JsonResponse(error_body("database_unavailable", MESSAGE), status=503)
-    elif request.path.startswith(SLACK_PREFIX):
-        _log(request, exc)
-        response = HttpResponse(
-            "Service temporarily unavailable (database); retry later.\n", status=503, content_type="text/plain; charset=utf-8"
-        )
-    else:
+        return api_unavailable_response(request, exc)
+    if not request.path.startswith(SLACK_PREFIX):
         return None
+    _log(request, exc)
+    response = HttpResponse(
+        "Service temporarily unavailable (database); retry later.\n", status=503, content_type="text/plain; charset=utf-8"
+    )
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

@@ -72,12 +72,26 @@ def json_check(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH, max_bytes:
         if size > limit:
             raise JsonLimitError(f"JSON body larger than {limit} bytes.")
         text = bytes(text).decode(json.detect_encoding(text), "strict")
-    else:
-        if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
-            raise JsonLimitError(f"JSON body larger than {limit} bytes.")
+    # a str of at most limit/4 characters fits in limit UTF-8 bytes: encode only when it may not
+    elif len(text) > limit or (len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit):
+        raise JsonLimitError(f"JSON body larger than {limit} bytes.")
+    _check_depth(text, max_depth)
+    return text
+
+
+def _check_depth(text: str, max_depth: int) -> None:
     if json_depth(text, stop_above=max_depth) > max_depth:
         raise JsonLimitError(f"JSON nested deeper than {max_depth} levels.")
-    return text
+
+
+def _loads(text: str, max_depth: int, strict_constants: bool) -> Any:
+    """``json.loads`` of an already checked ``text``; ``RecursionError`` becomes :class:`JsonLimitError`."""
+    try:
+        if strict_constants:
+            return json.loads(text, parse_constant=drf_json.strict_constant)
+        return json.loads(text)
+    except RecursionError as exc:  # belt and braces: the depth check should make this unreachable
+        raise JsonLimitError(f"JSON nested deeper than {max_depth} levels.") from exc
 
 
 def json_loads_limited(
@@ -89,13 +103,7 @@ def json_loads_limited(
     Raises :class:`JsonLimitError` for the limits, ``ValueError`` (``json.JSONDecodeError``) for
     malformed JSON, ``UnicodeDecodeError`` for undecodable bytes. Never ``RecursionError``.
     """
-    checked = json_check(text, max_depth=max_depth, max_bytes=max_bytes)
-    try:
-        if strict_constants:
-            return json.loads(checked, parse_constant=drf_json.strict_constant)
-        return json.loads(checked)
-    except RecursionError as exc:  # belt and braces: the depth check should make this unreachable
-        raise JsonLimitError(f"JSON nested deeper than {max_depth} levels.") from exc
+    return _loads(json_check(text, max_depth=max_depth, max_bytes=max_bytes), max_depth, strict_constants)
 
 
 class LimitedJSONParser(JSONParser):
@@ -108,11 +116,11 @@ class LimitedJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
         parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
-        if media_type:
-            # Same charset handling as DRF: an explicit charset parameter wins.
-            params = dict(p.strip().split("=", 1) for p in media_type.split(";")[1:] if "=" in p)
-            encoding = params.get("charset", encoding).strip('"') or encoding
+        # Django parsed the Content-Type parameters already (request.content_params); it keeps
+        # only a known charset as request.encoding (DRF's parser_context["encoding"]), so an
+        # unknown one is read from the parameters to be refused rather than silently replaced.
+        params = getattr(parser_context.get("request"), "content_params", None) or {}
+        encoding = params.get("charset") or parser_context.get("encoding") or settings.DEFAULT_CHARSET
         try:
             codecs.lookup(encoding)
             "".encode(encoding)
@@ -124,6 +132,7 @@ class LimitedJSONParser(JSONParser):
             raise ParseError(f"JSON parse error - JSON body larger than {limit} bytes.")
         try:
             text = raw.decode(encoding)
-            return json_loads_limited(text, max_bytes=limit, strict_constants=self.strict)
+            _check_depth(text, MAX_JSON_DEPTH)  # the size was checked on the bytes above
+            return _loads(text, MAX_JSON_DEPTH, self.strict)
         except (ValueError, UnicodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}")

@@ -7,23 +7,21 @@ from __future__ import annotations
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from revops.lib.env import rate_check
-
 
 class _ApiKeyThrottle(SimpleRateThrottle):
     """Counts requests per API key (``request.auth``); unauthenticated requests are not counted
     here (they are refused with 401 before any work). The rate is read from
     ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][scope]`` on every request, so overriding settings
-    takes effect at once; a rate of ``None`` disables the throttle."""
+    takes effect at once; a rate of ``None`` disables the throttle. The rate was validated once,
+    when ``revops.settings`` read it (``revops.lib.env.rate_check``: ``none`` is ``None`` there)."""
 
     methods: tuple[str, ...] = ()
-    env_name: str = ""
 
     def __init__(self):  # the rate is resolved per request in allow_request
         pass
 
-    def get_rate(self):
-        return rate_check(self.env_name, api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
         key = getattr(request, "auth", None)
@@ -43,7 +41,6 @@ class ApiKeyWriteThrottle(_ApiKeyThrottle):
     """POST/PUT/PATCH/DELETE per API key (``API_THROTTLE_WRITE_RATE``)."""
 
     scope = "api_key_write"
-    env_name = "API_THROTTLE_WRITE_RATE"
     methods = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -51,11 +48,5 @@ class ApiKeyReadThrottle(_ApiKeyThrottle):
     """GET/HEAD/OPTIONS per API key (``API_THROTTLE_READ_RATE``)."""
 
     scope = "api_key_read"
-    env_name = "API_THROTTLE_READ_RATE"
     methods = ("GET", "HEAD", "OPTIONS")
 
-
-def throttle_rates_check() -> None:
-    """Raise ImproperlyConfigured at start-up when a configured throttle rate is malformed."""
-    for throttle in (ApiKeyWriteThrottle, ApiKeyReadThrottle):
-        throttle().get_rate()

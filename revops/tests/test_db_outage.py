@@ -176,6 +176,7 @@ def test_outage_answers_503_then_the_queued_runs_finish(throwaway_database, tmp_
         "WEB_THREADS": "4",
         "WEB_ACCESS_LOG": "",
         "READYZ_REQUIRE_WORKER": "1",
+        "METRICS_TOKEN": "metrics-token-for-outage-test-0123",  # /readyz's checks need it
         # Short budgets so that the recovery paths run within the test: a run whose task met the
         # outage is requeued by the reaper after WORKER_TIMEOUT_SECONDS + 30 s (here 36 + 30), and
         # a task the broker handed out but never acknowledged is redelivered after the broker's
@@ -193,7 +194,7 @@ def test_outage_answers_503_then_the_queued_runs_finish(throwaway_database, tmp_
         deadline = time.monotonic() + 90
         while True:
             assert proc.poll() is None, "serve exited early"
-            ready = _get(f"{base}/readyz")
+            ready = _get(f"{base}/readyz", headers={"Authorization": "Bearer metrics-token-for-outage-test-0123"})
             if ready is not None and ready.status_code == 200 and (ready.json()["checks"].get("workers", {}).get("clusters") or [{}])[0].get("workers", 0) >= 1:
                 break
             assert time.monotonic() < deadline, f"not ready: {ready and ready.text[:500]}"

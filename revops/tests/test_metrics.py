@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,6 +17,14 @@ from agents.services import run_create
 
 TOKEN = "metrics-token-for-tests-0123456789"
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_scrape():
+    """The database families are cached for METRICS_CACHE_SECONDS in the (per-process) default cache."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def _samples(body: str) -> dict[tuple[str, tuple], float]:
@@ -120,3 +129,34 @@ def test_metrics_of_an_empty_database(client):
     assert s[("revops_queue_oldest_age_seconds", (("queue", "actions"),))] == 0
     assert s[("revops_run_duration_seconds_count", ())] == 0
     assert not any(name == "revops_runs" for name, _ in s)
+    assert s[("revops_worker_clusters", ())] == 0 and s[("revops_workers", ())] == 0
+
+
+@override_settings(METRICS_TOKEN=TOKEN)
+def test_metrics_and_readyz_agree_on_the_queue(client, world_a):
+    # Before: /metrics aged a queued action waiting for its retry backoff from created_at (an hour
+    # here) while /readyz counted only due actions; both now use revops.health.queue_snapshot.
+    action = Action.objects.unscoped().create(tenant=world_a.tenant, kind="webhook", status=ActionStatus.QUEUED, idempotency_key="r1",
+                                              next_attempt_at=timezone.now() + dt.timedelta(minutes=10))
+    Action.objects.unscoped().filter(pk=action.pk).update(created_at=timezone.now() - dt.timedelta(hours=1))  # by pk: test set-up
+    _run(world_a.tenant, status=RunStatus.QUEUED, queued_ago=45)
+    s = _samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode())
+    queue = client.get("/readyz", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()["checks"]["queue"]
+    assert s[("revops_queue_depth", (("queue", "actions"),))] == queue["queued_actions"] == 1
+    assert s[("revops_queue_oldest_age_seconds", (("queue", "actions"),))] == 0 and queue["oldest_due_action_age_seconds"] is None
+    assert s[("revops_queue_depth", (("queue", "runs"),))] == queue["queued_runs"] == 1
+    assert s[("revops_queue_oldest_age_seconds", (("queue", "runs"),))] == pytest.approx(queue["oldest_queued_run_age_seconds"], abs=2)
+
+
+@override_settings(METRICS_TOKEN=TOKEN, METRICS_CACHE_SECONDS=10)
+def test_metrics_database_families_are_cached_for_a_scrape_interval(client, world_a, django_assert_max_num_queries):
+    # Before: every scrape (of every replica) re-read all runs and actions.
+    _run(world_a.tenant, status=RunStatus.QUEUED, queued_ago=5)
+    first = _samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode())
+    _run(world_a.tenant, status=RunStatus.QUEUED, queued_ago=5)
+    with django_assert_max_num_queries(0):
+        second = _samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode())
+    assert first[("revops_queue_depth", (("queue", "runs"),))] == second[("revops_queue_depth", (("queue", "runs"),))] == 1
+    cache.clear()  # the interval is over
+    third = _samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode())
+    assert third[("revops_queue_depth", (("queue", "runs"),))] == 2

@@ -23,6 +23,8 @@ from django.db import connection
 from revops.lib.ports import free_port, port_in_use
 
 ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "metrics-token-for-serving-tests-0123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}  # /readyz shows its checks only with the metrics token
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,7 @@ def _serve(static_root: Path, *args: str, database: str) -> tuple[subprocess.Pop
         "WEB_THREADS": "2",
         "WEB_ACCESS_LOG": "",
         "READYZ_REQUIRE_WORKER": "1",
+        "METRICS_TOKEN": TOKEN,
         "PYTHONUNBUFFERED": "1",
     }
     proc = subprocess.Popen(
@@ -53,13 +56,13 @@ def _serve(static_root: Path, *args: str, database: str) -> tuple[subprocess.Pop
     return proc, f"http://127.0.0.1:{port}"
 
 
-def _wait(proc: subprocess.Popen, url: str, ready=lambda r: r.status_code == 200, seconds: float = 60) -> httpx.Response:
+def _wait(proc: subprocess.Popen, url: str, ready=lambda r: r.status_code == 200, seconds: float = 60, headers=None) -> httpx.Response:
     deadline = time.monotonic() + seconds
     last = None
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"server exited with {proc.returncode}:\n{proc.stdout.read().decode(errors='replace')[-3000:]}"
         try:
-            last = httpx.get(url, timeout=5)
+            last = httpx.get(url, timeout=5, headers=headers)
             if ready(last):
                 return last
         except httpx.TransportError:
@@ -91,7 +94,7 @@ def test_serve_runs_gunicorn_with_static_files_swagger_offline_and_a_worker(stat
             clusters = r.json().get("checks", {}).get("workers", {}).get("clusters") or [] if r.status_code == 200 else []
             return bool(clusters) and clusters[0].get("workers", 0) >= 1
 
-        ready = _wait(proc, f"{base}/readyz", seconds=90, ready=worker_up)
+        ready = _wait(proc, f"{base}/readyz", seconds=90, ready=worker_up, headers=AUTH)
         body = ready.json()
         assert body["status"] == "ready" and body["reasons"] == []
         assert body["checks"]["migrations"] == {"ok": True, "unapplied": []}
@@ -132,11 +135,10 @@ def test_readyz_answers_503_json_when_the_database_is_unreachable(static_root):
         response = httpx.get(f"{base}/readyz")
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/json"
-        body = response.json()
-        assert body["status"] == "not_ready"
-        assert body["reasons"][0].startswith("database unreachable (OperationalError")
-        assert "revops_no_such_database" not in response.text  # the details go to the log only
-        assert body["checks"] == {"database": {"ok": False, "error": "OperationalError"}}
+        assert response.json() == {"status": "not_ready", "reasons": ["database_unreachable"]}
+        detailed = httpx.get(f"{base}/readyz", headers=AUTH)
+        assert detailed.json()["checks"] == {"database": {"ok": False, "error": "OperationalError"}}
+        assert "revops_no_such_database" not in detailed.text  # the details go to the log only
     finally:
         output = _stop(proc, signal.SIGTERM)
     assert "revops_no_such_database" in output  # ...where the operator finds them
@@ -153,3 +155,27 @@ def test_demo_run_says_plainly_when_its_port_is_taken(tmp_path):
             call_command("demo_run", "--port", str(port), "--key-file", str(key_file))
         with pytest.raises(CommandError, match="already in use"):
             call_command("serve", "--addr", f"127.0.0.1:{port}")
+
+
+def _settings_in_a_fresh_process(**env: str) -> subprocess.CompletedProcess:
+    """Import revops.settings (production module, not the test one) with ``env`` and print a few
+    values; the READYZ_* and API_THROTTLE_* variables of this shell are removed first."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("READYZ_", "API_THROTTLE_"))}
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.READYZ_REQUIRE_WORKER, s.READYZ_MAX_QUEUE_AGE_SECONDS, s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**clean, "DJANGO_SETTINGS_MODULE": "revops.settings", **env},
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_settings_validate_throttle_rates_once_and_readiness_defaults_to_serving():
+    ok = _settings_in_a_fresh_process(API_THROTTLE_WRITE_RATE="none", API_THROTTLE_READ_RATE="10/S")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    # readiness does not wait for workers or the queue unless opted in; "none" is None, rates normalised
+    assert ok.stdout.strip() == "False 0 {'api_key_write': None, 'api_key_read': '10/s'}"
+    bad = _settings_in_a_fresh_process(API_THROTTLE_WRITE_RATE="lots")
+    assert bad.returncode != 0
+    assert "ImproperlyConfigured" in bad.stderr and "API_THROTTLE_WRITE_RATE" in bad.stderr

@@ -33,6 +33,12 @@ def ensure_static_files(stdout) -> None:
 
 
 def split_addr(addr: str) -> tuple[str, int]:
+    """Split ``--addr`` ``HOST:PORT`` into ``(host, port)``.
+
+    The host may be bracketed IPv6 (``[::1]:8765`` gives ``("::1", 8765)``); an empty host
+    (``:8765``) is ``127.0.0.1``. Raises ``CommandError`` when there is no ``:`` or the port is
+    not a decimal number.
+    """
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit():
         raise CommandError(f"--addr must be HOST:PORT, got {addr!r}")
