@@ -14,7 +14,6 @@ from actions.models import Action, ActionEvent
 from actions.selectors import action_get
 from actions.services import ActionStateError, action_approve, action_reject
 from revops.lib.api import error_response, error_responses
-from revops.lib.api_schema import negotiation_error_responses
 from revops.lib.text import StrictCharField
 from tenants.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 
@@ -64,7 +63,7 @@ def _via(request) -> str:
 class ActionDetail(APIView):
     """``GET /api/v1/actions/{id}``: status, preview, attempts, result and audit trail."""
 
-    @extend_schema(responses={200: ActionSerializer, **error_responses(401, 404, 429), **negotiation_error_responses(406)})
+    @extend_schema(responses={200: ActionSerializer, **error_responses(401, 404, 406, 429)})
     def get(self, request, action_id: int):
         return Response(ActionSerializer(_load(action_id)).data)
 
@@ -75,7 +74,7 @@ class _Decide(APIView):
     @extend_schema(
         request=DecisionSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: ActionSerializer, **error_responses(400, 401, 403, 404, 409, 413, 429), **negotiation_error_responses(406, 415)},
+        responses={200: ActionSerializer, **error_responses(400, 401, 403, 404, 406, 409, 413, 415, 429)},
     )
     def post(self, request, action_id: int):
         return idempotent(self, request, lambda: self._decide(request, action_id))

@@ -15,7 +15,6 @@ from agents.models import Channel, Run
 from agents.serializers import RunCreateSerializer, RunDetailSerializer, RunQueuedSerializer, RunStatusField, RunSummarySerializer
 from agents.services import run_create
 from revops.lib.api import error_responses
-from revops.lib.api_schema import error_response_with, negotiation_error_responses
 from tenants.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 
 
@@ -47,9 +46,7 @@ class RunListCreate(APIView):
         ],
         responses={
             200: RunSummarySerializer(many=True),
-            **error_responses(400, 401, 429),
-            404: error_response_with("The `cursor` is not one this API issued (`not_found`)"),
-            **negotiation_error_responses(406),
+            **error_responses(400, 401, 406, 429, descriptions={404: "The `cursor` is not one this API issued (`not_found`)"}),
         },
     )
     def get(self, request):
@@ -72,7 +69,7 @@ class RunListCreate(APIView):
     @extend_schema(
         request=RunCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={202: RunQueuedSerializer, **error_responses(400, 401, 409, 413, 429), **negotiation_error_responses(406, 415)},
+        responses={202: RunQueuedSerializer, **error_responses(400, 401, 406, 409, 413, 415, 429)},
     )
     def post(self, request):
         """Queue a question; 202 with the tracking id (``Location`` points at the run)."""
@@ -102,7 +99,7 @@ class RunDetail(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("include", OpenApiTypes.STR, enum=["steps"], description="`steps`: add the run's steps (redacted inputs, summaries)")],
-        responses={200: RunDetailSerializer, **error_responses(400, 401, 404, 429), **negotiation_error_responses(406)},
+        responses={200: RunDetailSerializer, **error_responses(400, 401, 404, 406, 429)},
     )
     def get(self, request, tracking_id):
         include = {part.strip() for part in request.query_params.get("include", "").split(",") if part.strip()}

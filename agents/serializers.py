@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from agents.models import Run, RunStatus, RunStep
 from agents.routing import SPECIALISTS
+from agents.semantic.query import FilterOp, Grain
 from agents.services import MAX_QUERY_CHARS
 from revops.lib.text import StrictCharField, StrictUrlField
 from revops.lib.urls import UnsafeURL, check_outbound_url
@@ -55,7 +58,7 @@ class RunQueuedSerializer(serializers.Serializer):
 class SqlCitationSerializer(serializers.Serializer):
     """A warehouse query behind a figure."""
 
-    ref = serializers.CharField(help_text="Marker used in the answer, e.g. S1")
+    ref = serializers.IntegerField(min_value=1, help_text="Citation number, shown as [n] in the answer (1-based, unique within the run)")
     type = serializers.ChoiceField(choices=["sql"])
     purpose = serializers.CharField(required=False)
     sql = serializers.CharField()
@@ -67,7 +70,7 @@ class SqlCitationSerializer(serializers.Serializer):
 class KbCitationSerializer(serializers.Serializer):
     """A knowledge-base document section the answer relies on."""
 
-    ref = serializers.CharField()
+    ref = serializers.IntegerField(min_value=1, help_text="Citation number, shown as [n] in the answer")
     type = serializers.ChoiceField(choices=["kb"])
     document_id = serializers.IntegerField()
     title = serializers.CharField()
@@ -78,7 +81,7 @@ class KbCitationSerializer(serializers.Serializer):
 class WebCitationSerializer(serializers.Serializer):
     """A web search and the pages it returned."""
 
-    ref = serializers.CharField()
+    ref = serializers.IntegerField(min_value=1, help_text="Citation number, shown as [n] in the answer")
     type = serializers.ChoiceField(choices=["web"])
     query = serializers.CharField()
     urls = serializers.ListField(child=serializers.URLField())
@@ -100,30 +103,57 @@ class GroundingSerializer(serializers.Serializer):
 
 
 class SemanticFilterSerializer(serializers.Serializer):
+    """``agents.semantic.query.Filter.as_dict``."""
+
     dimension = serializers.CharField()
-    op = serializers.CharField()
-    values = serializers.ListField(child=serializers.JSONField())
+    op = serializers.ChoiceField(choices=list(get_args(FilterOp)))
+    values = serializers.ListField(child=serializers.JSONField(), help_text="Canonical values (in/not_in, contains) or one number or date (comparisons)")
+
+
+class TimeRangeSerializer(serializers.Serializer):
+    """``agents.semantic.query.TimeRange.as_dict``: an inclusive date range."""
+
+    time_dimension = serializers.CharField(allow_null=True, help_text="null: each measure's own time dimension")
+    start = serializers.DateField()
+    end = serializers.DateField(help_text="Inclusive")
+    label = serializers.CharField(allow_blank=True, help_text="e.g. Q2 2025")
+    complete = serializers.BooleanField(required=False, help_text="false when the range was cut at the as-of date (a period to date)")
+
+
+class OrderBySerializer(serializers.Serializer):
+    """One sort key: a metric or dimension name, highest first when ``desc``."""
+
+    by = serializers.CharField()
+    desc = serializers.BooleanField()
 
 
 class SemanticQuerySerializer(serializers.Serializer):
-    """The question in the semantic model's own names (agents.semantic)."""
+    """The question in the semantic model's own names (``agents.semantic.query.SemanticQuery.as_dict``)."""
 
     metrics = serializers.ListField(child=serializers.CharField())
     group_by = serializers.ListField(child=serializers.CharField(), required=False)
     filters = SemanticFilterSerializer(many=True, required=False)
-    period = serializers.JSONField(required=False, allow_null=True)
-    compare = serializers.JSONField(required=False, allow_null=True)
-    order = serializers.JSONField(required=False, allow_null=True)
+    period = TimeRangeSerializer(required=False, allow_null=True)
+    grain = serializers.ChoiceField(choices=list(get_args(Grain)), required=False, allow_null=True, help_text="Time series grain; null: no series")
+    compare = TimeRangeSerializer(required=False, allow_null=True, help_text="A second period the metrics are also computed for")
+    order = OrderBySerializer(many=True, required=False)
     limit = serializers.IntegerField(required=False, allow_null=True)
+    fields = serializers.ListField(child=serializers.CharField(), required=False, help_text="Dimensions listed row by row (no metrics): a list rather than aggregates")
 
 
 class InterpretationSerializer(serializers.Serializer):
-    """How the data agent read the question; ``{}`` for other agents."""
+    """How the data agent read the question (``agents.playbooks.data._interpretation``); ``{}`` for other agents."""
 
     status = serializers.ChoiceField(choices=["answered", "declined"], required=False)
     semantic_query = SemanticQuerySerializer(required=False, allow_null=True)
     unmapped = serializers.ListField(child=serializers.CharField(), required=False, help_text="Parts of the question not in the semantic model")
     unused_words = serializers.ListField(child=serializers.CharField(), required=False)
+    matched = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField(allow_blank=True), min_length=2, max_length=2),
+        required=False,
+        help_text="[question text, what it was read as] pairs, in question order",
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, help_text="Why the question was declined; empty otherwise")
 
 
 @extend_schema_field({"type": "string", "enum": list(RunStatus.values), "description": "queued, running, succeeded or failed"})
@@ -142,7 +172,8 @@ class RouteField(serializers.JSONField):
 @extend_schema_field(
     PolymorphicProxySerializer(
         component_name="Citation",
-        serializers=[SqlCitationSerializer, KbCitationSerializer, WebCitationSerializer],
+        # a mapping, so the discriminator maps each ``type`` value (a list would map them all to "null")
+        serializers={"sql": SqlCitationSerializer, "kb": KbCitationSerializer, "web": WebCitationSerializer},
         resource_type_field_name="type",
         many=True,
     )
@@ -188,7 +219,8 @@ class RunSummarySerializer(serializers.ModelSerializer):
     interpretation = InterpretationField(
         read_only=True,
         help_text='How the data agent read the question: {"status": "answered"|"declined", "semantic_query": {metrics, group_by, '
-        'filters, period, compare, order, limit}, "unmapped": [parts not in the semantic model], "unused_words": [...]}; {} for other agents',
+        'filters, period, grain, compare, order, limit, fields}, "unmapped": [parts not in the semantic model], "unused_words": [...], '
+        '"matched": [[question text, meaning]], "reason": why declined or ""}; {} for other agents',
     )
 
     class Meta:

@@ -16,20 +16,14 @@ encode a lone surrogate).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
 
-_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+from revops.lib.text import strip_db_unsafe
 
 # Slack ids and timestamps: printable, no control characters, no lone surrogates, bounded.
 SlackId = Annotated[StrictStr, Field(max_length=255, pattern=r"^[^\x00-\x1f\x7f\ud800-\udfff]*$")]
-
-
-def pg_text(value: str) -> str:
-    """``value`` without the characters PostgreSQL cannot store (NUL) or psycopg cannot encode (lone surrogates)."""
-    return _UNSTORABLE_RE.sub("", value)
 
 
 class _Model(BaseModel):
@@ -64,7 +58,7 @@ class SlackInnerEvent(_Model):
     @field_validator("text")
     @classmethod
     def _storable_text(cls, value: str | None) -> str | None:
-        return None if value is None else pg_text(value)
+        return None if value is None else strip_db_unsafe(value)
 
 
 class SlackEventEnvelope(_Model):

@@ -29,9 +29,9 @@ from agents.models import Run, RunStatus
 from agents.services import MAX_QUERY_CHARS, run_create
 from integrations.models import SlackEvent
 from integrations.slack.client import slack_client
-from integrations.slack.payloads import pg_text
 from integrations.slack.blocks import SlackMessage, answer_messages, answered_below_message, progress_message
 from integrations.slack.selectors import SlackApp, slack_app_get
+from revops.lib.text import strip_db_unsafe
 from tenants.models import Membership, Tenant
 from tenants.settings_schema import tenant_settings_section_lenient
 
@@ -111,7 +111,7 @@ def slack_question_parse(*, payload: dict, app: SlackApp) -> SlackQuestion | str
     if not (isinstance(user, str) and user and isinstance(channel, str) and channel and isinstance(ts, str) and ts):
         return "ignored: incomplete event"
     text = event.get("text")
-    text = pg_text(text) if isinstance(text, str) else ""  # PostgreSQL refuses NUL
+    text = strip_db_unsafe(text) if isinstance(text, str) else ""  # PostgreSQL refuses NUL
     if event_type == "app_mention" and not bots:
         text = _LEADING_MENTION_RE.sub("", text, count=1)  # bot id unknown: the mention leads the text
     text = _MENTION_RE.sub(lambda m: "" if m.group(1) in bots else m.group(0), text)

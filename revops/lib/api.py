@@ -24,19 +24,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
-# Codes DRF gives its exceptions, renamed where the default says less than it could.
-_CODES = {
-    "invalid": "validation_error",
-    "parse_error": "parse_error",
-    "authentication_failed": "authentication_failed",
-    "not_authenticated": "not_authenticated",
-    "permission_denied": "permission_denied",
-    "not_found": "not_found",
-    "method_not_allowed": "method_not_allowed",
-    "not_acceptable": "not_acceptable",
-    "unsupported_media_type": "unsupported_media_type",
-    "throttled": "throttled",
-}
+# Codes DRF gives its exceptions that are renamed in the error body; every other code is kept.
+_CODES = {"invalid": "validation_error"}
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -127,14 +116,21 @@ _ERROR_DESCRIPTIONS = {
     401: "Missing or invalid API key (`not_authenticated`, `authentication_failed`)",
     403: "The API key may not do this (`permission_denied`)",
     404: "Unknown, or belongs to another tenant (`not_found`)",
+    406: "The Accept header does not allow application/json, the only representation (`not_acceptable`)",
     409: "Conflict: `idempotency_conflict` (the Idempotency-Key was used with another request) or `invalid_state`",
     413: "Request body too large (`request_too_large`)",
+    415: "The body is not application/json (`unsupported_media_type`)",
     429: "Too many requests for this API key (`throttled`); retry after the `Retry-After` header's seconds",
     503: "The database is unavailable (`database_unavailable`); retry after the `Retry-After` header's seconds",
 }
 
 
-def error_responses(*codes: int) -> dict:
-    """``extend_schema(responses=...)`` entries for the given error statuses, all :class:`ErrorSerializer`;
-    503 (database unavailable, revops.lib.db_outage) is added to every operation."""
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in (*codes, 503)}
+def error_responses(*codes: int, descriptions: dict[int, str] | None = None) -> dict:
+    """``extend_schema(responses=...)`` entries for the given error statuses (``codes``, keys of
+    ``_ERROR_DESCRIPTIONS``, e.g. ``400, 401, 406``), all :class:`ErrorSerializer`; 503 (database
+    unavailable, revops.lib.db_outage) is added to every operation. ``descriptions`` replaces the
+    generic description of a status with an operation-specific one (its statuses are listed too).
+    Raises KeyError for a status without a description."""
+    descriptions = descriptions or {}
+    statuses = dict.fromkeys((*codes, *descriptions, 503))  # ordered, without duplicates
+    return {code: OpenApiResponse(ErrorSerializer, description=descriptions.get(code) or _ERROR_DESCRIPTIONS[code]) for code in statuses}
