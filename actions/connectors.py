@@ -13,15 +13,6 @@ from integrations.slack.selectors import slack_app_get
 from tenants.context import tenant_context
 from tenants.models import Tenant
 
-#: kind -> the connector it needs, as an editor would name it (``""``: none).
-CONNECTOR_NEEDED: dict[str, str] = {
-    ActionKind.WEBHOOK.value: "",
-    ActionKind.SLACK_NOTIFY.value: "Slack app (credential 'slack' with a bot token)",
-    ActionKind.CRM_UPDATE.value: "Salesforce (credential 'salesforce')",
-    ActionKind.WAREHOUSE_WRITE.value: "insights table (warehouse credential 'insights_writer')",
-}
-
-
 def action_connector_missing(*, tenant: Tenant, kind: str) -> str:
     """Why ``tenant`` cannot run an action of ``kind`` for want of a connector, or ``""`` when
     the connector it needs is configured (or it needs none).

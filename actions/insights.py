@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from django.conf import settings
 from django.db import connection, transaction
 from psycopg import errors as pg_errors
 from psycopg import sql as pg_sql
@@ -33,6 +32,7 @@ from integrations.models import ConnectorKind
 from integrations.selectors import credential_get
 from integrations.services import credential_set
 from integrations.warehouse.roles import check_identifier, login_role_drop, login_role_upsert, role_name
+from integrations.warehouse.selectors import app_database, warehouse_location
 from tenants.models import Tenant
 
 INSIGHTS_CREDENTIAL_NAME = "insights_writer"
@@ -81,16 +81,6 @@ class InsightsTable:
     password: str = field(default="", repr=False)
 
 
-def _app_database() -> dict[str, str]:
-    db = settings.DATABASES["default"]
-    options = db.get("OPTIONS") or {}
-    return {
-        "host": str(db.get("HOST") or options.get("host") or ""),
-        "port": str(db.get("PORT") or options.get("port") or ""),
-        "dbname": str(db.get("NAME") or ""),
-    }
-
-
 def insights_table_get() -> InsightsTable:
     """The current tenant's insights table from its ``insights_writer`` credential.
 
@@ -109,12 +99,9 @@ def insights_table_get() -> InsightsTable:
         password = str(credential.secrets().get("password") or "")
     except SecretDecryptError:
         raise InsightsUnavailable("the insights_writer credential's secrets cannot be decrypted") from None
-    if config.get("use_app_database"):
-        location = _app_database()
-    else:
-        if not config.get("host"):
-            raise InsightsUnavailable("the insights_writer credential is missing config key 'host'")
-        location = {"host": str(config["host"]), "port": str(config.get("port") or ""), "dbname": str(config.get("dbname") or "")}
+    location = warehouse_location(config)
+    if location is None:
+        raise InsightsUnavailable("the insights_writer credential is missing config key 'host'")
     return InsightsTable(schema=config["schema"], table=config["table"], user=config["user"], password=password, **location)
 
 
@@ -233,7 +220,7 @@ def insights_table_provision(*, tenant: Tenant, schema: str, table: str = "insig
     password = pysecrets.token_urlsafe(24)
     insights_table_create(schema=schema, table=table, role=role, password=password)
     insights_credential_set(tenant=tenant, schema=schema, table=table, role=role, password=password)
-    return InsightsTable(schema=schema, table=table, user=role, password=password, **_app_database())
+    return InsightsTable(schema=schema, table=table, user=role, password=password, **app_database())
 
 
 def insights_table_drop(*, schema: str, table: str, role: str) -> None:

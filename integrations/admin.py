@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -82,8 +82,9 @@ class ConnectorCredentialAdmin(_MembershipScopedAdmin):
                 super().__init__(*args, **kw)
                 if "tenant" in self.fields:
                     self.fields["tenant"].queryset = tenants
-                    if tenants.count() == 1:
-                        self.fields["tenant"].initial = tenants.first()
+                    first_two = list(tenants[:2])  # one query
+                    if len(first_two) == 1:
+                        self.fields["tenant"].initial = first_two[0]
 
         Form.__name__ = base.__name__
         return Form
@@ -213,9 +214,3 @@ class ConnectorCredentialAdmin(_MembershipScopedAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_test_connection"] = bool(obj is not None and obj.pk and self.has_change_permission(request, obj))
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
-
-    def get_object(self, request, object_id, from_field=None):
-        try:
-            return super().get_object(request, object_id, from_field)
-        except (ValueError, TypeError):
-            raise Http404("No such connector credential.") from None

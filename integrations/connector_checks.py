@@ -15,7 +15,6 @@ values masked, whatever a server or a library put in its error.
 
 from __future__ import annotations
 
-import math
 import urllib.error
 from dataclasses import dataclass, field
 
@@ -26,15 +25,20 @@ from django.conf import settings
 from simple_salesforce.exceptions import SalesforceError
 from slack_sdk.errors import SlackApiError
 
+from revops.lib.urls import UnsafeURL
+
+from actions.outbound import outbound_check
+from actions.selectors import action_policy_get
 from integrations.crypto import SecretDecryptError
+from integrations.forms import stored_secret_keys
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.salesforce.client import DEFAULT_API_VERSION, salesforce_client
 from integrations.slack.client import slack_client
-from integrations.warehouse.selectors import _app_database
-from integrations.web_search.client import DEFAULT_BASE_URL
+from integrations.warehouse.base import WarehouseUnavailable
+from integrations.warehouse.selectors import warehouse_from_credential, warehouse_location
+from integrations.web_search.client import DEFAULT_BASE_URL, TIMEOUT_SECONDS, search_client
 
 TEST_QUERY = "RevOps AI connection test"
-WEB_SEARCH_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,17 @@ def _mask(text: str, secrets: dict) -> str:
         if isinstance(value, str) and len(value) >= 4:
             text = text.replace(value, "[secret]")
     return text
+
+
+def _url_refused(credential: ConnectorCredential, url: str) -> CheckResult | None:
+    """The SSRF guard applied before any call to a configured URL: ``None`` when ``url`` may be
+    called (public address, or inside the tenant's ``actions.outbound_allowlist``), else a
+    failed :class:`CheckResult` saying why (the same rule as action delivery, DESIGN.md §5)."""
+    try:
+        outbound_check(url, allowlist=action_policy_get(tenant=credential.tenant).outbound_allowlist)
+    except UnsafeURL as exc:
+        return CheckResult(False, f"URL refused: {exc}")
+    return None
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:
@@ -91,23 +106,13 @@ def _check_warehouse(credential: ConnectorCredential, config: dict, secrets: dic
     schema, user = str(config.get("schema") or ""), str(config.get("user") or "")
     if not schema or not user:
         return CheckResult(False, "The connector needs a schema and a user.")
-    if config.get("use_app_database"):
-        location = _app_database()
-    elif config.get("host"):
-        location = {"host": str(config["host"]), "port": str(config.get("port") or ""), "dbname": str(config.get("dbname") or "")}
-    else:
+    if warehouse_location(config) is None:
         return CheckResult(False, "The connector needs a host (or “use the app's database”).")
-    timeout_ms = int(settings.WAREHOUSE_STATEMENT_TIMEOUT_MS)
-    params = {k: v for k, v in location.items() if v}
+    warehouse = warehouse_from_credential(credential, secrets=secrets)  # the agents' own connection settings
     try:
-        with psycopg.connect(
-            **params,
-            user=user,
-            password=str(secrets.get("password") or ""),
-            connect_timeout=max(2, min(10, math.ceil(timeout_ms / 1000))),
-            options=f"-c statement_timeout={timeout_ms}",
-            autocommit=True,
-        ) as conn:
+        with warehouse.connect() as conn:
+            conn.autocommit = True
+            conn.execute(f"SET statement_timeout = {int(warehouse.statement_timeout_ms)}")
             conn.execute("SELECT 1").fetchone()
             exists, usable, can_create, superuser = conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %(s)s),"
@@ -119,6 +124,8 @@ def _check_warehouse(credential: ConnectorCredential, config: dict, secrets: dic
             tables = conn.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", [schema]
             ).fetchone()[0]
+    except WarehouseUnavailable as exc:
+        return CheckResult(False, f"Cannot connect as {user}: {_first_line(exc, limit=400)}")
     except psycopg.OperationalError as exc:
         return CheckResult(False, f"Cannot connect as {user}: {_first_line(exc)}")
     except psycopg.Error as exc:
@@ -139,14 +146,13 @@ def slack_credential_hints(*, credential: ConnectorCredential) -> list[str]:
     """What keeps ``/slack/events/<slug>`` from working with this ``slack`` credential, in words
     (empty when nothing is missing). Reads the secrets' presence, never shows their values."""
     hints = []
-    try:
-        secrets = credential.secrets()
-    except SecretDecryptError:
+    stored = stored_secret_keys(credential)  # memoised on the row: no second decryption
+    if stored is None:
         return ["The secrets cannot be decrypted: /slack/events answers 404 until they are set again."]
     slug = credential.tenant.slug
-    if not str(secrets.get("signing_secret") or "").strip():
+    if "signing_secret" not in stored:
         hints.append(f"No signing secret: /slack/events/{slug} answers 404 until one is stored.")
-    if not str(secrets.get("bot_token") or "").strip():
+    if "bot_token" not in stored:
         hints.append("No bot token: questions are received but the bot cannot answer.")
     first = ConnectorCredential.objects.unscoped().filter(tenant_id=credential.tenant_id, kind=ConnectorKind.SLACK).order_by("pk").first()  # same tenant, explicit
     if first is not None and first.pk != credential.pk:
@@ -183,6 +189,9 @@ def _check_salesforce(credential: ConnectorCredential, config: dict, secrets: di
     instance_url, token = str(config.get("instance_url") or ""), str(secrets.get("access_token") or "")
     if not instance_url or not token:
         return CheckResult(False, "The connector needs an instance URL and an access token.")
+    refused = _url_refused(credential, instance_url)
+    if refused is not None:
+        return refused
     try:
         limits = salesforce_client(instance_url=instance_url, access_token=token, api_version=str(config.get("api_version") or DEFAULT_API_VERSION)).limits()
     except SalesforceError as exc:
@@ -204,12 +213,14 @@ def _check_web_search(credential: ConnectorCredential, config: dict, secrets: di
     if not api_key:
         return CheckResult(False, "No API key is stored.")
     base_url = str(config.get("base_url") or DEFAULT_BASE_URL)
-    headers = {"Accept": "application/json", "X-Subscription-Token": api_key}
+    refused = _url_refused(credential, base_url)
+    if refused is not None:
+        return refused
     try:
-        with httpx.Client(base_url=base_url, headers=headers, timeout=WEB_SEARCH_TIMEOUT_SECONDS, follow_redirects=False) as client:
+        with search_client(base_url=base_url, api_key=api_key) as client:
             response = client.get("web/search", params={"q": TEST_QUERY, "count": 1})
     except httpx.TimeoutException:
-        return CheckResult(False, f"The search provider at {base_url} did not answer within {WEB_SEARCH_TIMEOUT_SECONDS:.0f} s.")
+        return CheckResult(False, f"The search provider at {base_url} did not answer within {TIMEOUT_SECONDS:.0f} s.")
     except httpx.HTTPError as exc:
         return CheckResult(False, f"Cannot reach the search provider at {base_url} ({type(exc).__name__}).")
     if response.status_code in (401, 403):

@@ -203,13 +203,22 @@ def spec_get(key: str) -> ConnectorSpec:
 
 def stored_secret_keys(credential: ConnectorCredential | None) -> set[str] | None:
     """Keys of the secrets stored on ``credential`` with a non-empty value; None when they cannot
-    be decrypted (a key was rotated away). Values are never returned."""
+    be decrypted (a key was rotated away). Values are never returned.
+
+    Memoised on the instance for its current ``secret_token`` (a change page asks for the keys
+    from the form class, the form, the secret status and the Slack hints: one decryption); the
+    memo holds key names only and is recomputed once the token changes (a save, a refresh)."""
     if credential is None or not credential.pk:
         return set()
+    memo = getattr(credential, "_stored_secret_keys_memo", None)
+    if memo is not None and memo[0] == credential.secret_token:
+        return None if memo[1] is None else set(memo[1])
     try:
-        return {k for k, v in credential.secrets().items() if v}
+        keys: frozenset[str] | None = frozenset(k for k, v in credential.secrets().items() if v)
     except SecretDecryptError:
-        return None
+        keys = None
+    credential._stored_secret_keys_memo = (credential.secret_token, keys)
+    return None if keys is None else set(keys)
 
 
 def validate_name(name: str) -> str:
@@ -220,10 +229,29 @@ def validate_name(name: str) -> str:
     return name
 
 
+def _kept(value: Any) -> bool:
+    """Whether a cleaned config value is stored: empty optional values are dropped, ``0`` is kept
+    (``max_retries: 0``)."""
+    return not (value is None or value is False or value == "")
+
+
+def check_spec_config(spec: ConnectorSpec, config: dict[str, Any]) -> dict[str, list[str]]:
+    """The spec-level rules over an already field-cleaned ``config`` (e.g. "a host, or the app's
+    database"): a dict of config key (or ``__all__``) -> messages, empty when it passes."""
+    if not spec.clean_config:
+        return {}
+    try:
+        spec.clean_config(config)
+    except ValidationError as exc:
+        return {key: list(messages) for key, messages in exc.message_dict.items()}
+    return {}
+
+
 def clean_config(spec: ConnectorSpec, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a config mapping against ``spec``; returns the config to store (empty optional
-    values dropped). Raises ``ValidationError`` (a dict of field -> messages) for unknown keys,
-    missing required values and bad types."""
+    """Validate a raw config mapping (``--config-json``) against ``spec``; returns the config to
+    store (empty optional values dropped). Raises ``ValidationError`` (a dict of field ->
+    messages) for unknown keys, missing required values and bad types. The admin form cleans
+    its ``config_*`` fields itself and runs only :func:`check_spec_config`."""
     fields = spec.config_fields()
     unknown = sorted(set(data) - set(fields))
     errors: dict[str, list[str]] = {}
@@ -239,17 +267,26 @@ def clean_config(spec: ConnectorSpec, data: Mapping[str, Any]) -> dict[str, Any]
         except ValidationError as exc:
             errors[key] = list(exc.messages)
             continue
-        if not (value is None or value is False or value == ""):  # 0 is a value (max_retries: 0)
+        if _kept(value):
             config[key] = value
-    if not errors and spec.clean_config:
-        try:
-            spec.clean_config(config)
-        except ValidationError as exc:
-            for key, messages in exc.message_dict.items():
-                errors.setdefault(key, []).extend(messages)
+    if not errors:
+        errors.update(check_spec_config(spec, config))
     if errors:
         raise ValidationError(errors)
     return config
+
+
+def missing_required_secrets(spec: ConnectorSpec, *, stored: set[str], updates: Mapping[str, str | None]) -> list[SecretSpec]:
+    """The required secrets of ``spec`` that would be absent after applying ``updates`` (key ->
+    new value, or None to remove) to the ``stored`` secret keys; the one rule shared by the admin
+    form and ``manage.py connector_set``."""
+    after = secret_keys_after(stored=stored, updates=updates)
+    return [s for s in spec.secrets if s.required and s.key not in after]
+
+
+def secret_keys_after(*, stored: set[str], updates: Mapping[str, str | None]) -> set[str]:
+    """The secret keys set once ``updates`` (key -> value, or None to remove) apply to ``stored``."""
+    return (stored | {k for k, v in updates.items() if v}) - {k for k, v in updates.items() if v is None}
 
 
 def check_secret_value(secret: SecretSpec, value: str) -> None:
@@ -292,15 +329,15 @@ class ConnectorForm(forms.ModelForm):
         cleaned = super().clean()
         if self._undecryptable:
             self.add_error(None, "The stored secrets cannot be decrypted with the configured keys: restore the old key, or delete this connector and add it again.")
-        raw_config = {key: cleaned.get(f"config_{key}") for key in self.spec.config_fields()}
-        try:
-            self.cleaned_config = clean_config(self.spec, {k: v for k, v in raw_config.items() if not (v is None or v == "")})
-        except ValidationError as exc:
-            for key, messages in exc.message_dict.items():
+        # The config_* fields were cleaned by the form already: only the spec-level rules remain,
+        # and only when every field passed (else the field errors say enough).
+        keys = list(self.spec.config_fields())
+        self.cleaned_config = {k: cleaned[f"config_{k}"] for k in keys if f"config_{k}" in cleaned and _kept(cleaned[f"config_{k}"])}
+        if not any(f"config_{k}" in self.errors for k in keys):
+            for key, messages in check_spec_config(self.spec, self.cleaned_config).items():
                 target = f"config_{key}" if f"config_{key}" in self.fields else None
                 for message in messages:
                     self.add_error(target, message)
-            self.cleaned_config = {}
         self.secret_updates = {}
         for secret in self.spec.secrets:
             value = cleaned.get(f"secret_{secret.key}") or ""
@@ -317,11 +354,13 @@ class ConnectorForm(forms.ModelForm):
                     continue
                 self.secret_updates[secret.key] = value
             elif is_stored and replace:
-                if secret.required:
-                    self.add_error(f"secret_{secret.key}", f"The {secret.label.lower()} is required; type the new value.")
-                    continue
                 self.secret_updates[secret.key] = None
-            elif secret.required and not is_stored:
+        for secret in missing_required_secrets(self.spec, stored=self._stored, updates=self.secret_updates):
+            if f"secret_{secret.key}" in self.errors:
+                continue  # its value was refused above: one message is enough
+            if secret.key in self._stored:
+                self.add_error(f"secret_{secret.key}", f"The {secret.label.lower()} is required; type the new value.")
+            else:
                 self.add_error(f"secret_{secret.key}", f"The {secret.label.lower()} is required.")
         self._check_unique(cleaned)
         return cleaned

@@ -171,12 +171,14 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+_LIMITS = re.compile(r"^/services/data/v[\d.]+/limits/?$")
 _SOBJECT = re.compile(r"^/services/data/v(?P<version>[\d.]+)/sobjects/(?P<object>\w+)/(?P<id>\w+)$")
 
 
 @dataclass
 class FakeSalesforce:
-    """Salesforce REST: ``GET``/``PATCH /services/data/vXX.X/sobjects/<Object>/<id>``.
+    """Salesforce REST: ``GET``/``PATCH /services/data/vXX.X/sobjects/<Object>/<id>`` and
+    ``GET /services/data/vXX.X/limits/`` (answers ``limits``).
 
     ``records`` maps ``(object, id)`` to field values; ``token`` is the only accepted bearer
     token (else 401 ``INVALID_SESSION_ID``); ``statuses`` forces the status of the next
@@ -187,6 +189,7 @@ class FakeSalesforce:
     records: dict[tuple[str, str], dict] = field(default_factory=dict)
     statuses: list[int] = field(default_factory=list)
     requests: list[tuple[str, str, dict | None]] = field(default_factory=list)
+    limits: dict = field(default_factory=lambda: {"DailyApiRequests": {"Max": 15000, "Remaining": 14990}})
     port: int = 0
     ca_path: str = ""
 
@@ -218,6 +221,8 @@ def _salesforce_handler(state: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
             if state.statuses:
                 code = state.statuses.pop(0)
                 return self._reply(code, [{"errorCode": "SERVER_UNAVAILABLE" if code >= 500 else "FORCED", "message": "forced"}])
+            if method == "GET" and _LIMITS.match(self.path):
+                return self._reply(200, state.limits)
             m = _SOBJECT.match(self.path)
             if not m:
                 return self._reply(404, [{"errorCode": "NOT_FOUND", "message": "no such resource"}])

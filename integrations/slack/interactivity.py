@@ -26,7 +26,7 @@ from actions.selectors import action_get, slack_approver_get
 from actions.services import ActionStateError, action_approve, action_reject
 from integrations.slack.blocks import FEEDBACK_ACTION_IDS
 from integrations.slack.payloads import slack_interaction_check
-from integrations.slack.selectors import slack_app_get
+from integrations.slack.selectors import SlackApp
 from integrations.slack.services import slack_feedback_record
 from integrations.slack.views import slack_verified_body
 from revops.lib.json_limits import JsonLimitError, json_loads_limited
@@ -44,13 +44,13 @@ def _tell(tenant: Tenant, channel: str, user: str, text: str, thread_ts: str) ->
     transaction.on_commit(lambda: async_task("actions.tasks.tell_slack_user", tenant.pk, channel, user, text, thread_ts))
 
 
-def slack_interaction_handle(*, tenant: Tenant, payload: dict) -> str:
-    """Act on one verified interaction payload for ``tenant`` (in context). Returns what
+def slack_interaction_handle(*, tenant: Tenant, payload: dict, app: SlackApp | None) -> str:
+    """Act on one verified interaction payload for ``tenant`` (in context); ``app`` is the
+    tenant's Slack app that verified the request (not loaded again). Returns what
     happened: ``"recorded"``/``"unchanged"`` (feedback), ``"approved"``, ``"rejected"``,
     ``"refused: <why>"`` or ``"ignored: <why>"`` (e.g. feedback on another tenant's run)."""
     if payload.get("type") != "block_actions":
         return f"ignored: payload type {str(payload.get('type'))[:40]}"
-    app = slack_app_get()
     team_id = str((payload.get("team") or {}).get("id") or "")
     if app is not None and app.team_id and team_id and team_id != app.team_id:
         return "ignored: other team"
@@ -112,7 +112,7 @@ def slack_interactivity(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     verified = slack_verified_body(request, tenant_slug, what="interaction")
     if isinstance(verified, HttpResponse):
         return verified
-    tenant, body = verified
+    tenant, body, app = verified
     with tenant_context(tenant):
         try:
             raw = parse_qs(body.decode("utf-8"), strict_parsing=False).get("payload", [""])[0]
@@ -127,6 +127,6 @@ def slack_interactivity(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         if isinstance(checked, str):  # validly signed, unknown shape: 200 so Slack does not retry
             logger.warning("slack interaction for tenant %s: %s", tenant.slug, checked)
             return _text(200, "")
-        outcome = slack_interaction_handle(tenant=tenant, payload=checked)
+        outcome = slack_interaction_handle(tenant=tenant, payload=checked, app=app)
     logger.info("slack interaction for tenant %s: %s", tenant.slug, outcome)
     return _text(200, "")

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -141,7 +141,7 @@ def slack_event_handle(*, tenant_id: int, payload: dict, app: SlackApp) -> str:
     already accepted: a Slack retry or a double delivery), or ``"ignored: <reason>"`` (see
     :func:`slack_question_parse`; nothing written).
 
-    Database work: one ``INSERT … ON CONFLICT DO NOTHING`` of the ``SlackEvent`` row, whose unique
+    Database work: one ``INSERT`` of the ``SlackEvent`` row (in a savepoint), whose unique
     ``(tenant, event_id)`` constraint is the dedupe (a concurrent retry sees ``"duplicate"``), and
     the enqueue, in one transaction: with the ORM broker the queue row commits with the dedupe
     row or not at all; with Redis a failed push rolls the dedupe row back, so Slack's retry can
@@ -159,16 +159,16 @@ def slack_question_accept(*, tenant_id: int, question: SlackQuestion) -> str:
     Raises whatever the broker raises when the enqueue fails (nothing is kept; the caller's 500
     makes Slack retry).
     """
-    table = SlackEvent._meta.db_table
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'INSERT INTO "{table}" (tenant_id, event_id, event_type, received_at) VALUES (%s, %s, %s, now()) '
-                "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id",
-                [tenant_id, question.event_id, question.event_type[:64]],
-            )
-            if cursor.fetchone() is None:
-                return "duplicate"
+        try:
+            # A savepoint around the one INSERT: the unique (tenant, event_id) constraint refusing
+            # it is the dedupe, and the outer transaction stays usable for the caller.
+            with transaction.atomic():
+                SlackEvent(tenant_id=tenant_id, event_id=question.event_id, event_type=question.event_type[:64]).save(force_insert=True)
+        except IntegrityError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "23505":  # unique_violation only
+                raise
+            return "duplicate"
         async_task(
             "integrations.slack.tasks.slack_question_process",
             tenant_id,

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from integrations.slack.payloads import slack_event_envelope_check
+from integrations.slack.selectors import SlackApp
 from integrations.slack.services import slack_event_handle
 from integrations.slack.verification import SlackEndpoint, slack_endpoint_get, slack_signature_valid
 from revops.lib.json_limits import JsonLimitError, json_loads_limited
@@ -62,10 +63,11 @@ def _verified(request: HttpRequest, tenant_slug: str, *, what: str) -> tuple[Sla
     return endpoint, body
 
 
-def slack_verified_body(request: HttpRequest, tenant_slug: str, *, what: str) -> tuple[Tenant, bytes] | HttpResponse:
+def slack_verified_body(request: HttpRequest, tenant_slug: str, *, what: str) -> tuple[Tenant, bytes, SlackApp] | HttpResponse:
     """Resolve the tenant from the URL and verify the request with its signing secret.
 
-    Returns ``(tenant, body)`` (the tenant row freshly read), or the response to send: 413 body
+    Returns ``(tenant, body, app)`` (the tenant row freshly read; ``app`` the Slack app that
+    verified the request, so callers need not load and decrypt it again), or the response to send: 413 body
     over ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or no usable Slack credential
     (identical); 401 missing, invalid or stale signature (nothing stored). Used by the
     interactivity endpoint; the events endpoint needs only the tenant's id.
@@ -77,7 +79,7 @@ def slack_verified_body(request: HttpRequest, tenant_slug: str, *, what: str) ->
     tenant = Tenant.objects.filter(pk=endpoint.tenant_id).first()
     if tenant is None:  # deleted meanwhile
         return _text(404, "Not found")
-    return tenant, body
+    return tenant, body, endpoint.app
 
 
 @csrf_exempt

@@ -5,14 +5,14 @@ the real demo warehouse role."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from django.db import connection
 from django.urls import reverse
 
-from actions.tests.fakes import self_signed_cert
+from actions.tests.conftest import salesforce_a, servers  # noqa: F401  (fixtures: fake Salesforce over TLS, allowlisted)
+from actions.tests.fakes import Servers
 from agents.tests.conftest import demo_warehouse  # noqa: F401  (session fixture: the demo CRM and its reader role)
 from integrations.models import ConnectorCredential
 from integrations.services import credential_set
@@ -120,6 +120,49 @@ def test_typed_config_is_validated(client, world_a):
     response = client.post(ADD + "?kind=warehouse_postgres", {"tenant": world_a.tenant.pk, "name": "default", "config_schema": "crm", "config_user": "reader"})
     assert "Give a host, or tick" in response.content.decode()
     assert not ConnectorCredential.objects.unscoped().filter(tenant=world_a.tenant).exists()
+
+
+def test_each_config_and_secret_error_is_reported_once(client, world_a):
+    """The form's config_* fields are cleaned once (not again through clean_config), and a
+    refused required secret gets its refusal only, not also "is required"."""
+    client.force_login(world_a.owner)
+    response = client.post(ADD + "?kind=warehouse_postgres", {"tenant": world_a.tenant.pk, "name": "default", "config_user": "reader", "config_use_app_database": "on"})
+    form = response.context["adminform"].form
+    assert form.errors["config_schema"] == ["This field is required."]
+    response = client.post(ADD + "?kind=salesforce", {"tenant": world_a.tenant.pk, "name": "default", "config_instance_url": "not a url", "secret_access_token": "tok-123456"})
+    assert response.context["adminform"].form.errors["config_instance_url"] == ["Enter a valid URL."]
+    response = client.post(ADD + "?kind=slack", slack_form(world_a, secret_signing_secret="", secret_bot_token="abc"))
+    errors = response.context["adminform"].form.errors
+    assert errors["secret_signing_secret"] == ["The signing secret is required."]
+    assert errors["secret_bot_token"] == ["Bot token should start with xoxb-"]
+
+
+def test_a_change_page_decrypts_the_secrets_once(client, world_a, slack_row, monkeypatch):
+    """Form class, form, secret status and Slack hints share one decryption (memoised on the row)."""
+    from cryptography.fernet import MultiFernet
+
+    calls = []
+    real = MultiFernet.decrypt
+
+    def counting(self, token, ttl=None):  # a spy on the library: calls through
+        calls.append(1)
+        return real(self, token, ttl)
+
+    monkeypatch.setattr(MultiFernet, "decrypt", counting)
+    client.force_login(world_a.owner)
+    page = client.get(change_url(slack_row)).content.decode()
+    assert "Signing secret: set" in page and "can receive events" in page
+    assert len(calls) == 1
+
+
+def test_the_add_form_preselects_the_only_tenant_without_a_count(client, world_a):
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(world_a.owner)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(ADD + "?kind=slack")
+    assert response.context["adminform"].form.fields["tenant"].initial == world_a.tenant
+    assert not any("COUNT(" in q["sql"] and "tenants_tenant" in q["sql"] for q in queries)
 
 
 def test_a_second_connector_with_the_same_name_is_a_form_error(client, world_a, slack_row):
@@ -243,7 +286,8 @@ def test_warehouse_test_connection_as_the_demo_reader_role(client, world_a, demo
 
 @pytest.fixture
 def fake_search():
-    """A Brave-shaped search API on loopback: answers 200 for ``good-key``, 401 otherwise."""
+    """A Brave-shaped search API on loopback (plain http, allowed to loopback in tests): answers
+    200 for ``good-key-123456``, 401 otherwise."""
     seen: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -264,12 +308,10 @@ def fake_search():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/res/v1/", seen
-    server.shutdown()
-    server.server_close()
+    running = Servers()
+    port = running.start(Handler)
+    yield f"http://127.0.0.1:{port}/res/v1/", seen
+    running.close()
 
 
 def test_web_search_test_connection_runs_one_query(client, world_a, fake_search):
@@ -285,54 +327,40 @@ def test_web_search_test_connection_runs_one_query(client, world_a, fake_search)
     assert not any("bad-key-987654" in t for t in texts)
 
 
-@pytest.fixture
-def fake_salesforce_limits(tmp_path, settings):
-    """Salesforce's REST ``limits`` resource over TLS (self-signed, trusted via SALESFORCE_CA_BUNDLE)."""
-    import ssl
-
-    cert, key = self_signed_cert(tmp_path)
-    token = "00Dfake!limits-session-token"
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            if self.headers.get("Authorization") != f"Bearer {token}":
-                status, body = 401, [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}]
-            elif self.path == "/services/data/v59.0/limits/":
-                status, body = 200, {"DailyApiRequests": {"Max": 15000, "Remaining": 14990}}
-            else:
-                status, body = 404, [{"errorCode": "NOT_FOUND", "message": self.path}]
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.SALESFORCE_CA_BUNDLE = str(cert)
-    yield f"https://127.0.0.1:{server.server_address[1]}", token
-    server.shutdown()
-    server.server_close()
-
-
-def test_salesforce_test_connection_reads_the_limits(client, world_a, fake_salesforce_limits):
-    instance_url, token = fake_salesforce_limits
-    row = credential_set(tenant=world_a.tenant, kind="salesforce", config={"instance_url": instance_url}, secrets={"access_token": token})
+def test_salesforce_test_connection_reads_the_limits(client, world_a, salesforce_a):  # noqa: F811
+    row = ConnectorCredential.objects.unscoped().get(tenant=world_a.tenant, kind="salesforce")
     client.force_login(world_a.owner)
     texts = messages_of(client.post(check_url(row), follow=True))
     assert any("14990 of 15000 daily API requests left" in t for t in texts), texts
-    credential_set(tenant=world_a.tenant, kind="salesforce", config={"instance_url": instance_url}, secrets={"access_token": "expired-token-xyz"})
+    assert salesforce_a.requests[-1][:2] == ("GET", "/services/data/v59.0/limits/")
+    credential_set(tenant=world_a.tenant, kind="salesforce", config={"instance_url": salesforce_a.instance_url}, secrets={"access_token": "expired-token-xyz"})
     texts = messages_of(client.post(check_url(row), follow=True))
     assert any("Salesforce answered HTTP 401: INVALID_SESSION_ID." in t for t in texts), texts
     assert not any("expired-token-xyz" in t for t in texts)
+
+
+def test_test_connection_refuses_internal_addresses_unless_allowlisted(client, world_a, salesforce_a, fake_search):  # noqa: F811
+    """The outbound guard applies to "Test connection" as to action delivery: a Salesforce
+    instance on 127.0.0.1 is called only while the tenant's policy allowlists it, and a search
+    provider on an internal https address is refused before any request."""
+    tenant = world_a.tenant
+    tenant.settings = {**tenant.settings, "actions": {**tenant.settings.get("actions", {}), "outbound_allowlist": []}}
+    tenant.save(update_fields=["settings"])
+    row = ConnectorCredential.objects.unscoped().get(tenant=tenant, kind="salesforce")
+    calls = len(salesforce_a.requests)
+    client.force_login(world_a.owner)
+    texts = messages_of(client.post(check_url(row), follow=True))
+    assert any("URL refused:" in t and "non-public address" in t for t in texts), texts
+    assert len(salesforce_a.requests) == calls  # nothing was sent
+
+    base_url, seen = fake_search
+    search = credential_set(tenant=tenant, kind="web_search", config={"base_url": base_url.replace("http://", "https://")}, secrets={"api_key": "good-key-123456"})
+    texts = messages_of(client.post(check_url(search), follow=True))
+    assert any("URL refused:" in t and "non-public address" in t for t in texts), texts
+    search = credential_set(tenant=tenant, kind="web_search", config={"base_url": "https://10.0.0.1/res/v1/"}, secrets={"api_key": "good-key-123456"})
+    texts = messages_of(client.post(check_url(search), follow=True))
+    assert any("URL refused:" in t and "non-public address (10.0.0.1)" in t for t in texts), texts
+    assert seen == []
 
 
 def test_changelist_action_tests_selected_connectors(client, world_a, slack_row, fake_slack):  # noqa: F811

@@ -160,9 +160,13 @@ class PostgresWarehouse:
     def _pool_key(self) -> tuple:
         return (self.host, self.port, self.dbname, self.user, hashlib.sha256(self._password.encode()).hexdigest())
 
-    def _acquire(self) -> tuple[psycopg.Connection, bool]:
-        """``(connection, pooled)``: an idle connection of this login when one is fresh and
-        healthy (``pooled`` True), else a new one."""
+    def _acquire(self) -> psycopg.Connection:
+        """An idle connection of this login when one is fresh and healthy, else a new one."""
+        return self._acquire_pooled()[0]
+
+    def _acquire_pooled(self) -> tuple[psycopg.Connection, bool]:
+        """``(connection, pooled)``: as :meth:`_acquire`; ``pooled`` tells an idle one (whose
+        server side may have died meanwhile) from a new one."""
         global _idle_pid
         key = self._pool_key()
         now = time.monotonic()
@@ -251,7 +255,7 @@ class PostgresWarehouse:
             # Callers pass {} by default; psycopg would then read every '%' as a placeholder and
             # reject LIKE 'A%'. Empty params with no '%%' escape mean "no params".
             params = None
-        conn, pooled = self._acquire()
+        conn, pooled = self._acquire_pooled()
         failure: str | None = None
         try:
             conn = self._begin(conn, pooled=pooled)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
 
 from integrations.crypto import SecretDecryptError
-from integrations.models import ConnectorKind
+from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.selectors import credential_get
 from integrations.warehouse.base import WarehouseUnavailable
 from integrations.warehouse.postgres import PostgresWarehouse
 
 
-def _app_database() -> dict[str, str]:
+def app_database() -> dict[str, str]:
     """Host, port and database name of Django's default database (the test one under pytest).
 
     Django keeps a Unix socket directory either in ``HOST`` or, as dj-database-url writes it
@@ -29,19 +29,61 @@ def _app_database() -> dict[str, str]:
     }
 
 
+_app_database = app_database  # the former private name, still imported by tests
+
+
+def warehouse_location(config: Mapping[str, Any]) -> dict[str, str] | None:
+    """``{"host", "port", "dbname"}`` (strings, empty when unset) of a ``warehouse_postgres``
+    credential's ``config``: Django's default database with ``use_app_database: true``, else
+    the configured ``host``/``port``/``dbname``; None when neither is given (no host)."""
+    if config.get("use_app_database"):
+        return app_database()
+    if not config.get("host"):
+        return None
+    return {"host": str(config["host"]), "port": str(config.get("port") or ""), "dbname": str(config.get("dbname") or "")}
+
+
+def warehouse_from_credential(
+    credential: ConnectorCredential, *, allowed_tables: Iterable[str] = (), secrets: Mapping[str, Any] | None = None
+) -> PostgresWarehouse:
+    """The :class:`PostgresWarehouse` one ``warehouse_postgres`` credential describes (any
+    tenant: the row is given explicitly), exposing only ``allowed_tables``.
+
+    ``config``: ``schema`` and ``user`` (required); ``host``, ``port``, ``dbname``, or
+    ``use_app_database: true`` (see :func:`warehouse_location`). ``secrets``: ``password`` (may
+    be absent under trust authentication); pass ``secrets`` when already decrypted. Statement
+    timeout (ms) and row cap come from ``settings.WAREHOUSE_STATEMENT_TIMEOUT_MS`` and
+    ``settings.WAREHOUSE_DEFAULT_LIMIT``.
+
+    Raises:
+        WarehouseUnavailable: a required config key is missing or the secrets cannot be
+            decrypted (the message names the key, never a secret).
+    """
+    config: Mapping[str, Any] = credential.config or {}
+    for key in ("schema", "user"):
+        if not config.get(key):
+            raise WarehouseUnavailable(f"the warehouse connector is missing config key {key!r}")
+    if secrets is None:
+        try:
+            secrets = credential.secrets()
+        except SecretDecryptError:
+            raise WarehouseUnavailable("the warehouse connector's secrets cannot be decrypted") from None
+    location = warehouse_location(config)
+    if location is None:
+        raise WarehouseUnavailable("the warehouse connector is missing config key 'host'")
+    return PostgresWarehouse(
+        conninfo={**location, "user": str(config["user"]), "password": str(secrets.get("password") or "")},
+        schema=str(config["schema"]),
+        allowed_tables=allowed_tables,
+        statement_timeout_ms=settings.WAREHOUSE_STATEMENT_TIMEOUT_MS,
+        default_limit=settings.WAREHOUSE_DEFAULT_LIMIT,
+    )
+
+
 def warehouse_for_tenant(*, allowed_tables: Iterable[str]) -> PostgresWarehouse:
-    """The current tenant's warehouse, exposing only ``allowed_tables``.
-
-    Reads the tenant's ``warehouse_postgres`` credential (scoped to the tenant in context):
-
-    - ``config``: ``schema`` and ``user`` (required); ``host``, ``port``, ``dbname``; or
-      ``use_app_database: true`` to take host, port and database name from
-      ``settings.DATABASES["default"]``, so one credential works for the dev database and for
-      pytest's test database;
-    - ``secrets``: ``password`` (may be absent under trust authentication).
-
-    Statement timeout and row cap come from ``settings.WAREHOUSE_STATEMENT_TIMEOUT_MS`` (ms) and
-    ``settings.WAREHOUSE_DEFAULT_LIMIT`` (rows).
+    """The current tenant's warehouse, exposing only ``allowed_tables``: its ``warehouse_postgres``
+    credential named ``default`` (scoped to the tenant in context), built by
+    :func:`warehouse_from_credential` (config, secrets, timeouts described there).
 
     Raises:
         WarehouseUnavailable: no credential for this tenant, a required config key is missing,
@@ -51,28 +93,4 @@ def warehouse_for_tenant(*, allowed_tables: Iterable[str]) -> PostgresWarehouse:
     credential = credential_get(kind=ConnectorKind.WAREHOUSE_POSTGRES, name="default")
     if credential is None:
         raise WarehouseUnavailable("no warehouse connector is configured for this tenant")
-    config: dict[str, Any] = credential.config or {}
-    for key in ("schema", "user"):
-        if not config.get(key):
-            raise WarehouseUnavailable(f"the warehouse connector is missing config key {key!r}")
-    try:
-        secrets = credential.secrets()
-    except SecretDecryptError:
-        raise WarehouseUnavailable("the warehouse connector's secrets cannot be decrypted") from None
-    if config.get("use_app_database"):
-        location = _app_database()
-    else:
-        if not config.get("host"):
-            raise WarehouseUnavailable("the warehouse connector is missing config key 'host'")
-        location = {
-            "host": str(config.get("host")),
-            "port": str(config.get("port") or ""),
-            "dbname": str(config.get("dbname") or ""),
-        }
-    return PostgresWarehouse(
-        conninfo={**location, "user": config["user"], "password": secrets.get("password") or ""},
-        schema=config["schema"],
-        allowed_tables=allowed_tables,
-        statement_timeout_ms=settings.WAREHOUSE_STATEMENT_TIMEOUT_MS,
-        default_limit=settings.WAREHOUSE_DEFAULT_LIMIT,
-    )
+    return warehouse_from_credential(credential, allowed_tables=allowed_tables)

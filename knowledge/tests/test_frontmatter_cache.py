@@ -17,11 +17,15 @@ def test_libyaml_loader_is_used_when_pyyaml_has_it():
         assert YAML_LOADER is yaml.SafeLoader
 
 
-def test_same_body_is_parsed_once_and_copies_are_independent():
+def _yaml_key(yaml_text: str) -> bytes:
     import hashlib
 
+    return hashlib.sha256(yaml_text.encode()).digest()
+
+
+def test_same_front_matter_is_parsed_once_and_copies_are_independent():
     body = BODY + "unique: cache-test\n"
-    key = hashlib.sha256(body.encode()).digest()
+    key = _yaml_key("rule_set: deal_risk\nstages: {Discover: 10, Negotiate: 75}\nwarnings: [ghosted]\n")
     frontmatter._cache.pop(key, None)
     first, markdown = split_front_matter(body)
     assert key in frontmatter._cache
@@ -35,6 +39,27 @@ def test_same_body_is_parsed_once_and_copies_are_independent():
     # A new version of the document (another body) is parsed again.
     third, _ = split_front_matter(body.replace("Negotiate: 75", "Negotiate: 70"))
     assert third["stages"]["Negotiate"] == 70
+
+
+def test_cache_holds_parsed_mappings_only_never_document_bodies():
+    """The cache is keyed by the YAML block and holds its mapping: a large body is not kept, two
+    bodies with the same front matter share one entry and each gets its own markdown, and a body
+    without front matter is not cached at all."""
+    yaml_text = "owner: cache-bodies-test\n"
+    key = _yaml_key(yaml_text)
+    frontmatter._cache.pop(key, None)
+    before = len(frontmatter._cache)
+    big = "x" * 200_000
+    data, markdown = split_front_matter(f"---\n{yaml_text}---\n{big}\n")
+    assert data == {"owner": "cache-bodies-test"} and markdown == big + "\n"
+    assert frontmatter._cache[key] == {"owner": "cache-bodies-test"}
+    assert not any(big in repr(value) for value in frontmatter._cache.values())
+    data, markdown = split_front_matter(f"---\n{yaml_text}---\n# Another document\n")
+    assert data == {"owner": "cache-bodies-test"} and markdown == "# Another document\n"
+    assert len(frontmatter._cache) == before + 1
+    plain = "# No front matter " + big
+    assert split_front_matter(plain) == ({}, plain)
+    assert len(frontmatter._cache) == before + 1
 
 
 def test_invalid_yaml_still_names_the_line_with_the_c_loader():

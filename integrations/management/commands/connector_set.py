@@ -10,7 +10,18 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.connector_checks import slack_credential_hints
 from integrations.crypto import SecretDecryptError
-from integrations.forms import SPECS, ConnectorSpec, check_secret_value, clean_config, parse_config_json, spec_get, stored_secret_keys, validate_name
+from integrations.forms import (
+    SPECS,
+    ConnectorSpec,
+    check_secret_value,
+    clean_config,
+    missing_required_secrets,
+    parse_config_json,
+    secret_keys_after,
+    spec_get,
+    stored_secret_keys,
+    validate_name,
+)
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.services import credential_save
 from tenants.models import Tenant
@@ -126,8 +137,8 @@ class Command(BaseCommand):
         stored = stored_secret_keys(existing)
         if stored is None:
             raise CommandError("the stored secrets cannot be decrypted with the configured keys; restore the old key or delete the connector")
-        after = (stored | {k for k, v in updates.items() if v}) - {k for k, v in updates.items() if v is None}
-        missing = [s.key for s in spec.secrets if s.required and s.key not in after]
+        after = secret_keys_after(stored=stored, updates=updates)
+        missing = [s.key for s in missing_required_secrets(spec, stored=stored, updates=updates)]
         if missing:
             raise CommandError(f"{spec.key} needs the secret(s) {', '.join(missing)}: pass --secret {missing[0]}=@FILE")
         try:
