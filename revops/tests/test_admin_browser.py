@@ -53,9 +53,12 @@ SEARCH_KEY = "good-key-123456"  # the key fake_search accepts
 
 
 @pytest.fixture
-def server(transactional_db, tmp_path_factory) -> Iterator[str]:
+def server(transactional_db, tmp_path_factory, monkeypatch) -> Iterator[str]:
     """``manage.py serve --no-worker`` on a free loopback port (static files collected into an
-    empty STATIC_ROOT, as on a fresh clone); its base URL. Stopped before the database is flushed."""
+    empty STATIC_ROOT, as on a fresh clone); its base URL. Stopped before the database is flushed.
+    Plain http to loopback is allowed (ALLOW_HTTP_LOOPBACK_CALLBACKS, as in development): the
+    fake search API is plain http and "Test connection" passes the outbound guard."""
+    monkeypatch.setenv("ALLOW_HTTP_LOOPBACK_CALLBACKS", "1")
     proc, base = _serve(tmp_path_factory.mktemp("static"), "--no-worker", database=connection.settings_dict["NAME"])
     try:
         _wait(proc, f"{base}/healthz", seconds=90)
