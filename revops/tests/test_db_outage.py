@@ -17,6 +17,8 @@ import json
 import os
 import signal
 import subprocess
+import shutil
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -126,9 +128,13 @@ def _pg_start(pgdata: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def throwaway_database(tmp_path_factory):
+def throwaway_database():
     """A private embedded PostgreSQL, migrated, with the demo tenant; yields (pgdata, env, api_key)."""
-    data_dir = tmp_path_factory.mktemp("outage")
+    # Not under pytest's own temp root: that is private to the user running pytest (0700), and the
+    # embedded server runs as another user (pgserver) when pytest runs as root, so pg_ctl could not
+    # reach its data directory there.
+    data_dir = Path(tempfile.mkdtemp(prefix="revops-outage-"))
+    data_dir.chmod(0o755)
     code = "import sys; from pathlib import Path; from revops.embedded_db import embedded_database_url; print(embedded_database_url(Path(sys.argv[1])))"
     url = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", code, str(data_dir)], check=True, cwd=ROOT, capture_output=True, text=True, timeout=120
@@ -153,6 +159,7 @@ def throwaway_database(tmp_path_factory):
             _pg_ctl_stop(data_dir / "pg")
         except Exception:  # already stopped
             pass
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _get(url: str, **kwargs) -> httpx.Response | None:
