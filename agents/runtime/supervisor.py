@@ -175,9 +175,10 @@ def supervise(
                 output=interpretation,
                 output_summary=f"{interpretation['status']}: " + (", ".join(interpretation.get("unmapped") or []) or "all parts mapped"),
             )
-        declined = (result.interpretation or {}).get("status") == "declined"
-        if provider.is_offline or agent == EXECUTION or declined:
-            # A declined question is not handed to a model with SQL tools: it would answer another question.
+        # A question the offline parser declined still goes to a configured model: it may compute
+        # what the semantic model cannot express (e.g. agents per office) with its tools; the
+        # playbook's decline tells it which part is missing, and the grounding check applies.
+        if provider.is_offline or agent == EXECUTION:
             sections.append(result.markdown)
         else:
             loop = specialist_loop(ctx, provider, agent=agent, question=run.query, playbook_markdown=result.markdown, history=history, usage=usage, budgets=budgets)
