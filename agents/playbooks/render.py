@@ -21,7 +21,10 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 
 @lru_cache(maxsize=1)
 def _engine() -> Engine:
-    return Engine(dirs=[str(settings.BASE_DIR / "templates")], autoescape=False, debug=False)
+    # The answer filters (``md_cell``) are builtins, so layouts need no ``{% load %}``.
+    return Engine(
+        dirs=[str(settings.BASE_DIR / "templates")], autoescape=False, debug=False, builtins=["agents.templatetags.answers"]
+    )
 
 
 def render_answer(name: str, context: dict[str, Any]) -> str:
