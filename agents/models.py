@@ -78,6 +78,12 @@ class Run(TenantOwnedModel):
         help_text='{"status": "answered"|"declined", "semantic_query": {...}, "unmapped": [...], "unused_words": [...]}: '
         "how the data agent read the question (agents.semantic)",
     )
+    charts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[agents.charts.ChartSpec as JSON, ...]: the figures of each chart the answer offers; "
+        "the PNG is rendered on demand (GET /api/v1/runs/<id>/charts/<n>.png)",
+    )
     feedback = models.JSONField(
         default=dict,
         blank=True,
