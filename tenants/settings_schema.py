@@ -17,16 +17,26 @@ models validated at the edge).
       "slack": {"members_only": false}
     }
 
-Writers (the tenant admin form, ``tenant_settings``, ``llm_configure``, ``tenant_create``) call
-:func:`tenant_settings_validate` and refuse what it refuses, with the field's dotted path
-(``actions.auto_approve: Input should be a valid list``); they edit documents with the dotted-path
-helpers :func:`settings_path_get` and :func:`settings_apply`. Readers of one section call
-:func:`tenant_settings_section` (strict: raises), or :func:`tenant_settings_section_lenient`
-(what does not validate is dropped, its default applies, a warning is logged), so a tenant whose
-``actions`` block is broken can still run with a good ``budgets`` block. The defaults are the
-models' field defaults, nowhere else. Unknown keys are refused (a typo such as ``llm_provder``
-would otherwise be silently ignored). Booleans and integers are strict: ``"yes"`` is not
-``true`` and ``"8"`` is not ``8``.
+Writing is strict. Writers (the tenant admin form, ``tenant_settings``, ``llm_configure``,
+``tenant_create``) call :func:`tenant_settings_validate` and refuse what it refuses, with the
+field's dotted path (``actions.auto_approve: Input should be a valid list``); they edit documents
+with the dotted-path helpers :func:`settings_path_get` and :func:`settings_apply`. The model
+itself refuses an invalid document too (:func:`validate_tenant_settings` is the ``settings``
+field's validator, so ``full_clean`` reports it, and ``Tenant.save`` runs it), so no ORM writer
+can store one.
+
+Reading has one entry point and one error policy: :func:`tenant_config` returns the whole
+document parsed once (a :class:`TenantSettings`, cached on the tenant instance until its
+``settings`` change). A stored document that does not validate can only come from a row written
+around the model (``QuerySet.update``, SQL) or from an in-memory assignment; for those, whatever
+does not validate is dropped at the smallest level that holds it, its default applies, and a
+warning naming the tenant and the dotted path is logged (restrictions such as
+``slack.members_only`` fail closed). A broken ``actions`` block therefore never stops runs, and
+no reader crashes on a stored typo. :func:`tenant_settings_section` is ``getattr`` on that object.
+
+The defaults are the models' field defaults, nowhere else. Unknown keys are refused (a typo such
+as ``llm_provder`` would otherwise be silently ignored). Booleans and integers are strict:
+``"yes"`` is not ``true`` and ``"8"`` is not ``8``.
 """
 
 from __future__ import annotations
@@ -34,10 +44,11 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import ipaddress
+import json
 import logging
 from typing import Annotated, Any, Literal
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError as DjangoValidationError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -181,39 +192,79 @@ def tenant_settings_validate(raw: Any) -> TenantSettings:
         raise TenantSettingsInvalid(_errors(exc)) from None
 
 
-def tenant_settings_section(tenant: Any, name: str) -> Any:
-    """One parsed top-level setting of ``tenant`` (a ``Tenant``): ``"as_of_date"`` (date or
-    None), ``"llm_provider"`` (str), or a section model (``"budgets"``, ``"actions"``,
-    ``"slack"``), defaults when absent. Only that key is checked, so a broken section elsewhere
-    does not stop runs. Raises :class:`TenantSettingsInvalid` naming the key."""
-    raw = getattr(tenant, "settings", None) or {}
-    if not isinstance(raw, dict):
-        raise TenantSettingsInvalid({"": ["must be a JSON object"]})
-    if name not in TenantSettings.model_fields:
-        raise KeyError(name)
-    value = raw.get(name)
+def validate_tenant_settings(raw: Any) -> None:
+    """The ``Tenant.settings`` field validator (and ``Tenant.save``'s check): raises
+    ``django.core.exceptions.ValidationError`` with one ``"<dotted.path>: <problem>"`` message per
+    problem (``"llm_provider: Input should be 'offline', 'bedrock' or 'openai' (got 'offlin')"``,
+    ``"llm_provder: unknown setting"``) when ``raw`` is not a valid settings document."""
     try:
-        parsed = TenantSettings.model_validate({name: value} if value is not None else {})
-    except ValidationError as exc:
-        raise TenantSettingsInvalid(_errors(exc)) from None
-    return getattr(parsed, name)
+        tenant_settings_validate(raw)
+    except TenantSettingsInvalid as exc:
+        raise DjangoValidationError(settings_error_messages(exc)) from None
 
 
-def tenant_settings_section_lenient(tenant: Any, name: str) -> Any:
-    """Like :func:`tenant_settings_section`, for readers that must not stop on a bad stored value
-    (the action policy, Slack options): whatever does not validate is dropped at the smallest
-    level that holds it (a list item such as an unknown kind in ``actions.auto_approve``, a
-    ``slack_users`` entry, or the whole field) so its default applies, and a warning naming the
-    tenant and the dotted path is logged (values are not logged). Never raises
-    :class:`TenantSettingsInvalid`; ``KeyError`` for a name that is not a setting."""
+def settings_error_messages(exc: TenantSettingsInvalid) -> list[str]:
+    """``exc``'s problems as ``"<dotted.path>: <problem>"`` lines (``(settings)`` for the whole
+    document), the form every writer shows."""
+    return [f"{path or '(settings)'}: {message}" for path, messages in exc.errors.items() for message in messages]
+
+
+_CACHE_ATTR = "_tenant_config_cache"
+
+
+def tenant_config(tenant: Any) -> TenantSettings:
+    """The parsed settings of ``tenant`` (a ``Tenant``, saved or not): the one way to read them.
+
+    Parsed once and cached on the instance, keyed by the JSON of ``tenant.settings`` (assigning
+    or mutating ``settings`` re-parses). Error policy (module doc): never raises for a stored
+    value; invalid parts are dropped to their defaults with a logged warning, restrictions fail
+    closed.
+    """
+    raw = getattr(tenant, "settings", None) or {}
+    try:
+        key = json.dumps(raw, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        key = repr(raw)
+    cached = getattr(tenant, "__dict__", {}).get(_CACHE_ATTR)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        parsed = tenant_settings_validate(raw)
+    except TenantSettingsInvalid:
+        parsed = _parse_leniently(tenant, raw)
+    if hasattr(tenant, "__dict__"):
+        tenant.__dict__[_CACHE_ATTR] = (key, parsed)
+    return parsed
+
+
+def tenant_settings_section(tenant: Any, name: str) -> Any:
+    """One parsed top-level setting of ``tenant``: ``"as_of_date"`` (date or None),
+    ``"llm_provider"`` (str), or a section model (``"budgets"``, ``"actions"``, ``"slack"``);
+    ``getattr(tenant_config(tenant), name)``. ``KeyError`` for a name that is not a setting."""
     if name not in TenantSettings.model_fields:
         raise KeyError(name)
+    return getattr(tenant_config(tenant), name)
+
+
+# The name the action policy and Slack readers import; the policy is the same one now.
+tenant_settings_section_lenient = tenant_settings_section
+
+
+def _parse_leniently(tenant: Any, raw: Any) -> TenantSettings:
     slug = getattr(tenant, "slug", "?")
-    raw = getattr(tenant, "settings", None) or {}
-    value = raw.get(name) if isinstance(raw, dict) else None
     if not isinstance(raw, dict):
         logger.warning("tenant %s: settings must be a JSON object; using the defaults", slug)
-    value = copy.deepcopy(value)
+        return TenantSettings()
+    unknown = sorted(k for k in raw if k not in TenantSettings.model_fields)
+    if unknown:
+        logger.warning("tenant %s: ignoring unknown settings %s", slug, ", ".join(map(str, unknown)))
+    values = {name: _section_leniently(slug, raw, name) for name in TenantSettings.model_fields if name in raw}
+    return TenantSettings.model_construct(_fields_set=set(values), **{**dict(TenantSettings()), **values})
+
+
+def _section_leniently(slug: str, raw: dict, name: str) -> Any:
+    """One top-level setting of ``raw``, invalid parts dropped (module doc: the error policy)."""
+    value = copy.deepcopy(raw.get(name))
     for _ in range(20):  # each pass drops at least one offending item; bounded all the same
         try:
             parsed = TenantSettings.model_validate({name: value} if value is not None else {})

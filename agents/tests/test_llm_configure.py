@@ -23,13 +23,20 @@ def test_openai_needs_a_model(world_a):
         call_command("llm_configure", "--tenant", "acme-a", "--provider", "openai", stdout=StringIO())
 
 
-def test_bad_budget_setting_is_a_clear_configuration_error(world_a):
-    from django.core.exceptions import ImproperlyConfigured
+def test_bad_budget_setting_is_refused_on_save_and_read_as_the_default(world_a, caplog):
+    # One policy (tenants.settings_schema): writes are refused naming the field; a value that
+    # got around them is read as its default with a warning naming the field.
+    import logging
+
+    from django.core.exceptions import ValidationError
 
     from agents.runtime.loop import Budgets
 
     world_a.tenant.settings = {"budgets": {"max_tool_calls": "lots"}}
-    with pytest.raises(ImproperlyConfigured, match="budgets.max_tool_calls"):
-        Budgets.from_tenant(world_a.tenant)
+    with pytest.raises(ValidationError, match="budgets.max_tool_calls"):
+        world_a.tenant.save()
+    with caplog.at_level(logging.WARNING, logger="tenants.settings_schema"):
+        assert Budgets.from_tenant(world_a.tenant).max_tool_calls == 8
+    assert "budgets.max_tool_calls" in caplog.text
     world_a.tenant.settings = {"budgets": {"max_tool_calls": 4}}
     assert Budgets.from_tenant(world_a.tenant).max_tool_calls == 4

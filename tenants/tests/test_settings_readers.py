@@ -137,3 +137,48 @@ def test_admin_form_saves_over_a_section_stored_as_a_non_object(client, world_a)
     response = client.post(url(world_a.tenant), form_data(fresh(world_a.tenant), budgets__max_tool_calls="4"))
     assert response.status_code == 302, response.content.decode()[:2000]
     assert fresh(world_a.tenant).settings == {"budgets": {"max_tool_calls": 4}}
+
+
+# --- issue 9: the model refuses invalid settings; one parsed object for readers ------------------
+
+
+@pytest.mark.parametrize(
+    "settings, field",
+    [({"llm_provider": "offlin"}, "llm_provider"), ({"actions": {"auto_approve": "yes"}}, "actions.auto_approve"), ({"llm_provder": "x"}, "llm_provder")],
+)
+def test_the_model_refuses_invalid_settings_on_save_and_full_clean(world_a, settings, field):
+    tenant = fresh(world_a.tenant)
+    tenant.settings = settings
+    with pytest.raises(ValidationError) as caught:
+        tenant.full_clean()
+    assert any(m.startswith(f"{field}: ") for m in caught.value.message_dict["settings"]), caught.value.message_dict
+    with pytest.raises(ValidationError) as caught:
+        tenant.save()
+    assert any(m.startswith(f"{field}: ") for m in caught.value.message_dict["settings"])
+    assert fresh(world_a.tenant).settings == {}
+    tenant.name = "Renamed"
+    tenant.save(update_fields=["name"])  # a save that does not write settings is not blocked
+    assert fresh(world_a.tenant).name == "Renamed" and fresh(world_a.tenant).settings == {}
+
+
+def test_tenant_config_is_parsed_once_per_settings_value():
+    from tenants.settings_schema import TenantSettings, tenant_config
+
+    tenant = Tenant(slug="cfg", settings={"budgets": {"max_tool_calls": 4}})
+    first = tenant_config(tenant)
+    assert isinstance(first, TenantSettings) and first.budgets.max_tool_calls == 4
+    assert tenant_config(tenant) is first  # cached on the instance
+    tenant.settings["budgets"]["max_tool_calls"] = 5  # mutated in place: parsed again
+    assert tenant_config(tenant).budgets.max_tool_calls == 5
+    tenant.settings = {"llm_provider": "bedrock"}
+    assert tenant_config(tenant).llm_provider == "bedrock" and tenant_config(tenant).budgets.max_tool_calls == 8
+
+
+def test_a_stored_typo_is_read_as_the_default_with_a_warning_naming_it(world_a, caplog):
+    from tenants.settings_schema import tenant_config
+
+    Tenant.objects.filter(pk=world_a.tenant.pk).update(settings={"llm_provider": "offlin", "budgets": {"max_tool_calls": 4}, "zz": 1})
+    with caplog.at_level(logging.WARNING, logger="tenants.settings_schema"):
+        config = tenant_config(fresh(world_a.tenant))
+    assert config.llm_provider == "offline" and config.budgets.max_tool_calls == 4  # the valid part kept
+    assert "ignoring invalid settings llm_provider" in caplog.text and "ignoring unknown settings zz" in caplog.text

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from agents.demo import demo_setup
+from tenants.settings_schema import tenant_config
 
 
 class Command(BaseCommand):
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         for table, rows in info.tables.items():
             self.stdout.write(f"warehouse table {table}: {rows} rows")
         self.stdout.write(f"knowledge documents: {info.documents}")
-        self.stdout.write(f"tenant {info.tenant.slug}: as-of date {info.tenant.settings.get('as_of_date')}")
+        self.stdout.write(f"tenant {info.tenant.slug}: as-of date {tenant_config(info.tenant).as_of_date}")
         if opts["key_file"]:
             path = Path(opts["key_file"])
             path.parent.mkdir(parents=True, exist_ok=True)
