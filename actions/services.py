@@ -42,7 +42,7 @@ from django_q.tasks import async_task
 from actions.handlers import handler_for
 from actions.handlers.base import ActionInvalid, PermanentError, RetryableError
 from actions.models import Action, ActionEvent, ActionKind, ActionStatus, SigningSecret, WebhookEndpoint
-from actions.outbound import secret_generate
+from integrations.outbound import secret_generate
 from actions.selectors import action_policy_get, signing_secrets_active
 from integrations.crypto import encrypt_json
 from revops.lib.redact import redact, redact_text

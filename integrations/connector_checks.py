@@ -27,8 +27,7 @@ from slack_sdk.errors import SlackApiError
 
 from revops.lib.urls import UnsafeURL
 
-from actions.outbound import outbound_check
-from actions.selectors import action_policy_get
+from integrations.outbound import outbound_allowlist_get, outbound_check
 from integrations.crypto import SecretDecryptError
 from integrations.forms import stored_secret_keys
 from integrations.models import ConnectorCredential, ConnectorKind
@@ -67,7 +66,7 @@ def _url_refused(credential: ConnectorCredential, url: str) -> CheckResult | Non
     called (public address, or inside the tenant's ``actions.outbound_allowlist``), else a
     failed :class:`CheckResult` saying why (the same rule as action delivery, DESIGN.md §5)."""
     try:
-        outbound_check(url, allowlist=action_policy_get(tenant=credential.tenant).outbound_allowlist)
+        outbound_check(url, allowlist=outbound_allowlist_get(tenant=credential.tenant))
     except UnsafeURL as exc:
         return CheckResult(False, f"URL refused: {exc}")
     return None

@@ -26,7 +26,7 @@ from simple_salesforce.exceptions import (
 
 from actions.handlers.base import Described, Handler, PermanentError, RetryableError
 from actions.models import Action, ActionKind
-from actions.outbound import outbound_check
+from integrations.outbound import outbound_check
 from actions.selectors import action_policy_get
 from integrations.salesforce.client import salesforce_client
 from integrations.salesforce.selectors import SalesforceNotConfigured, salesforce_connection_get

@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from actions.handlers.base import Described, Handler, PermanentError, RetryableError
 from actions.models import Action, ActionKind
-from actions.outbound import parse_retry_after
+from integrations.outbound import parse_retry_after
 from integrations.slack.client import slack_client
 from integrations.slack.mrkdwn import markdown_to_mrkdwn
 from integrations.slack.selectors import slack_app_get

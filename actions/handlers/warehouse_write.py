@@ -13,6 +13,7 @@ from rest_framework import serializers
 from actions.handlers.base import Described, Handler, PermanentError, RetryableError
 from actions.insights import InsightsUnavailable, InsightWriteError, insight_insert, insights_table_get
 from actions.models import Action, ActionKind
+from tenants.context import tenant_context
 
 
 class WarehouseWritePayload(serializers.Serializer):
@@ -32,8 +33,6 @@ class WarehouseWriteHandler(Handler):
     serializer_class = WarehouseWritePayload
 
     def describe(self, *, tenant, payload: dict) -> Described:
-        from tenants.context import tenant_context
-
         with tenant_context(tenant):
             try:
                 where = insights_table_get()

@@ -7,7 +7,7 @@ Payload: ``{"endpoint_id": int}`` xor ``{"callback_url": "https://..."}``, plus 
 Body sent: to an endpoint, the Standard Webhooks envelope ``{"type", "timestamp", "data"}``
 (``timestamp``: the action's creation, ISO 8601, the same on every retry); to a callback URL,
 the run document itself with ``"type"`` added (the API's documented callback shape). Signed with
-the endpoint's secrets, or the tenant's run-callback secret (see ``actions.outbound``).
+the endpoint's secrets, or the tenant's run-callback secret (see ``integrations.outbound``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from rest_framework import serializers
 
 from actions.handlers.base import Described, Handler, PermanentError, RetryableError
 from actions.models import Action, ActionKind, WebhookEndpoint
-from actions.outbound import json_body, outbound_check, post_signed
 from actions.selectors import action_policy_get, signing_secrets_active
+from actions.signing import callback_secrets_ensure, webhook_endpoint_disable
+from integrations.outbound import json_body, outbound_check, post_signed
 from revops.lib.urls import UnsafeURL, check_outbound_url
 
 _EVENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
@@ -87,8 +88,6 @@ class WebhookHandler(Handler):
         return self.kind not in policy.auto_approve
 
     def execute(self, action: Action) -> dict:
-        from actions.services import callback_secrets_ensure, webhook_endpoint_disable
-
         payload = action.payload
         endpoint = None
         if payload.get("endpoint_id"):

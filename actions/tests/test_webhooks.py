@@ -17,7 +17,7 @@ from standardwebhooks import Webhook
 
 from actions.handlers.base import ActionInvalid
 from actions.models import Action, ActionStatus, WebhookEndpoint
-from actions.outbound import outbound_check, parse_retry_after
+from integrations.outbound import outbound_check, parse_retry_after
 from actions.services import action_create, action_retry_now, actions_dispatch_due, retry_delay, signing_secret_rotate
 from actions.tasks import execute_action
 from actions.tests.conftest import reload, statuses

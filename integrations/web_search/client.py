@@ -3,7 +3,7 @@
 
 The single seam tests replace: ``base_url`` in the credential's config points at a local fake.
 Transient failures (HTTP 429/5xx, timeouts) are retried three times with exponential backoff.
-The base URL passes the outbound SSRF guard (:func:`actions.outbound.outbound_check` with the
+The base URL passes the outbound SSRF guard (:func:`integrations.outbound.outbound_check` with the
 tenant's ``actions.outbound_allowlist``) before any request.
 """
 
@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from actions.outbound import outbound_check
-from actions.selectors import action_policy_get
+from integrations.outbound import outbound_allowlist_get, outbound_check
 from integrations.models import ConnectorKind
 from integrations.selectors import credential_get
 
@@ -72,7 +71,7 @@ def web_search(*, query: str, count: int = 5) -> list[SearchHit]:
     api_key = cred.secrets().get("api_key", "")
     base_url = cred.config.get("base_url", DEFAULT_BASE_URL)
     try:
-        outbound_check(base_url, allowlist=action_policy_get(tenant=cred.tenant).outbound_allowlist)
+        outbound_check(base_url, allowlist=outbound_allowlist_get(tenant=cred.tenant))
     except UnsafeURL as exc:
         raise WebSearchUnavailable(f"web search URL refused: {exc}") from None
     try:

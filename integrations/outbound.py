@@ -1,4 +1,5 @@
-"""Outbound HTTP for actions: the SSRF guard at delivery time and signed webhook delivery.
+"""Outbound HTTP (the client every outbound call shares: action handlers, run callbacks, web
+search, connector checks): the SSRF guard at delivery time and signed webhook delivery.
 
 Rules (issue "Actions", DESIGN.md §5):
 
@@ -39,6 +40,7 @@ from django.conf import settings
 from standardwebhooks import Webhook
 
 from revops.lib.urls import check_outbound_url
+from tenants.settings_schema import tenant_settings_section_lenient
 
 MAX_RESPONSE_BYTES = 64 * 1024
 RESPONSE_EXCERPT_CHARS = 500
@@ -70,6 +72,15 @@ class OutboundTarget:
     host: str
     port: int
     address: str
+
+
+def outbound_allowlist_get(*, tenant) -> tuple[Network, ...]:
+    """The networks ``tenant`` allows outbound calls to despite being private, loopback or
+    link-local: ``Tenant.settings["actions"]["outbound_allowlist"]`` (CIDR strings, e.g.
+    ``"10.0.0.0/8"``) parsed by the lenient settings reader (invalid items dropped with a warning,
+    the same parse :func:`actions.selectors.action_policy_get` uses). Empty when absent."""
+    section = tenant_settings_section_lenient(tenant, "actions")
+    return tuple(ipaddress.ip_network(item, strict=False) for item in section.outbound_allowlist)
 
 
 def outbound_check(url: str, *, allowlist: Sequence[Network] = ()) -> OutboundTarget:
