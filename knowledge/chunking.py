@@ -2,10 +2,11 @@
 
 Rules (why: a chunk is what an agent reads back, so it must make sense on its own):
 
-1. ATX headings (``#`` .. ``######``, not inside fenced code) start sections; each section
-   knows its heading path, e.g. ``Deal stages > Negotiate``. Chunks never span sections.
-2. A section body is cut into blocks: paragraphs, whole lists, whole tables, whole fenced code
-   blocks. Blocks are packed greedily into chunks of at most ``max_chars`` body characters.
+1. Top-level headings (``#`` .. ``######`` or setext, not inside fenced code, lists or quotes)
+   start sections; each section knows its heading path, e.g. ``Deal stages > Negotiate``.
+   Chunks never span sections. Parsing is the one pipeline's (:mod:`revops.lib.markdown`).
+2. A section body is cut into blocks: paragraphs, whole lists, whole tables, whole code blocks
+   (and quotes, rules and link reference definitions, treated as paragraphs). Blocks are packed greedily into chunks of at most ``max_chars`` body characters.
 3. A block longer than ``max_chars`` is split on line boundaries; a table repeats its header
    and delimiter rows on each piece, a fenced code block repeats its opening and closing fences.
    A single line longer than the budget is split at sentence ends, else at spaces, else hard.
@@ -21,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from knowledge.frontmatter import split_front_matter
+from revops.lib.markdown import Block, sections
 
 
 @dataclass(frozen=True)
@@ -33,24 +35,7 @@ class Chunk:
     text: str
 
 
-_HEADING_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_FENCE_OPEN_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_TABLE_DELIM_RE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
-_LIST_ITEM_RE = re.compile(r"^\s{0,3}([-*+]|\d{1,9}[.)])(\s+|$)")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
-_PATH_SEP = " > "
-
-
-@dataclass
-class _Section:
-    heading_path: str
-    lines: list[str]
-
-
-@dataclass
-class _Block:
-    kind: str  # "paragraph" | "list" | "table" | "code"
-    lines: list[str]
 
 
 @dataclass
@@ -62,10 +47,11 @@ class _Piece:
 def chunk_markdown(markdown: str, *, max_chars: int = 1200, overlap_chars: int = 150) -> list[Chunk]:
     """Split a markdown document into self-describing chunks (rules in the module docstring).
 
-    YAML front matter is removed first (it is parameters, not prose). ``max_chars`` bounds the
-    body of each chunk (the heading path line comes on top); it is exceeded only when a table
-    header or code fence repeated on a piece is itself that long. Empty or blank input gives
-    ``[]``; so do heading-only sections.
+    YAML front matter is removed first (it is parameters, not prose). Sections and blocks come
+    from the one markdown pipeline (:func:`revops.lib.markdown.sections`, CommonMark via
+    markdown-it-py). ``max_chars`` bounds the body of each chunk (the heading path line comes on
+    top); it is exceeded only when a table header or code fence repeated on a piece is itself
+    that long. Empty or blank input gives ``[]``; so do heading-only sections.
 
     Raises:
         ValueError: ``max_chars < 1`` or ``overlap_chars`` outside ``[0, max_chars)``.
@@ -77,9 +63,9 @@ def chunk_markdown(markdown: str, *, max_chars: int = 1200, overlap_chars: int =
         raise ValueError(f"overlap_chars must be in [0, max_chars), got {overlap_chars}")
     _, markdown = split_front_matter(markdown)
     chunks: list[Chunk] = []
-    for section in _sections(markdown):
+    for section in sections(markdown):
         pieces: list[_Piece] = []
-        for block in _blocks(section.lines):
+        for block in section.blocks:
             pieces.extend(_pieces(block, max_chars))
         for body in _pack(pieces, max_chars, overlap_chars):
             text = f"{section.heading_path}\n\n{body}" if section.heading_path else body
@@ -87,119 +73,22 @@ def chunk_markdown(markdown: str, *, max_chars: int = 1200, overlap_chars: int =
     return chunks
 
 
-def _sections(markdown: str) -> list[_Section]:
-    sections = [_Section("", [])]
-    stack: list[tuple[int, str]] = []
-    fence: str | None = None
-    for line in markdown.splitlines():
-        if fence is not None:
-            if _closes_fence(line, fence):
-                fence = None
-        else:
-            opening = _FENCE_OPEN_RE.match(line)
-            if opening:
-                fence = opening.group(1)
-            else:
-                heading = _HEADING_RE.match(line)
-                if heading:
-                    level = len(heading.group(1))
-                    while stack and stack[-1][0] >= level:
-                        stack.pop()
-                    stack.append((level, (heading.group(2) or "").strip()))
-                    path = _PATH_SEP.join(title for _, title in stack if title)
-                    sections.append(_Section(path, []))
-                    continue
-        sections[-1].lines.append(line)
-    return [s for s in sections if any(line.strip() for line in s.lines)]
-
-
-def _closes_fence(line: str, fence: str) -> bool:
-    stripped = line.strip()
-    return (
-        len(line) - len(line.lstrip(" ")) <= 3
-        and len(stripped) >= len(fence)
-        and set(stripped) == {fence[0]}
-    )
-
-
-def _is_table_start(lines: list[str], i: int) -> bool:
-    """A header row with a pipe, followed by a delimiter row such as ``|---|:--:|``."""
-    return (
-        "|" in lines[i]
-        and i + 1 < len(lines)
-        and "|" in lines[i + 1]
-        and "-" in lines[i + 1]
-        and bool(_TABLE_DELIM_RE.match(lines[i + 1]))
-    )
-
-
-def _blocks(lines: list[str]) -> list[_Block]:
-    blocks: list[_Block] = []
-    i, n = 0, len(lines)
-    while i < n:
-        line = lines[i]
-        if not line.strip():
-            i += 1
-            continue
-        start = i
-        opening = _FENCE_OPEN_RE.match(line)
-        if opening:
-            i += 1
-            while i < n and not _closes_fence(lines[i], opening.group(1)):
-                i += 1
-            i = min(i + 1, n)  # include the closing fence (an unclosed fence runs to the end)
-            blocks.append(_Block("code", lines[start:i]))
-        elif _is_table_start(lines, i):
-            i += 2
-            while i < n and lines[i].strip() and "|" in lines[i]:
-                i += 1
-            blocks.append(_Block("table", lines[start:i]))
-        elif _LIST_ITEM_RE.match(line):
-            i += 1
-            while i < n:
-                if lines[i].strip():
-                    if _FENCE_OPEN_RE.match(lines[i]) and not lines[i].startswith((" ", "\t")):
-                        break
-                    i += 1
-                    continue
-                # A blank line continues the list only if an item or indented content follows.
-                j = i
-                while j < n and not lines[j].strip():
-                    j += 1
-                if j < n and (_LIST_ITEM_RE.match(lines[j]) or lines[j].startswith((" ", "\t"))):
-                    i = j
-                else:
-                    break
-            blocks.append(_Block("list", lines[start:i]))
-        else:
-            i += 1
-            while (
-                i < n
-                and lines[i].strip()
-                and not _FENCE_OPEN_RE.match(lines[i])
-                and not _LIST_ITEM_RE.match(lines[i])
-                and not _is_table_start(lines, i)
-            ):
-                i += 1
-            blocks.append(_Block("paragraph", lines[start:i]))
-    return blocks
-
-
-def _pieces(block: _Block, max_chars: int) -> list[_Piece]:
+def _pieces(block: Block, max_chars: int) -> list[_Piece]:
     """The block as one piece, or split on line boundaries into pieces of at most max_chars."""
-    text = "\n".join(block.lines)
-    prose = block.kind in ("paragraph", "list")
+    lines = list(block.lines)
+    text = "\n".join(lines)
+    prose = block.kind not in ("table", "code")
     if len(text) <= max_chars:
         return [_Piece(text, prose)]
     if block.kind == "table":
-        head, tail, inner = block.lines[:2], [], block.lines[2:]
-    elif block.kind == "code":
-        fence = _FENCE_OPEN_RE.match(block.lines[0]).group(1)
-        closed = len(block.lines) > 1 and _closes_fence(block.lines[-1], fence)
-        head, tail = block.lines[:1], [block.lines[-1] if closed else fence]
-        inner = block.lines[1:-1] if closed else block.lines[1:]
+        head, tail, inner = lines[:2], [], lines[2:]
+    elif block.fence and block.node is not None:
+        # Opening fence, the content's lines, then the closing fence unless it was never closed.
+        closed = len(lines) >= block.node.content.count("\n") + 2
+        head, tail = lines[:1], [lines[-1] if closed else block.fence]
+        inner = lines[1:-1] if closed else lines[1:]
     else:
-        head, tail, inner = [], [], block.lines
+        head, tail, inner = [], [], lines
     frame = sum(len(line) + 1 for line in head + tail)
     budget = max(max_chars - frame, max(1, max_chars // 4))
     return [_Piece("\n".join(head + group + tail), prose) for group in _pack_lines(inner, budget)]

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
+from revops.lib.markdown import to_plain
 
 
 def markdown_to_plain(markdown: str) -> str:
-    """A plain-text rendering: headings, emphasis and link syntax removed; tables kept as rows."""
-    text = re.sub(r"^#{1,6}\s*", "", markdown, flags=re.M)
-    text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
-    text = re.sub(r"(?<!\w)_(.+?)_(?!\w)", r"\1", text)
-    text = re.sub(r"\[([^\]]+)\]\((https?://[^)]+)\)", r"\1 (\2)", text)
-    text = re.sub(r"^\|\s*-{3}.*\|\s*$\n?", "", text, flags=re.M)
-    text = re.sub(r"^\|\s*(.*?)\s*\|\s*$", lambda m: "  ".join(c.strip() for c in m.group(1).split("|")), text, flags=re.M)
-    return text.strip()
+    """A plain-text rendering (:func:`revops.lib.markdown.to_plain`): headings as their text,
+    emphasis marks dropped, http(s) links as ``text (url)``, tables as rows of cells separated by
+    two spaces, code without fences. Leading and trailing blank space stripped."""
+    return to_plain(markdown)

@@ -6,7 +6,8 @@ more :class:`SlackMessage` (``text`` fallback + ``blocks``) within Slack's limit
 section's text <= 3,000, <= 10 fields of <= 2,000 each, <= 10 context elements, <= 50 blocks per
 message. :func:`progress_message` is the "Working on it…" message as specialists finish.
 
-Reading rules:
+The answer is parsed once by :mod:`revops.lib.markdown` (markdown-it-py); text runs are rendered
+with its Slack mrkdwn renderer and tables read from its table nodes. Reading rules:
 
 - sections are cut on paragraph boundaries (then lines, then words; see
   :func:`integrations.slack.mrkdwn.split_message`) and a Markdown heading starts a new section;
@@ -22,21 +23,23 @@ Reading rules:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from integrations.slack.mrkdwn import (
-    _HEADING_RE,
-    _escape,
-    _escape_url,
-    _inline,
-    _is_fence_toggle,
-    _is_table_separator,
-    _plain,
-    _render_table,
-    _table_cells,
-    markdown_to_mrkdwn,
-    split_message,
+from markdown_it.tree import SyntaxTreeNode
+
+from integrations.slack.mrkdwn import split_message
+from revops.lib.markdown import (
+    Document,
+    Table,
+    aligned_table,
+    inline_to_mrkdwn,
+    parse,
+    parse_table,
+    plain_text,
+    slack_escape,
+    slack_escape_url,
+    table_of,
+    to_mrkdwn,
 )
 
 HEADER_CHARS = 150
@@ -53,9 +56,6 @@ FALLBACK_CHARS = 3000
 FEEDBACK_UP_ACTION_ID = "revops_feedback_up"
 FEEDBACK_DOWN_ACTION_ID = "revops_feedback_down"
 FEEDBACK_ACTION_IDS = {FEEDBACK_UP_ACTION_ID: "up", FEEDBACK_DOWN_ACTION_ID: "down"}
-
-_SOURCES_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+sources\s*#*\s*$", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class SlackMessage:
@@ -92,67 +92,40 @@ def agent_label(agent: str) -> str:
 # --- the answer's parts ---------------------------------------------------------------------------
 
 
-def _split_sources(markdown: str) -> tuple[str, list[str]]:
-    """The answer without its ``Sources`` section, and that section's non-blank lines."""
-    lines = markdown.replace("\r\n", "\n").split("\n")
-    in_code = False
-    for i, line in enumerate(lines):
-        if _is_fence_toggle(line.strip()):
-            in_code = not in_code
-        elif not in_code and _SOURCES_HEADING_RE.match(line):
-            rest = lines[i + 1 :]
-            end = next((j for j, l in enumerate(rest) if _HEADING_RE.match(l)), len(rest))
-            sources = [l.strip() for l in rest[:end] if l.strip()]
-            return "\n".join(lines[:i] + rest[end:]).strip(), sources
-    return markdown.strip(), []
+def _split_sources(doc: Document) -> tuple[list[SyntaxTreeNode], list[str]]:
+    """The answer's top-level nodes without its ``Sources`` section (a heading of any level
+    titled "Sources", up to the next heading), and that section's non-blank source lines."""
+    nodes = list(doc.nodes)
+    for i, node in enumerate(nodes):
+        if node.type == "heading" and plain_text(node).strip().lower() == "sources":
+            end = next((j for j in range(i + 1, len(nodes)) if nodes[j].type == "heading"), len(nodes))
+            stop = nodes[end].map[0] if end < len(nodes) else len(doc.lines)
+            sources = [line.strip() for line in doc.lines[node.map[1] : stop] if line.strip()]
+            return nodes[:i] + nodes[end:], sources
+    return nodes, []
 
 
-def _parts(markdown: str) -> list[tuple[str, object]]:
-    """``("text", markdown)`` runs (a heading starts a new run) and ``("table", (header, sep, rows))``."""
+def _parts(nodes: list[SyntaxTreeNode]) -> list[tuple[str, object]]:
+    """``("text", [nodes])`` runs (a heading starts a new run) and ``("table", Table)``."""
     parts: list[tuple[str, object]] = []
-    current: list[str] = []
-    in_code = False
-
-    def flush() -> None:
-        if "\n".join(current).strip():
-            parts.append(("text", "\n".join(current)))
-        current.clear()
-
-    lines = markdown.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if _is_fence_toggle(line.strip()):
-            in_code = not in_code
-        elif not in_code and "|" in line and i + 1 < len(lines) and _is_table_separator(lines[i + 1]):
-            j = i + 2
-            while j < len(lines) and lines[j].strip() and "|" in lines[j]:
-                j += 1
-            flush()
-            parts.append(("table", (line, lines[i + 1], lines[i + 2 : j])))
-            i = j
-            continue
-        elif not in_code and _HEADING_RE.match(line):
-            flush()
-        current.append(line)
-        i += 1
-    flush()
+    current: list[SyntaxTreeNode] = []
+    for node in nodes:
+        if node.type in ("heading", "table") and current:
+            parts.append(("text", current))
+            current = []
+        if node.type == "table":
+            parts.append(("table", table_of(node)))
+        else:
+            current.append(node)
+    if current:
+        parts.append(("text", current))
     return parts
 
 
-def table_blocks(header: str, separator: str, rows: list[str]) -> list[dict]:
-    """Blocks for one Markdown table (see the module docstring for the three renderings).
-
-    Two columns and <= 15 rows: section ``fields`` (column names in bold, then one row per
-    line of the two-column grid, <= 10 fields per section). Else, rendered width <= 60: an
-    aligned monospace block. Else: a compact list. Every block is within Slack's limits.
-    """
-    names = [_escape(_plain(c)) for c in _table_cells(header)]
-    grid = [[_escape(_plain(c)) for c in _table_cells(r)] for r in rows]
-    ncols = max([len(names), *(len(r) for r in grid)])
-    names += [""] * (ncols - len(names))
-    grid = [r + [""] * (ncols - len(r)) for r in grid]
-    if ncols == 2 and len(grid) <= FIELD_TABLE_MAX_ROWS:
+def _table_blocks(table: Table) -> list[dict]:
+    names = [slack_escape(c) for c in table.header]
+    grid = [[slack_escape(c) for c in row] for row in table.rows]
+    if len(names) == 2 and len(grid) <= FIELD_TABLE_MAX_ROWS:
         fields = [f"*{n}*" if n else " " for n in names]
         for row in grid:
             fields.extend(cell or "–" for cell in row)
@@ -160,9 +133,9 @@ def table_blocks(header: str, separator: str, rows: list[str]) -> list[dict]:
             {"type": "section", "fields": [{"type": "mrkdwn", "text": _truncate(f, FIELD_CHARS)} for f in fields[k : k + MAX_FIELDS]]}
             for k in range(0, len(fields), MAX_FIELDS)
         ]
-    rendered = _render_table(header, separator, rows)  # [fence, header, rule, *rows, fence]
-    if max(len(l) for l in rendered[1:-1]) <= NARROW_TABLE_COLUMNS:
-        return [_section(piece) for piece in split_message("\n".join(rendered), limit=SECTION_CHARS)]
+    rendered = aligned_table(table, slack_escape)  # [header, rule, *rows]
+    if max(len(l) for l in rendered) <= NARROW_TABLE_COLUMNS:
+        return [_section(piece) for piece in split_message("\n".join(["```", *rendered, "```"]), limit=SECTION_CHARS)]
     lines = []
     for row in grid:
         first = row[0] or "–"
@@ -171,19 +144,35 @@ def table_blocks(header: str, separator: str, rows: list[str]) -> list[dict]:
     return [_section(piece) for piece in split_message("\n".join(lines), limit=SECTION_CHARS)]
 
 
-def body_blocks(markdown: str) -> list[dict]:
-    """Section blocks for an answer body (no ``Sources``): text <= 3,000 characters each."""
+def table_blocks(header: str, separator: str, rows: list[str]) -> list[dict]:
+    """Blocks for one Markdown table given as its lines (see the module docstring for the three renderings).
+
+    Two columns and <= 15 rows: section ``fields`` (column names in bold, then one row per
+    line of the two-column grid, <= 10 fields per section). Else, rendered width <= 60: an
+    aligned monospace block. Else: a compact list. Every block is within Slack's limits.
+    Raises ValueError when the lines are not a Markdown table.
+    """
+    return _table_blocks(parse_table("\n".join([header, separator, *rows])))
+
+
+def _body_blocks(doc: Document, nodes: list[SyntaxTreeNode]) -> list[dict]:
     blocks: list[dict] = []
-    for kind, value in _parts(markdown):
+    for kind, value in _parts(nodes):
         if kind == "table":
-            rendered = table_blocks(*value)  # type: ignore[misc]
+            rendered = _table_blocks(value)  # type: ignore[arg-type]
             last = blocks[-1] if blocks else None
             if last and "fields" in rendered[0] and "fields" not in last and last["text"]["text"].count("\n") == 0:
                 last["fields"] = rendered.pop(0)["fields"]  # a one-line heading and its key/value table: one block
             blocks.extend(rendered)
         else:
-            blocks.extend(_section(piece) for piece in split_message(markdown_to_mrkdwn(str(value)), limit=SECTION_CHARS))
+            blocks.extend(_section(piece) for piece in split_message(to_mrkdwn(doc, value), limit=SECTION_CHARS))  # type: ignore[arg-type]
     return blocks
+
+
+def body_blocks(markdown: str) -> list[dict]:
+    """Section blocks for an answer body (no ``Sources``): text <= 3,000 characters each."""
+    doc = parse(markdown)
+    return _body_blocks(doc, list(doc.nodes))
 
 
 def _block_chars(block: dict) -> int:
@@ -201,10 +190,10 @@ def context_block(*, sources: list[str], run_ref: str, run_url: str = "", note: 
     """The context line: sources (mrkdwn, escaped, <= 2,000 characters) and the run id/link."""
     elements = []
     if sources:
-        text = "*Sources*\n" + "\n".join(_inline(s) for s in sources)
+        text = "*Sources*\n" + "\n".join(inline_to_mrkdwn(s) for s in sources)
         elements.append({"type": "mrkdwn", "text": _truncate(text, CONTEXT_CHARS)})
-    run = f"<{_escape_url(run_url)}|Run {run_ref}>" if run_url else f"Run `{run_ref}`"
-    elements.append({"type": "mrkdwn", "text": f"{run}{f' · {_escape(note)}' if note else ''}"})
+    run = f"<{slack_escape_url(run_url)}|Run {run_ref}>" if run_url else f"Run `{run_ref}`"
+    elements.append({"type": "mrkdwn", "text": f"{run}{f' · {slack_escape(note)}' if note else ''}"})
     return {"type": "context", "elements": elements}
 
 
@@ -233,8 +222,9 @@ def answer_messages(
     starts with the header, the last ends with the context line and (``feedback``) the buttons.
     ``text`` of each message is its sections' mrkdwn, cut to 3,000 characters.
     """
-    body, sources = _split_sources(markdown)
-    blocks = body_blocks(body) or [_section("_(no answer text)_")]
+    doc = parse(markdown)
+    body, sources = _split_sources(doc)
+    blocks = _body_blocks(doc, body) or [_section("_(no answer text)_")]
     tail = [context_block(sources=sources, run_ref=run_ref, run_url=run_url, note=note)]
     if feedback:
         tail.append(feedback_block(run_ref=run_ref))
@@ -254,7 +244,7 @@ def answer_messages(
     for n, group in enumerate(groups):
         texts = [_block_text(b) for b in group if b["type"] == "section"]
         if n == 0:
-            texts.insert(0, f"*{_escape(group[0]['text']['text'])}*")
+            texts.insert(0, f"*{slack_escape(group[0]['text']['text'])}*")
         messages.append(SlackMessage(text=_truncate("\n\n".join(texts), FALLBACK_CHARS) or f"Run {run_ref}", blocks=group))
     return messages
 
@@ -268,23 +258,23 @@ def progress_message(*, run_ref: str, planned: list[str], done: list[str], faile
     failed = failed or []
     text = f"Working on it… (run {run_ref})"
     if not planned:
-        return SlackMessage(text=text, blocks=[_section(_escape(text))])
+        return SlackMessage(text=text, blocks=[_section(slack_escape(text))])
     lines = []
     for agent in planned:
         mark = "⚠️" if agent in failed else "✅" if agent in done else "⏳"
-        lines.append(f"{mark} {_escape(agent_label(agent))}")
+        lines.append(f"{mark} {slack_escape(agent_label(agent))}")
     finished = sum(1 for a in planned if a in done or a in failed)
     status = f"{finished} of {len(planned)} specialist{'s' if len(planned) != 1 else ''} finished"
     return SlackMessage(
         text=f"{text}: {status}",
-        blocks=[_section(_escape(f"Working on it… {status}.")), {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(" · ".join(lines), CONTEXT_CHARS)}, {"type": "mrkdwn", "text": f"Run `{run_ref}`"}]}],
+        blocks=[_section(slack_escape(f"Working on it… {status}.")), {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(" · ".join(lines), CONTEXT_CHARS)}, {"type": "mrkdwn", "text": f"Run `{run_ref}`"}]}],
     )
 
 
 def answered_below_message(*, run_ref: str, count: int) -> SlackMessage:
     """What the acknowledgement becomes when the answer follows in ``count`` messages."""
     text = f"Done: the answer follows in {count} messages (run {run_ref})."
-    return SlackMessage(text=text, blocks=[_section(_escape(text))])
+    return SlackMessage(text=text, blocks=[_section(slack_escape(text))])
 
 
 __all__ = [

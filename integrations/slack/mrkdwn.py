@@ -1,174 +1,34 @@
 """Markdown (what the agents write) to Slack ``mrkdwn``, and splitting long messages.
 
-Slack's mrkdwn is not Markdown: ``*bold*``, ``_italic_``, ``~strike~``, links ``<url|text>``, no
-headings, no tables; ``&``, ``<`` and ``>`` must be escaped as HTML entities
+The conversion is :func:`revops.lib.markdown.to_mrkdwn` (the one markdown pipeline); this module
+keeps the name callers use and cuts rendered mrkdwn into messages. Slack's mrkdwn is not
+Markdown: ``*bold*``, ``_italic_``, ``~strike~``, links ``<url|text>``, no headings, no tables; ``&``, ``<`` and ``>`` must be escaped as HTML entities
 (https://api.slack.com/reference/surfaces/formatting). Escaping everything except the links we
 build also means an answer can never smuggle ``<!channel>`` or ``<@U…>`` pings into a thread.
 """
 
 from __future__ import annotations
 
-import re
+from revops.lib.markdown import to_mrkdwn
 
 _FENCE = "```"
-_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
-_HR_RE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
-_BULLET_RE = re.compile(r"^(\s*)([*+-])\s+(.*)$")
-_QUOTE_RE = re.compile(r"^(\s*)>\s?(.*)$")
-_TABLE_SEP_CELL_RE = re.compile(r"^\s*:?-+:?\s*$")
-_CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
-
-_INLINE_CODE_RE = re.compile(r"(`+)(.+?)\1")
-_LINK_RE = re.compile(r"\[([^\]\n]+)\]\(\s*<?(https?://[^)\s>]+|mailto:[^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-_AUTOLINK_RE = re.compile(r"<(https?://[^>\s]+)>")
-_BOLD_RE = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
-_ITALIC_RE = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
-_STRIKE_RE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
-
-# Private-use characters: placeholders that no escaping or emphasis rule touches.
-_PH_OPEN, _PH_CLOSE, _BOLD_MARK = "\ue000", "\ue001", "\ue002"
-_PH_RE = re.compile(f"{_PH_OPEN}(\\d+){_PH_CLOSE}")
-
 _MIN_SPLIT_LIMIT = 16
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _escape_url(url: str) -> str:
-    return url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20")
-
-
 def _is_fence_toggle(stripped: str) -> bool:
-    """A line opening or closing a fenced block (```` ``` ```` or ```` ```sql ````), not ```` ```x``` ````."""
+    """A line opening or closing a fenced block (```` ``` ````), in mrkdwn as rendered here."""
     return stripped.startswith(_FENCE) and _FENCE not in stripped[3:]
 
 
-def _plain(text: str) -> str:
-    """Text without Markdown emphasis/links/code marks (for table cells, which are monospace)."""
-    text = _LINK_RE.sub(lambda m: m.group(1), text)
-    text = _AUTOLINK_RE.sub(lambda m: m.group(1), text)
-    text = _INLINE_CODE_RE.sub(lambda m: m.group(2), text)
-    text = _BOLD_RE.sub(lambda m: m.group(1) or m.group(2), text)
-    text = _STRIKE_RE.sub(lambda m: m.group(1), text)
-    return text.replace("\\|", "|")
-
-
-def _inline(text: str) -> str:
-    """Convert one line of Markdown inline syntax to escaped mrkdwn."""
-    kept: list[str] = []
-
-    def keep(rendered: str) -> str:
-        kept.append(rendered)
-        return f"{_PH_OPEN}{len(kept) - 1}{_PH_CLOSE}"
-
-    text = _INLINE_CODE_RE.sub(lambda m: keep(f"`{_escape(m.group(2).strip())}`"), text)
-    text = _LINK_RE.sub(
-        lambda m: keep(f"<{_escape_url(m.group(2))}|{_escape(_plain(m.group(1))).replace('|', '/')}>"), text
-    )
-    text = _AUTOLINK_RE.sub(lambda m: keep(f"<{_escape_url(m.group(1))}>"), text)
-    text = _escape(text)
-    text = _BOLD_RE.sub(lambda m: f"{_BOLD_MARK}{m.group(1) or m.group(2)}{_BOLD_MARK}", text)
-    text = _ITALIC_RE.sub(lambda m: f"_{m.group(1)}_", text)
-    text = _STRIKE_RE.sub(lambda m: f"~{m.group(1)}~", text)
-    text = text.replace(_BOLD_MARK, "*")
-    return _PH_RE.sub(lambda m: kept[int(m.group(1))], text)
-
-
-def _table_cells(line: str) -> list[str]:
-    line = line.strip()
-    if line.startswith("|"):
-        line = line[1:]
-    if line.endswith("|") and not line.endswith("\\|"):
-        line = line[:-1]
-    return [cell.strip() for cell in _CELL_SPLIT_RE.split(line)]
-
-
-def _is_table_separator(line: str) -> bool:
-    return "|" in line and all(_TABLE_SEP_CELL_RE.match(cell) for cell in _table_cells(line))
-
-
-def _render_table(header: str, separator: str, rows: list[str]) -> list[str]:
-    """A Markdown table as an aligned, monospace block (Slack has no tables)."""
-    aligns = []
-    for cell in _table_cells(separator):
-        right, left = cell.endswith(":"), cell.startswith(":")
-        aligns.append("center" if left and right else "right" if right else "left")
-    grid = [[_escape(_plain(c)) for c in _table_cells(line)] for line in [header, *rows]]
-    ncols = max(len(r) for r in grid)
-    aligns += ["left"] * (ncols - len(aligns))
-    grid = [r + [""] * (ncols - len(r)) for r in grid]
-    widths = [max(len(r[i]) for r in grid) for i in range(ncols)]
-
-    def fmt(row: list[str]) -> str:
-        cells = []
-        for value, width, align in zip(row, widths, aligns):
-            cells.append(value.rjust(width) if align == "right" else value.center(width) if align == "center" else value.ljust(width))
-        return " | ".join(cells).rstrip()
-
-    rule = "-+-".join("-" * w for w in widths)
-    return [_FENCE, fmt(grid[0]), rule, *(fmt(r) for r in grid[1:]), _FENCE]
-
-
 def markdown_to_mrkdwn(text: str) -> str:
-    """Convert the agents' Markdown answer to Slack mrkdwn.
+    """Convert the agents' Markdown answer to Slack mrkdwn (see :func:`revops.lib.markdown.to_mrkdwn`).
 
-    - ``### Heading`` -> ``*Heading*`` on its own line;
-    - ``**bold**``/``__bold__`` -> ``*bold*``; ``*italic*`` -> ``_italic_``; ``~~x~~`` -> ``~x~``;
-    - ``[text](https://url)`` -> ``<https://url|text>``; ``<https://url>`` kept as a link;
-    - tables -> an aligned monospace block wrapped in triple backticks;
-    - fenced code kept (the language tag is dropped: Slack would print it); inline code kept;
-    - bullets kept (``-`` as is, ``*``/``+`` become ``•`` so they cannot pair up as bold),
-      numbered lists and ``>`` quotes kept;
-    - ``&``, ``<``, ``>`` escaped everywhere else, so no ``<!channel>``/``<@U…>`` pings.
-
-    An unclosed code fence is closed at the end. Returns a string (no trailing newline added).
+    Headings -> ``*Heading*``; ``**bold**`` -> ``*bold*``; ``*italic*`` -> ``_italic_``;
+    ``~~x~~`` -> ``~x~``; ``[text](https://url)`` -> ``<https://url|text>``; tables -> an aligned
+    monospace block; fenced code kept without its language tag; ``&``, ``<``, ``>`` escaped
+    everywhere else, so no ``<!channel>``/``<@U…>`` pings. Returns a string (no trailing newline).
     """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    out: list[str] = []
-    in_code = False
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        stripped = line.strip()
-        if in_code:
-            if _is_fence_toggle(stripped):
-                out.append(_FENCE)
-                in_code = False
-            else:
-                out.append(_escape(line))
-            i += 1
-            continue
-        if _is_fence_toggle(stripped):
-            out.append(_FENCE)
-            in_code = True
-            i += 1
-            continue
-        if "|" in line and i + 1 < len(lines) and _is_table_separator(lines[i + 1]):
-            j = i + 2
-            while j < len(lines) and lines[j].strip() and "|" in lines[j]:
-                j += 1
-            out.extend(_render_table(line, lines[i + 1], lines[i + 2 : j]))
-            i = j
-            continue
-        if heading := _HEADING_RE.match(line):
-            content = _inline(heading.group(1)).replace("*", "").strip()
-            out.append(f"*{content}*" if content else "")
-        elif _HR_RE.match(line):
-            out.append("---")
-        elif bullet := _BULLET_RE.match(line):
-            indent, marker, rest = bullet.groups()
-            out.append(f"{indent}{'-' if marker == '-' else '•'} {_inline(rest)}")
-        elif quote := _QUOTE_RE.match(line):
-            indent, rest = quote.groups()
-            out.append(f"{indent}> {_inline(rest)}".rstrip())
-        else:
-            out.append(_inline(line))
-        i += 1
-    if in_code:
-        out.append(_FENCE)
-    return "\n".join(out).strip("\n")
+    return to_mrkdwn(text)
 
 
 # --- splitting ----------------------------------------------------------------------------------
