@@ -16,6 +16,7 @@ from agents.models import Run, RunStep, StepKind
 from agents.runtime.grounding import GroundingSources
 from agents.semantic.query import Filter, OrderBy, SemanticQuery, SemanticQueryError
 from knowledge.semantic_model import SemanticModelInvalid, SemanticModelSpec, parse_semantic_model
+from revops.lib.markdown import headings as markdown_headings
 from revops.lib.redact import redact, redact_text
 
 PREVIEW_ROWS = 20
@@ -416,17 +417,9 @@ def dimension_values_load(model: SemanticModelSpec, warehouse) -> tuple[dict[str
 
 
 def _heading_paths(markdown: str, sections: tuple[str, ...]) -> list[str]:
-    """Heading paths (``"H1 > H2"``) of the wanted section headings that exist in ``markdown``."""
-    import re
-
-    path: list[tuple[int, str]] = []
-    found: list[str] = []
-    for m in re.finditer(r"^(#{1,6})\s+(.+?)\s*#*\s*$", markdown, flags=re.M):
-        level, title = len(m.group(1)), m.group(2).strip()
-        path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, title)]
-        if title in sections:
-            found.append(" > ".join(t for _, t in path))
-    return found
+    """Heading paths (``"H1 > H2"``, as the KB chunks name them) of the wanted section headings
+    that exist in ``markdown`` (parsed by :func:`revops.lib.markdown.headings`)."""
+    return [h.path for h in markdown_headings(markdown) if h.title in sections]
 
 
 def fmt_usd(value: Any) -> str:
