@@ -18,7 +18,9 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from agents.playbooks.base import SpecialistAnswer
-from agents.runtime.context import QueryResult, RunContext, fmt_pct, fmt_usd, md_table
+from agents.playbooks.formatting import fmt_count, fmt_days, fmt_key, fmt_pct, fmt_usd
+from agents.playbooks.render import render_answer
+from agents.runtime.context import QueryResult, RunContext
 from agents.semantic.parser import ParseResult, parse_question
 from agents.semantic.query import SemanticQuery, SemanticQueryError
 from knowledge.semantic_model import SemanticModelSpec
@@ -106,15 +108,20 @@ def describe(model: SemanticModelSpec, query: SemanticQuery) -> str:
     return " · ".join(parts)
 
 
+def interpreted_context(model: SemanticModelSpec, parsed: ParseResult, query: SemanticQuery) -> dict:
+    """Context of the ``**Interpreted as:**`` line (layout ``answers/_interpreted_as.md``): the
+    description, the words not used (lower-cased, once each) and the parser's notes (each ending
+    with a full stop)."""
+    return {
+        "description": describe(model, query),
+        "unused": list(dict.fromkeys(w.lower() for w in parsed.unused_words)),
+        "notes": [n if n.endswith(".") else n + "." for n in parsed.notes],
+    }
+
+
 def interpreted_line(model: SemanticModelSpec, parsed: ParseResult, query: SemanticQuery) -> str:
     """The answer's first line: ``**Interpreted as:** ...`` plus the words not used."""
-    line = f"**Interpreted as:** {describe(model, query)}."
-    unused = list(dict.fromkeys(w.lower() for w in parsed.unused_words))
-    if unused:
-        line += " Words not used: " + ", ".join(f"“{w}”" for w in unused) + "."
-    if parsed.notes:
-        line += " " + " ".join(n if n.endswith(".") else n + "." for n in parsed.notes)
-    return line
+    return render_answer("_interpreted_as", {"interpreted": interpreted_context(model, parsed, query)})
 
 
 def _interpretation(status: str, parsed: ParseResult, query: SemanticQuery | None, reason: str = "") -> dict:
@@ -130,31 +137,23 @@ def _interpretation(status: str, parsed: ParseResult, query: SemanticQuery | Non
 
 # -- declining -------------------------------------------------------------------------------------
 def decline(ctx: RunContext, model: SemanticModelSpec, values: dict, parsed: ParseResult, *, reason: str = "") -> SpecialistAnswer:
-    """Say which part of the question could not be mapped and what exists; compute nothing."""
-    lines = ["### I could not answer this as asked", ""]
-    if parsed.unmapped:
-        lines.append(
-            "I did not compute anything, because these parts of your question are not in your semantic model: "
-            + ", ".join(f"**{u}**" for u in parsed.unmapped)
-            + ". Answering without them would answer a different question."
-        )
-        for u in parsed.unmapped:
-            close = _closest_values(values, u)
-            if close:
-                lines.append(f"- Closest known values to “{u}”: " + ", ".join(f"{v} ({model.dimension_label(d)})" for d, v in close) + ".")
-    elif reason:
-        lines.append(f"I did not compute anything: {reason}.")
-    else:
-        lines.append("I could not find a metric in your question, so I computed nothing rather than guess.")
-    if parsed.matched:
-        lines.append("Understood: " + "; ".join(f"“{text}” = {meaning}" for text, meaning in parsed.matched) + ".")
-    lines += [
-        "",
-        "What I can compute: " + ", ".join(sorted(model.metric_label(m) for m in model.metrics)) + ".",
-        "Broken down or filtered by: " + ", ".join(sorted(model.dimension_label(d) for d, s in model.dimensions.items() if s.link_values)) + ", and periods of "
-        + ", ".join(sorted(model.dimension_label(t) for t in model.time_dimensions)) + ".",
-    ]
-    return SpecialistAnswer(AGENT, "\n".join(lines), {}, interpretation=_interpretation("declined", parsed, parsed.query, reason))
+    """Say which part of the question could not be mapped and what exists; compute nothing
+    (layout ``answers/data_decline.md``)."""
+    context = {
+        "unmapped": list(parsed.unmapped),
+        "closest": [
+            {"text": u, "values": [{"value": v, "dimension": model.dimension_label(d)} for d, v in close]}
+            for u in parsed.unmapped
+            if (close := _closest_values(values, u))
+        ],
+        "reason": reason,
+        "matched": [{"text": text, "meaning": meaning} for text, meaning in parsed.matched],
+        "metrics": sorted(model.metric_label(m) for m in model.metrics),
+        "dimensions": sorted(model.dimension_label(d) for d, s in model.dimensions.items() if s.link_values),
+        "time_dimensions": sorted(model.dimension_label(t) for t in model.time_dimensions),
+    }
+    markdown = render_answer("data_decline", context)
+    return SpecialistAnswer(AGENT, markdown, {}, interpretation=_interpretation("declined", parsed, parsed.query, reason))
 
 
 def _closest_values(values: dict, text: str) -> list[tuple[str, str]]:
@@ -183,48 +182,49 @@ def _fmt(model: SemanticModelSpec, name: str, value: Any) -> str:
     if unit == "percent":
         return fmt_pct(value)
     if unit == "days":
-        return f"{float(value):,.1f} days"
+        return fmt_days(value)
     if unit == "count":
-        return f"{int(value):,}"
+        return fmt_count(value)
     return f"{float(value):,.2f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _parts(model: SemanticModelSpec, name: str, row: dict) -> str:
-    """``" (4,238 of 6,711 closed opportunities)"`` for a ratio metric, '' otherwise."""
+def _parts(model: SemanticModelSpec, name: str, row: dict) -> dict | None:
+    """``{"num": "4,238", "den": "6,711", "label": "closed opportunities"}`` for a ratio metric (the
+    layouts show it as "(4,238 of 6,711 closed opportunities)"), None otherwise."""
     spec = model.metrics.get(name)
     num, den = row.get(f"{name}__numerator"), row.get(f"{name}__denominator")
     if spec is None or not spec.is_ratio or num is None or den is None:
-        return ""
-    den_label = model.measures[spec.denominator].label or spec.denominator
-    return f" ({int(num):,} of {int(den):,} {den_label})"
+        return None
+    return {"num": fmt_count(num), "den": fmt_count(den), "label": model.measures[spec.denominator].label or spec.denominator}
 
 
 def compute(ctx: RunContext, model: SemanticModelSpec, parsed: ParseResult) -> SpecialistAnswer:
-    """Run the parsed query (and its comparison period) and render the answer markdown."""
+    """Run the parsed query (and its comparison period) and render the answer (layout
+    ``answers/data_answer.md``: interpreted-as line, totals / breakdown / rows, comparison, definitions)."""
     query = parsed.query
     assert query is not None
     title = describe(model, query)
     companions = companion_counts(model, query.metrics)
     extra = tuple(c for c in dict.fromkeys(companions.values()) if c not in query.metrics)
     res = ctx.semantic(replace(query, metrics=query.metrics + extra), agent=AGENT, purpose=title)
-    lines = [interpreted_line(model, parsed, query), ""]
+    context: dict[str, Any] = {"interpreted": interpreted_context(model, parsed, query)}
     if query.fields:
-        lines += _render_rows(model, query, res)
+        context["rows"] = _rows_context(model, query, res)
     elif query.group_by or query.grain:
-        lines += _render_groups(ctx, model, query, res, companions)
+        context["groups"] = _groups_context(ctx, model, query, res, companions)
     else:
-        lines += _render_totals(ctx, model, query, res, companions)
+        context["totals"] = _totals_context(ctx, model, query, res, companions)
     if query.compare is not None and query.group_by:
-        lines += _render_group_comparison(ctx, model, query, res)
+        context["group_comparison"] = _group_comparison_context(ctx, model, query, res)
     elif query.compare is not None:
-        lines += _render_comparison(ctx, model, query, res)
-    notes = [f"{model.metric_label(m)} = {model.metrics[m].description}" for m in query.metrics if model.metrics[m].description]
-    if query.period is not None and not query.period.complete:
-        notes.append(f"the period is not over yet: figures are to the as-of date {ctx.as_of.isoformat()}")
-    if notes:
-        lines += ["", "Definitions: " + "; ".join(notes) + f" [{ctx.semantic_document.get('ref')}]."]
+        context["comparison"] = _comparison_context(ctx, model, query, res)
+    context["definitions"] = [
+        {"label": model.metric_label(m), "description": model.metrics[m].description} for m in query.metrics if model.metrics[m].description
+    ]
+    context["to_date"] = ctx.as_of.isoformat() if query.period is not None and not query.period.complete else ""
+    context["semantic_ref"] = ctx.semantic_document.get("ref")
     entities = {"semantic_query": query.as_dict(), "metric": query.metrics[0] if query.metrics else None}
-    return SpecialistAnswer(AGENT, "\n".join(lines), entities, interpretation=_interpretation("answered", parsed, query))
+    return SpecialistAnswer(AGENT, render_answer("data_answer", context), entities, interpretation=_interpretation("answered", parsed, query))
 
 
 def companion_counts(model: SemanticModelSpec, metrics: tuple[str, ...]) -> dict[str, str]:
@@ -249,16 +249,20 @@ def companion_counts(model: SemanticModelSpec, metrics: tuple[str, ...]) -> dict
     return out
 
 
-def _render_totals(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult, companions: dict[str, str]) -> list[str]:
+def _totals_context(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult, companions: dict[str, str]) -> dict:
+    """One figure per metric: ``{"citation", "lines": [{label, value, count, parts}]}`` (count: the
+    companion count metric, formatted with its label)."""
     row = res.rows[0] if res.rows else {}
-    out = []
+    lines = []
     for m in query.metrics:
-        count = f" from {_fmt(model, companions[m], row.get(companions[m]))} {model.metric_label(companions[m])}" if m in companions else ""
-        out.append(f"- {model.metric_label(m).capitalize()}: **{_fmt(model, m, row.get(m))}**{count}{_parts(model, m, row)} [{res.citation}]")
-    return out
+        count = f"{_fmt(model, companions[m], row.get(companions[m]))} {model.metric_label(companions[m])}" if m in companions else ""
+        lines.append({"label": model.metric_label(m).capitalize(), "value": _fmt(model, m, row.get(m)), "count": count, "parts": _parts(model, m, row)})
+    return {"citation": res.citation, "lines": lines}
 
 
-def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult, companions: dict[str, str]) -> list[str]:
+def _groups_context(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult, companions: dict[str, str]) -> dict:
+    """A breakdown: headline (the top group, or highest and lowest), total or truncation note, the
+    table (first ``TABLE_ROWS`` groups) and the groups beyond it. Figures declared for grounding."""
     keys = list(query.group_by) + (["period"] if query.grain else [])
     stage_dim = model.stages.dimension if model.stages else None
     if stage_dim in query.group_by:
@@ -268,8 +272,10 @@ def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQue
     # A group where no metric has a value (a ratio over nothing, e.g. open deals without an account
     # under win rate) is noise, not a finding.
     res.rows = [r for r in res.rows if any(r.get(m) is not None for m in query.metrics)]
+    out: dict[str, Any] = {"citation": res.citation}
     if not res.rows:
-        return [f"No rows match this question [{res.citation}]."]
+        out["empty"] = True
+        return out
     headers = [model.dimension_label(k).capitalize() if k != "period" else query.grain.capitalize() for k in keys]
     headers += [model.metric_label(m).capitalize() for m in query.metrics]
     ratio = [m for m in query.metrics if model.metrics[m].is_ratio]
@@ -279,82 +285,89 @@ def _render_groups(ctx: RunContext, model: SemanticModelSpec, query: SemanticQue
     headers += [model.metric_label(c).capitalize() for c in shown_counts]
     table_rows = []
     for r in res.rows[:TABLE_ROWS]:
-        cells = [_key(r.get(k)) for k in keys]
+        cells = [fmt_key(r.get(k)) for k in keys]
         cells += [_fmt(model, m, r.get(m)) for m in query.metrics]
         for m in ratio:
             num, den = r.get(f"{m}__numerator"), r.get(f"{m}__denominator")
-            cells.append(f"{int(num or 0):,} / {int(den or 0):,}")
+            cells.append(f"{fmt_count(num or 0)} / {fmt_count(den or 0)}")
         cells += [_fmt(model, c, r.get(c)) for c in shown_counts]
         table_rows.append(cells)
-    out = []
     first = query.metrics[0]
     if query.limit == 1 and res.rows:
         top = res.rows[0]
-        out.append(f"**{' / '.join(_key(top.get(k)) for k in keys)}**: {_fmt(model, first, top.get(first))}{_parts(model, first, top)} [{res.citation}].")
-        out.append("")
+        out["top"] = {"key": " / ".join(fmt_key(top.get(k)) for k in keys), "value": _fmt(model, first, top.get(first)), "parts": _parts(model, first, top)}
     elif len(res.rows) > 1 and not query.grain:
         ordered = query.order[0] if query.order else None
         if ordered is None or ordered.by == first:
             best, worst = res.rows[0], res.rows[-1]
-            hi, lo = ("Highest", "lowest") if ordered is None or ordered.desc else ("Lowest", "highest")
-            out.append(
-                f"{hi}: **{_key(best.get(keys[0]))}** at {_fmt(model, first, best.get(first))}; {lo}: **{_key(worst.get(keys[0]))}** at "
-                f"{_fmt(model, first, worst.get(first))} ({ctx.computed('groups', len(res.rows), 'rows with a value'):,} groups) [{res.citation}]."
-            )
-            out.append("")
+            out["extremes"] = {
+                "highest_first": ordered is None or ordered.desc,
+                "first": fmt_key(best.get(keys[0])),
+                "first_value": _fmt(model, first, best.get(first)),
+                "last": fmt_key(worst.get(keys[0])),
+                "last_value": _fmt(model, first, worst.get(first)),
+                "groups": fmt_count(ctx.computed("groups", len(res.rows), "rows with a value")),
+            }
     additive = [m for m in (*query.metrics, *shown_counts) if model.additive(m)]
     if res.truncated:
-        out.append(f"The result was cut at {ctx.computed('rows returned', len(res.rows)):,} rows (the warehouse row cap), so no total is given; "
-                   "narrow the question with a filter or a top N.")
-        out.append("")
+        out["truncated_at"] = fmt_count(ctx.computed("rows returned", len(res.rows)))
     elif additive and not query.limit and len(res.rows) > 1:
         totals = [(m, ctx.computed(f"total {m}", sum(float(r.get(m) or 0) for r in res.rows), "sum over the groups")) for m in additive]
-        out.append("Total: " + ", ".join(f"{_fmt(model, m, v)} {model.metric_label(m)}" for m, v in totals) + f" [{res.citation}].")
-        out.append("")
-    out.append(md_table(headers, table_rows))
+        out["totals"] = [{"value": _fmt(model, m, v), "label": model.metric_label(m)} for m, v in totals]
+    out["headers"], out["table"] = headers, table_rows
     if len(res.rows) > TABLE_ROWS:
         rest = res.rows[TABLE_ROWS:]
-        out += ["", f"Also ({ctx.computed('groups beyond the table', len(rest)):,} more): " + ", ".join(f"{_key(r.get(keys[0]))} ({_fmt(model, first, r.get(first))})" for r in rest) + "."]
-    out += ["", f"Source [{res.citation}]."]
+        out["rest"] = {
+            "count": fmt_count(ctx.computed("groups beyond the table", len(rest))),
+            "items": [{"key": fmt_key(r.get(keys[0])), "value": _fmt(model, first, r.get(first))} for r in rest],
+        }
     return out
 
 
-def _render_rows(model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
-    if not res.rows:
-        return [f"No rows match [{res.citation}]."]
-    table = md_table([model.dimension_label(f).capitalize() for f in query.fields], [[_key(r.get(f)) for f in query.fields] for r in res.rows[:TABLE_ROWS]])
-    return [f"{len(res.rows):,} row(s) [{res.citation}].", "", table]
+def _rows_context(model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> dict:
+    """A list of rows: count, headers and the first ``TABLE_ROWS`` rows."""
+    return {
+        "citation": res.citation,
+        "count": fmt_count(len(res.rows)),
+        "headers": [model.dimension_label(f).capitalize() for f in query.fields],
+        "table": [[fmt_key(r.get(f)) for f in query.fields] for r in res.rows[:TABLE_ROWS]],
+    }
 
 
-def _render_comparison(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
+def _comparison_context(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> dict:
+    """Totals then and now per metric, with the change (percentage points for ratios and shares;
+    amount and percent change otherwise, no percent when the comparison is zero or the periods
+    differ in length). Changes declared for grounding."""
     assert query.compare is not None
     other_query = replace(query, period=query.compare, compare=None)
     other = ctx.semantic(other_query, agent=AGENT, purpose=describe(model, other_query))
     now, then = (res.rows[0] if res.rows else {}), (other.rows[0] if other.rows else {})
-    out = ["", f"Compared with {query.compare.label or 'the comparison period'} ({query.compare.start.isoformat()} to {query.compare.end.isoformat()}):"]
+    lines = []
     for m in query.metrics:
         a, b = now.get(m), then.get(m)
         spec = model.metrics[m]
         if model.zero_when_empty(m):
             a, b = a or 0, b or 0
-        line = f"- {model.metric_label(m).capitalize()}: **{_fmt(model, m, b)}**{_parts(model, m, then)} then [{other.citation}], {_fmt(model, m, a)} now"
+        line: dict[str, Any] = {"label": model.metric_label(m).capitalize(), "then": _fmt(model, m, b), "parts": _parts(model, m, then), "now": _fmt(model, m, a)}
         if a is not None and b is not None:
             change = ctx.computed(f"change in {m}", float(a) - float(b), "period value - comparison value")
             ctx.computed(f"size of the change in {m}", abs(change), "absolute value of the change")
             if spec.is_ratio and spec.percent or spec.transform:
-                line += f": {change:+.1f} percentage points"
+                line["points"] = f"{change:+.1f}"
             else:
-                line += f": {'+' if change >= 0 else '-'}{_fmt(model, m, abs(change)).lstrip('+')}"
+                line["change"] = f"{'+' if change >= 0 else '-'}{_fmt(model, m, abs(change)).lstrip('+')}"
                 if query.period is not None and not _same_length(query):
                     pass  # the length caveat below replaces the percent change
                 elif float(b):
                     pct = ctx.computed(f"change in {m} (percent)", round(100.0 * change / float(b), 1), "(period - comparison) / comparison x 100")
-                    line += f" ({pct:+.1f}%)"
+                    line["percent"] = f"{pct:+.1f}%"
                 else:
-                    line += " (no percent change: nothing in the comparison period)"
-        out.append(line + ".")
+                    line["zero_base"] = True
+        lines.append(line)
+    c = query.compare
+    out = {"label": c.label, "start": c.start.isoformat(), "end": c.end.isoformat(), "citation": other.citation, "lines": lines}
     if query.period is not None and not _same_length(query):
-        out.append(_length_caveat(ctx, query))
+        out["caveat"] = _length_caveat(ctx, query)
     return out
 
 
@@ -366,19 +379,16 @@ def _same_length(query: SemanticQuery) -> bool:
     return days <= 3 and query.period.complete == query.compare.complete
 
 
-def _length_caveat(ctx: RunContext, query: SemanticQuery) -> str:
-    """The sentence saying the periods differ in length (days declared for grounding)."""
+def _length_caveat(ctx: RunContext, query: SemanticQuery) -> dict:
+    """The lengths of the two periods in days (end - start + 1, declared for grounding) and whether
+    the first is cut at the as-of date, for the layout's sentence that no percent change is given."""
     p, c = query.period, query.compare
     assert p is not None and c is not None
     ctx.computed("period lengths", [(p.end - p.start).days + 1, (c.end - c.start).days + 1], "end - start + 1, days")
-    return (
-        f"The two periods differ in length ({(p.end - p.start).days + 1} and {(c.end - c.start).days + 1} days"
-        + ("; the first is cut at the as-of date" if not p.complete else "")
-        + "), so no percent change is given."
-    )
+    return {"first_days": (p.end - p.start).days + 1, "second_days": (c.end - c.start).days + 1, "first_cut": not p.complete}
 
 
-def _render_group_comparison(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> list[str]:
+def _group_comparison_context(ctx: RunContext, model: SemanticModelSpec, query: SemanticQuery, res: QueryResult) -> dict:
     """The breakdown for the comparison period beside the main one: then, now and the change per
     group (groups matched on their keys; a group missing in one period shows n/a)."""
     assert query.compare is not None
@@ -397,25 +407,24 @@ def _render_group_comparison(ctx: RunContext, model: SemanticModelSpec, query: S
             a, b = a or 0, b or 0
         change = "n/a"
         if a is not None and b is not None:
-            delta = ctx.computed(f"change in {m} for {'/'.join(_key(r.get(k)) for k in keys)}", float(a) - float(b), "period - comparison")
+            delta = ctx.computed(f"change in {m} for {'/'.join(fmt_key(r.get(k)) for k in keys)}", float(a) - float(b), "period - comparison")
             ctx.computed("size of that change", abs(delta), "absolute value")
             change = f"{delta:+.1f} pts" if points else f"{'+' if delta >= 0 else '-'}{_fmt(model, m, abs(delta))}"
-        rows.append([*(_key(r.get(k)) for k in keys), _fmt(model, m, b), _fmt(model, m, a), change])
+        rows.append([*(fmt_key(r.get(k)) for k in keys), _fmt(model, m, b), _fmt(model, m, a), change])
     label = model.metric_label(m).capitalize()
     c = query.compare
-    out = ["", f"{label} compared with {c.label or 'the comparison period'} ({c.start.isoformat()} to {c.end.isoformat()}) [{other.citation}]:", ""]
-    out.append(md_table([*(model.dimension_label(k).capitalize() for k in keys), f"{label} then", f"{label} now", "Change"], rows))
+    out = {
+        "label": label,
+        "compare_label": c.label,
+        "start": c.start.isoformat(),
+        "end": c.end.isoformat(),
+        "citation": other.citation,
+        "headers": [*(model.dimension_label(k).capitalize() for k in keys), f"{label} then", f"{label} now", "Change"],
+        "table": rows,
+    }
     if query.period is not None and not _same_length(query):
-        out += ["", _length_caveat(ctx, query)]
+        out["caveat"] = _length_caveat(ctx, query)
     return out
-
-
-def _key(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if hasattr(value, "isoformat"):
-        return value.isoformat()[:10]
-    return str(value)
 
 
 # -- competitor mentions (call notes) -----------------------------------------------------------
@@ -426,11 +435,7 @@ def competitor_mentions(ctx: RunContext) -> SpecialistAnswer:
     model = ctx.semantic_model(agent=AGENT)
     missing = model.call_notes_missing() + ([] if model.has_dimension("account") else ["account"])
     if missing:
-        return SpecialistAnswer(
-            AGENT,
-            f"### Competitor mentions\n\nYour semantic model lacks {', '.join(missing)}, so I cannot look for competitor mentions "
-            "in call notes. Nothing was computed.",
-        )
+        return SpecialistAnswer(AGENT, render_answer("competitor_mentions", {"missing": missing}))
     names = [str(c) for c in rules.get("competitors", [])]
     phrases = names + [str(p) for p in rules.get("generic_phrases", [])]
     from agents.semantic.query import Filter
@@ -442,30 +447,28 @@ def competitor_mentions(ctx: RunContext) -> SpecialistAnswer:
         purpose="accounts with competitor mentions in call notes",
     ) if "call_notes" in model.metrics else None
     if accounts is None:
-        return SpecialistAnswer(AGENT, "### Competitor mentions\n\nYour semantic model has no `call_notes` metric (a count of notes), so I cannot count mentions. Nothing was computed.")
+        return SpecialistAnswer(AGENT, render_answer("competitor_mentions", {"no_count_metric": True}))
     rows = sorted(accounts.rows, key=lambda r: (-(r["call_notes"] or 0), str(r["account"])))
     total_notes = sum(r["call_notes"] for r in rows)
     ctx.computed("competitor mentions", [len(rows), total_notes, max(0, len(rows) - TABLE_ROWS)], "accounts, notes, accounts beyond the table")
-    lines = [
-        "### Accounts that mentioned competitors in call notes",
-        "",
-        f"**{len(rows)} accounts** have call notes mentioning a competitor, in {total_notes:,} notes [{accounts.citation}] "
-        f"(names and phrases from the competitor list [{ctx.rule_refs['competitors']}]).",
-        "",
-        md_table(["Account", "Notes"], [[_key(r["account"]), r["call_notes"]] for r in rows[:TABLE_ROWS]]),
-    ]
-    if len(rows) > TABLE_ROWS:
-        rest = rows[TABLE_ROWS:]
-        lines += ["", f"Also ({len(rest)} more, fewer notes each): " + ", ".join(f"{_key(r['account'])} ({r['call_notes']})" for r in rest) + "."]
+    context: dict[str, Any] = {
+        "accounts": len(rows),
+        "notes": fmt_count(total_notes),
+        "citation": accounts.citation,
+        "rules_ref": ctx.rule_refs["competitors"],
+        "table": [[fmt_key(r["account"]), r["call_notes"]] for r in rows[:TABLE_ROWS]],
+        "rest": [{"account": fmt_key(r["account"]), "notes": r["call_notes"]} for r in rows[TABLE_ROWS:]],
+    }
     if names:
         # One query for the notes naming any competitor; each name's count is taken from its rows
         # (case-insensitive substring, as the ILIKE filter matched them).
         named = ctx.semantic(SemanticQuery(fields=("note_text",), filters=(Filter("note_text", tuple(names), "contains"),)), agent=AGENT, purpose="call notes naming a competitor")
+        context["named_citation"] = named.citation
         if named.truncated:
-            lines += ["", f"Per-competitor counts are left out: more notes name a competitor than one query returns [{named.citation}]."]
+            context["named_truncated"] = True
         else:
             texts = [str(r["note_text"] or "").lower() for r in named.rows]
             counts = sorted(((n, sum(n.lower() in t for t in texts)) for n in names), key=lambda x: -x[1])
             ctx.computed("notes naming each competitor", [c for _, c in counts], "notes whose text contains the name (case-insensitive)")
-            lines += ["", "Notes naming each competitor: " + ", ".join(f"{n} {c}" for n, c in counts) + f" [{named.citation}]."]
-    return SpecialistAnswer(AGENT, "\n".join(lines), {"metric": "competitor_mentions"})
+            context["per_competitor"] = [{"name": n, "notes": c} for n, c in counts]
+    return SpecialistAnswer(AGENT, render_answer("competitor_mentions", context), {"metric": "competitor_mentions"})

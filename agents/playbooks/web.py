@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from agents.playbooks.base import SpecialistAnswer
+from agents.playbooks.render import render_answer
 from agents.runtime.context import RunContext, ToolError
 
 AGENT = "web_search"
@@ -18,12 +19,7 @@ def answer(ctx: RunContext, query: str) -> SpecialistAnswer:
     try:
         hits, ref = ctx.web_search(terms, agent=AGENT)
     except ToolError as exc:
-        return SpecialistAnswer(
-            AGENT,
-            f"### Web research\n\nI could not search the web: {exc}. I have no external facts to report and will not guess any.",
-        )
-    if not hits:
-        return SpecialistAnswer(AGENT, f"### Web research\n\nThe search for “{terms}” returned no results [{ref}].")
-    lines = [f"### Web research: {terms}", "", f"Top {len(hits)} results [{ref}] (quoted from the pages' own descriptions, not verified):", ""]
-    lines += [f"- [{h.title}]({h.url}): {h.snippet[:240]}" for h in hits]
-    return SpecialistAnswer(AGENT, "\n".join(lines), {"web_query": terms})
+        return SpecialistAnswer(AGENT, render_answer("web_research", {"terms": terms, "error": str(exc)}))
+    shown = [{"title": h.title, "url": h.url, "snippet": h.snippet[:240]} for h in hits]
+    markdown = render_answer("web_research", {"terms": terms, "ref": ref, "hits": shown})
+    return SpecialistAnswer(AGENT, markdown, {"web_query": terms} if hits else {})

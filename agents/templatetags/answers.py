@@ -21,3 +21,10 @@ def md_cell(value: Any) -> str:
     """A Markdown table cell: ``str(value)`` with ``|`` escaped as ``\\|`` (None shows as ``None``,
     as the playbooks pass ``"n/a"`` themselves where a value can be missing)."""
     return _md_cell(value)
+
+
+@register.filter
+def split(value: str, separator: str = ",") -> list[str]:
+    """``"Account|Notes"|split:"|"`` -> ``["Account", "Notes"]``: lets a layout name its table
+    headers itself (Django templates have no list literals)."""
+    return str(value).split(separator)
