@@ -1,41 +1,56 @@
-"""Validation of a document's YAML front matter, per document kind and per ``rule_set``.
+"""Typed front matter of KB documents: one pydantic model per ``rule_set`` (and per kind).
 
 The agents read rule parameters from front matter (stage probabilities, risk thresholds, ICP
-weights...), so a typo there changes answers. Every save checks the keys this module knows;
-unknown keys are allowed (editors may keep notes), known keys must have the right shape.
-Problems are returned as ``"<key path>: <what is wrong>"`` strings, e.g.
-``"stages.Negotiate.probability: must be a number from 0 to 100, got 'high'"``.
+weights...), so a typo there changes answers. Every save (the admin form through
+``KnowledgeDocument.clean``, the ``kb_*`` import commands, :func:`knowledge.services.document_save`)
+calls :func:`validate_document_params`; readers call :func:`rule_set_parse` (or
+:func:`document_rules`, parsed once per document version) and get the typed model.
 
-Checked for every kind:
+Problems are ``"<key path>: <what is wrong>"`` strings, e.g.
+``"stages.Negotiate.probability: must be a number from 0 to 100, got 175"`` or
+``"bands[2].min: must be a number from 0 to 100, got 'x'"`` (list items by index).
 
-- ``kind`` (optional) must equal the document's kind; ``status`` draft/published; ``tags`` a list
-  of strings (or one comma-separated string); ``title`` a string; ``rule_set`` a lower-case name.
+Unknown keys are allowed (editors may keep notes, they are kept as extra attributes); known keys
+must have the right shape. Checked for every kind (:class:`FrontMatterHeader`): ``kind`` equals
+the document's kind; ``status`` draft/published; ``tags`` a list of strings (or one
+comma-separated string); ``title`` a string; ``rule_set`` a lower-case name.
 
-By ``rule_set`` (the names the agents look up, DESIGN.md §4), required keys first:
+By ``rule_set`` (the names the agents look up, DESIGN.md §4; :data:`RULE_SETS`):
 
-- ``deal_stages``: ``stages`` {stage: {probability 0-100, requires: [MEDDPICC elements]}};
-  ``crm_stage_map`` {CRM stage: a stage above}; ``evidence_phrases`` {element: [phrases]}.
-- ``deal_health``: ``dimensions`` {key: {label, signals: [names]}}, ``bands`` [{min 0-100, label}]
-  with strictly decreasing ``min``; ``recent_activity_days`` >= 0; ``signal_phrases``.
-- ``deal_risks``: ``thresholds`` {name: integer >= 0}.
-- ``churn``: ``weights`` {segment: {component: 0-100}} each segment summing to 100; ``bands``
-  [{max 0-100, label}] with strictly increasing ``max`` ending at 100.
-- ``icp`` (also any ``icp`` document): ``weights`` {part: number >= 0}, ``industries``
-  {name: 0-1}, ``employee_bands`` [{min >= 0, score 0-1}], ``title_tiers`` {tier: {score 0-1,
-  keywords: [..]}}, ``fit_bands`` [{min 0-1, label}].
+- ``deal_stages`` (:class:`DealStagesRules`): ``stages`` {stage: {probability 0-100 (percent),
+  requires: [MEDDPICC elements]}}; ``crm_stage_map`` {CRM stage: a stage above};
+  ``evidence_phrases`` {MEDDPICC element: [phrases]}.
+- ``deal_health`` (:class:`DealHealthRules`): ``dimensions`` {key: {label, signals: [names]}},
+  ``bands`` [{min 0-100, label}] with strictly decreasing ``min`` ending at 0;
+  ``recent_activity_days`` integer >= 0 (days); ``signal_phrases``.
+- ``deal_risks`` (:class:`DealRisksRules`): ``thresholds`` {name: integer >= 0 (days or counts)}.
+- ``churn`` (:class:`ChurnRules`): ``weights`` {segment: {component: 0-100 points}} each segment
+  summing to 100; ``bands`` [{max 0-100, label}] with strictly increasing ``max`` ending at 100.
+- ``icp`` (:class:`IcpRules`; also any ``icp`` document): ``weights`` {part: number >= 0},
+  ``industries`` {name: 0-1}, ``employee_bands`` [{min >= 0 employees, score 0-1}],
+  ``title_tiers`` {tier: {score 0-1, keywords: [..]}}, ``fit_bands`` [{min 0-1, label}].
+- ``competitors`` (:class:`CompetitorsRules`): ``competitors`` [names], ``generic_phrases``.
 - ``semantic_model`` (also any ``semantic_model`` document with ``entities``): the pydantic
-  schema of :mod:`knowledge.semantic_model` (entities, relationships, dimensions, measures,
-  metrics, stages; cross-references checked).
-- ``competitors``: ``competitors`` [names], ``generic_phrases`` [phrases].
+  schema of :mod:`knowledge.semantic_model` (kept there, registered here the same way).
 
-By kind: ``sql_pattern`` ``parameters`` {name: {type: string|integer|number|date|boolean}} and
-``tables`` [names]; ``workflow`` ``steps`` [strings or mappings], ``trigger`` string.
+By kind (:data:`KINDS`): ``sql_pattern`` ``parameters`` {name: {type: string|integer|number|date|boolean}}
+and ``tables`` [names]; ``workflow`` ``steps`` [strings or mappings], ``trigger`` string.
+
+The rule models also answer ``model["key"]``, ``model.get("key", default)`` and ``"key" in model``
+for the keys the document gave (as the raw front-matter mapping did), so readers written against
+the mapping keep working while they move to attributes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from typing import Any, Callable
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, ClassVar, Iterator, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from typing_extensions import Annotated
 
 MEDDPICC = (
     "metrics",
@@ -48,9 +63,14 @@ MEDDPICC = (
     "competition",
 )
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_SQL_TYPES = {"string", "integer", "number", "date", "boolean"}
 
-Check = Callable[[Any, str, list[str]], None]
+
+class RuleSetInvalid(ValueError):
+    """Front matter that does not match its model; ``errors`` are ``"key.path: message"`` strings."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
 
 
 def _fmt(value: Any) -> str:
@@ -58,14 +78,10 @@ def _fmt(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def number(low: float | None = None, high: float | None = None, *, integer: bool = False) -> Check:
-    """A check that the value is a number (an integer when ``integer``) within [low, high]."""
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        ok = _is_number(value) and (not integer or float(value).is_integer())
+def _number_check(low: float | None = None, high: float | None = None, *, integer: bool = False) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and (not integer or float(value).is_integer())
         ok = ok and (low is None or value >= low) and (high is None or value <= high)
         if not ok:
             what = "an integer" if integer else "a number"
@@ -73,201 +89,390 @@ def number(low: float | None = None, high: float | None = None, *, integer: bool
                 what += f" from {low:g} to {high:g}"
             elif low is not None:
                 what += f" >= {low:g}"
-            errors.append(f"{path}: must be {what}, got {_fmt(value)}")
+            raise ValueError(f"must be {what}, got {_fmt(value)}")
+        return int(value) if integer else value
 
     return check
 
 
-def string(value: Any, path: str, errors: list[str]) -> None:
-    """Check that ``value`` is a non-empty string; appends ``"<path>: ..."`` to ``errors``."""
+def _text_check(value: Any) -> Any:
     if not isinstance(value, str) or not value.strip():
-        errors.append(f"{path}: must be a non-empty text, got {_fmt(value)}")
+        raise ValueError(f"must be a non-empty text, got {_fmt(value)}")
+    return value
 
 
-def list_of(item: Check, *, non_empty: bool = False) -> Check:
-    """A check that the value is a list (non-empty when asked) whose items pass ``item``."""
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, list):
-            errors.append(f"{path}: must be a list, got {_fmt(value)}")
-            return
-        if non_empty and not value:
-            errors.append(f"{path}: must not be empty")
-        for index, element in enumerate(value):
-            item(element, f"{path}[{index}]", errors)
-
-    return check
+# Numbers keep their YAML type (an int stays an int), so answers print them as written.
+Percent = Annotated[Union[int, float], BeforeValidator(_number_check(0, 100))]
+Fraction = Annotated[Union[int, float], BeforeValidator(_number_check(0, 1))]
+NonNegative = Annotated[Union[int, float], BeforeValidator(_number_check(0))]
+Count = Annotated[int, BeforeValidator(_number_check(0, integer=True))]
+Text = Annotated[str, BeforeValidator(_text_check)]
+MeddpiccElement = Literal[
+    "metrics", "economic_buyer", "decision_criteria", "decision_process", "paper_process", "identify_pain", "champion", "competition"
+]
 
 
-def mapping_of(item: Check, *, non_empty: bool = False) -> Check:
-    """A check that the value is a mapping (non-empty when asked) whose values pass ``item``."""
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, dict):
-            errors.append(f"{path}: must be a mapping (key: value lines), got {_fmt(value)}")
-            return
-        if non_empty and not value:
-            errors.append(f"{path}: must not be empty")
-        for key, element in value.items():
-            item(element, f"{path}.{key}", errors)
+class RuleModel(BaseModel):
+    """Base of the front-matter models: extra keys allowed and kept, frozen, and mapping-style
+    access to the keys the document gave (see the module doc)."""
 
-    return check
+    model_config = ConfigDict(extra="allow", frozen=True)
 
+    def _given(self) -> set[str]:
+        return set(self.model_fields_set) | set(self.model_extra or {})
 
-def record(fields: dict[str, Check], *, required: tuple[str, ...] = ()) -> Check:
-    """A check that the value is a mapping whose listed ``fields`` pass their checks and whose
-    ``required`` keys are present; other keys are allowed (editors may add their own)."""
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, dict):
-            errors.append(f"{path}: must be a mapping, got {_fmt(value)}")
-            return
-        for key in required:
-            if key not in value:
-                errors.append(f"{path}: missing {key!r}")
-        for key, field_check in fields.items():
-            if key in value:
-                field_check(value[key], f"{path}.{key}", errors)
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._given():
+            raise KeyError(key)
+        return getattr(self, key)
 
-    return check
+    def __contains__(self, key: object) -> bool:
+        return key in self._given()
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` when the document gave it, else ``default`` (as ``dict.get``)."""
+        return getattr(self, key) if key in self._given() else default
 
-def one_of(choices: tuple[str, ...] | set[str]) -> Check:
-    """A check that the value is one of ``choices``."""
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if value not in choices:
-            errors.append(f"{path}: must be one of {', '.join(sorted(choices))}, got {_fmt(value)}")
+    def keys(self) -> list[str]:
+        """The keys the document gave."""
+        return [k for k in (*type(self).model_fields, *(self.model_extra or {})) if k in self._given()]
 
-    return check
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """``(key, value)`` for the keys the document gave."""
+        return iter([(k, getattr(self, k)) for k in self.keys()])
+
+    def checks(self) -> list[str]:
+        """Cross-field problems (``"key.path: message"``) once the fields are valid; none here."""
+        return []
 
 
-def _bands(key: str, *, high: float, increasing: bool, last: float | None = None) -> Check:
-    item = record({key: number(0, high), "label": string}, required=(key, "label"))
+class FrontMatterHeader(RuleModel):
+    """Keys every document may carry (all optional)."""
 
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        before = len(errors)
-        list_of(item, non_empty=True)(value, path, errors)
-        if len(errors) != before:
-            return
-        bounds = [band[key] for band in value]
-        pairs = list(zip(bounds, bounds[1:]))
-        if increasing and any(b <= a for a, b in pairs):
-            errors.append(f"{path}: '{key}' values must be strictly increasing, got {bounds}")
-        if not increasing and any(b >= a for a, b in pairs):
-            errors.append(f"{path}: '{key}' values must be strictly decreasing, got {bounds}")
-        if last is not None and bounds[-1] != last:
-            errors.append(f"{path}: the last band must have {key} {last:g}, got {bounds[-1]}")
+    kind: str | None = None
+    status: Literal["draft", "published"] | None = None
+    title: Text | None = None
+    tags: list[Text] | None = None
+    rule_set: str | None = None
 
-    return check
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # one comma-separated string is fine
 
-
-def _rules(fields: dict[str, Check], required: tuple[str, ...]) -> Check:
-    return record(fields, required=required)
+    @field_validator("rule_set", mode="before")
+    @classmethod
+    def _lower_case_name(cls, value: Any) -> Any:
+        if value is not None and (not isinstance(value, str) or not _NAME_RE.match(value)):
+            raise ValueError(f"must be a lower-case name such as deal_stages, got {_fmt(value)}")
+        return value
 
 
-_STAGE = record({"probability": number(0, 100), "requires": list_of(one_of(MEDDPICC))}, required=("probability",))
+# --- deal_stages ----------------------------------------------------------------------------------
 
 
-def _deal_stages(value: Any, path: str, errors: list[str]) -> None:
-    record(
-        {
-            "stages": mapping_of(_STAGE, non_empty=True),
-            "crm_stage_map": mapping_of(string),
-            "evidence_phrases": record({k: list_of(string) for k in MEDDPICC}),
-        },
-        required=("stages",),
-    )(value, path, errors)
-    stages, stage_map = value.get("stages"), value.get("crm_stage_map")
-    if isinstance(stages, dict) and isinstance(stage_map, dict):
-        for crm_stage, stage in stage_map.items():
-            if isinstance(stage, str) and stage not in stages:
-                errors.append(f"crm_stage_map.{crm_stage}: {stage!r} is not one of the stages ({', '.join(stages)})")
-    phrases = value.get("evidence_phrases")
-    if isinstance(phrases, dict):
-        for key in phrases:
-            if key not in MEDDPICC:
-                errors.append(f"evidence_phrases.{key}: not a MEDDPICC element ({', '.join(MEDDPICC)})")
+class StageGate(RuleModel):
+    """One methodology stage: default ``probability`` (percent) and the MEDDPICC elements it requires."""
+
+    probability: Percent
+    requires: list[MeddpiccElement] = Field(default_factory=list)
 
 
-def _churn(value: Any, path: str, errors: list[str]) -> None:
-    before = len(errors)
-    record(
-        {
-            "segments": list_of(string),
-            "weights": mapping_of(mapping_of(number(0, 100)), non_empty=True),
-            "bands": _bands("max", high=100, increasing=True, last=100),
-        },
-        required=("weights", "bands"),
-    )(value, path, errors)
-    if len(errors) == before:
-        for segment, weights in value["weights"].items():
+class DealStagesRules(RuleModel):
+    """``rule_set: deal_stages`` (DESIGN.md §4, deal stages and MEDDPICC)."""
+
+    stages: dict[str, StageGate] = Field(min_length=1)
+    crm_stage_map: dict[str, Text] = Field(default_factory=dict)
+    evidence_phrases: dict[str, list[Text]] = Field(default_factory=dict)
+
+    def checks(self) -> list[str]:
+        errors = [
+            f"crm_stage_map.{crm}: {stage!r} is not one of the stages ({', '.join(self.stages)})"
+            for crm, stage in self.crm_stage_map.items()
+            if stage not in self.stages
+        ]
+        errors += [
+            f"evidence_phrases.{key}: not a MEDDPICC element ({', '.join(MEDDPICC)})"
+            for key in self.evidence_phrases
+            if key not in MEDDPICC
+        ]
+        return errors
+
+
+# --- bands ----------------------------------------------------------------------------------------
+
+
+def _band_order(bands: list, key: str, *, increasing: bool, last: float) -> list:
+    bounds = [getattr(band, key) for band in bands]
+    pairs = list(zip(bounds, bounds[1:]))
+    if increasing and any(b <= a for a, b in pairs):
+        raise ValueError(f"'{key}' values must be strictly increasing, got {bounds}")
+    if not increasing and any(b >= a for a, b in pairs):
+        raise ValueError(f"'{key}' values must be strictly decreasing, got {bounds}")
+    if bounds and bounds[-1] != last:
+        raise ValueError(f"the last band must have {key} {last:g}, got {bounds[-1]}")
+    return bands
+
+
+class ScoreBand(RuleModel):
+    """A band from ``min`` (0-100 points) upward, named ``label``."""
+
+    min: Percent
+    label: Text
+
+
+class RiskBand(RuleModel):
+    """A band up to ``max`` (0-100 points), named ``label``."""
+
+    max: Percent
+    label: Text
+
+
+class FitBand(RuleModel):
+    """An ICP fit band from ``min`` (0-1) upward, named ``label``."""
+
+    min: Fraction
+    label: Text
+
+
+# --- deal_health, deal_risks, churn, icp, competitors ---------------------------------------------
+
+
+class HealthDimension(RuleModel):
+    """One health dimension: its ``signals`` (names); worth an equal share of 100 points."""
+
+    label: Text | None = None
+    signals: list[Text] = Field(min_length=1)
+
+
+class DealHealthRules(RuleModel):
+    """``rule_set: deal_health`` (DESIGN.md §4, deal health score 0-100 and its bands)."""
+
+    dimensions: dict[str, HealthDimension] = Field(min_length=1)
+    signal_phrases: dict[str, list[Text]] = Field(default_factory=dict)
+    recent_activity_days: Count | None = None
+    bands: list[ScoreBand] = Field(min_length=1)
+
+    @field_validator("bands")
+    @classmethod
+    def _ordered(cls, bands: list[ScoreBand]) -> list[ScoreBand]:
+        return _band_order(bands, "min", increasing=False, last=0)
+
+
+class DealRisksRules(RuleModel):
+    """``rule_set: deal_risks``: ``thresholds`` {warning: integer >= 0 (days or contacts)}."""
+
+    thresholds: dict[str, Count] = Field(min_length=1)
+
+
+class ChurnRules(RuleModel):
+    """``rule_set: churn`` (DESIGN.md §4: churn risk 0-100, higher = riskier; weights per segment)."""
+
+    segments: list[Text] = Field(default_factory=list)
+    weights: dict[str, dict[str, Percent]] = Field(min_length=1)
+    bands: list[RiskBand] = Field(min_length=1)
+
+    @field_validator("bands")
+    @classmethod
+    def _ordered(cls, bands: list[RiskBand]) -> list[RiskBand]:
+        return _band_order(bands, "max", increasing=True, last=100)
+
+    def checks(self) -> list[str]:
+        errors = []
+        for segment, weights in self.weights.items():
             total = sum(weights.values())
             if abs(total - 100) > 1e-9:
                 errors.append(f"weights.{segment}: must add up to 100 points, got {total:g}")
+        return errors
 
 
-RULE_SETS: dict[str, Check] = {
-    "deal_stages": _deal_stages,
-    "deal_health": _rules(
-        {
-            "dimensions": mapping_of(
-                record({"label": string, "signals": list_of(string, non_empty=True)}, required=("signals",)),
-                non_empty=True,
-            ),
-            "signal_phrases": mapping_of(list_of(string)),
-            "recent_activity_days": number(0, integer=True),
-            "bands": _bands("min", high=100, increasing=False, last=0),
-        },
-        ("dimensions", "bands"),
-    ),
-    "deal_risks": _rules({"thresholds": mapping_of(number(0, integer=True), non_empty=True)}, ("thresholds",)),
-    "churn": _churn,
-    "icp": _rules(
-        {
-            "weights": mapping_of(number(0), non_empty=True),
-            "industries": mapping_of(number(0, 1)),
-            "industry_aliases": mapping_of(string),
-            "employee_bands": list_of(record({"min": number(0), "score": number(0, 1), "label": string}, required=("min", "score"))),
-            "title_tiers": mapping_of(record({"score": number(0, 1), "keywords": list_of(string)}, required=("score",))),
-            "technical_phrases": list_of(string),
-            "fit_bands": _bands("min", high=1, increasing=False, last=0),
-        },
-        ("weights",),
-    ),
-    "semantic_model": lambda params, path, errors: _semantic_model(params, errors),
-    "competitors": _rules({"competitors": list_of(string, non_empty=True), "generic_phrases": list_of(string)}, ("competitors",)),
+class EmployeeBand(RuleModel):
+    """Companies with at least ``min`` employees score ``score`` (0-1)."""
+
+    min: NonNegative
+    score: Fraction
+    label: Text | None = None
+
+
+class TitleTier(RuleModel):
+    """Titles containing one of ``keywords`` score ``score`` (0-1)."""
+
+    score: Fraction
+    keywords: list[Text] = Field(default_factory=list)
+
+
+class IcpRules(RuleModel):
+    """``rule_set: icp`` (DESIGN.md §4, ICP fit): fit = sum(weight x score) / sum(weights known)."""
+
+    weights: dict[str, NonNegative] = Field(min_length=1)
+    industries: dict[str, Fraction] = Field(default_factory=dict)
+    industry_aliases: dict[str, Text] = Field(default_factory=dict)
+    employee_bands: list[EmployeeBand] = Field(default_factory=list)
+    title_tiers: dict[str, TitleTier] = Field(default_factory=dict)
+    technical_phrases: list[Text] = Field(default_factory=list)
+    fit_bands: list[FitBand] = Field(default_factory=list)
+
+    @field_validator("fit_bands")
+    @classmethod
+    def _ordered(cls, bands: list[FitBand]) -> list[FitBand]:
+        return _band_order(bands, "min", increasing=False, last=0) if bands else bands
+
+
+class CompetitorsRules(RuleModel):
+    """``rule_set: competitors``: competitor names and generic phrases that signal competition."""
+
+    competitors: list[Text] = Field(min_length=1)
+    generic_phrases: list[Text] = Field(default_factory=list)
+
+
+# --- kinds without a rule_set ---------------------------------------------------------------------
+
+
+class SqlParameter(RuleModel):
+    """A parameter of a SQL pattern."""
+
+    type: Literal["string", "integer", "number", "date", "boolean"]
+    description: Text | None = None
+
+
+class SqlPatternParams(RuleModel):
+    """Front matter of a ``sql_pattern`` document."""
+
+    parameters: dict[str, SqlParameter] = Field(default_factory=dict)
+    tables: list[Text] = Field(default_factory=list)
+
+
+def _step(value: Any) -> Any:
+    if not isinstance(value, (str, dict)):
+        raise ValueError("must be a text or a mapping")
+    return value
+
+
+class WorkflowParams(RuleModel):
+    """Front matter of a ``workflow`` document."""
+
+    trigger: Text | None = None
+    steps: list[Annotated[Any, BeforeValidator(_step)]] = Field(default_factory=list)
+
+
+class SemanticModelRules:
+    """``rule_set: semantic_model``: parsed by :func:`knowledge.semantic_model.parse_semantic_model`
+    into a ``SemanticModelSpec`` (registered here like the other rule sets)."""
+
+    @staticmethod
+    def parse(params: dict) -> Any:
+        from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
+
+        try:
+            return parse_semantic_model(params)
+        except SemanticModelInvalid as exc:
+            raise RuleSetInvalid(exc.errors) from None
+
+
+RULE_SETS: dict[str, type[RuleModel] | type[SemanticModelRules]] = {
+    "deal_stages": DealStagesRules,
+    "deal_health": DealHealthRules,
+    "deal_risks": DealRisksRules,
+    "churn": ChurnRules,
+    "icp": IcpRules,
+    "semantic_model": SemanticModelRules,
+    "competitors": CompetitorsRules,
 }
+KINDS: dict[str, type[RuleModel]] = {"sql_pattern": SqlPatternParams, "workflow": WorkflowParams}
 
-def _semantic_model(params: dict, errors: list[str]) -> None:
-    """Validate a semantic model with its pydantic schema; messages are ``key.path: problem``."""
-    from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
 
+# --- parsing and messages -------------------------------------------------------------------------
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith("function-"):
+            continue  # a validator's name, not a key
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    out: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc, kind, value = tuple(err["loc"]), err["type"], err.get("input")
+        if kind == "missing":
+            parent = _path(loc[:-1])
+            out.append(f"{parent}: missing {loc[-1]!r}" if parent else f"missing {loc[-1]!r}")
+            continue
+        if kind == "too_short":
+            message = "must not be empty"
+        elif kind == "list_type":
+            message = f"must be a list, got {_fmt(value)}"
+        elif kind in ("dict_type", "model_type", "model_attributes_type"):
+            message = f"must be a mapping (key: value lines), got {_fmt(value)}"
+        elif kind == "literal_error":
+            expected = str((err.get("ctx") or {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
+            message = f"must be one of {expected}, got {_fmt(value)}"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+        path = _path(loc)
+        line = f"{path}: {message}" if path else message
+        if line not in out:
+            out.append(line)
+    return out
+
+
+def _validate(model: type[RuleModel], params: dict) -> RuleModel:
     try:
-        parse_semantic_model(params)
-    except SemanticModelInvalid as exc:
-        errors.extend(exc.errors)
+        parsed = model.model_validate(params)
+    except ValidationError as exc:
+        raise RuleSetInvalid(_messages(exc)) from None
+    problems = parsed.checks()
+    if problems:
+        raise RuleSetInvalid(problems)
+    return parsed
 
 
-# Kind-level checks for documents without a rule_set (keys are optional there).
-KINDS: dict[str, Check] = {
-    "sql_pattern": _rules(
-        {
-            "parameters": mapping_of(record({"type": one_of(_SQL_TYPES), "description": string}, required=("type",))),
-            "tables": list_of(string),
-        },
-        (),
-    ),
-    "workflow": _rules(
-        {
-            "trigger": string,
-            "steps": list_of(lambda v, p, e: None if isinstance(v, (str, dict)) else e.append(f"{p}: must be a text or a mapping")),
-        },
-        (),
-    ),
-}
+def rule_set_parse(rule_set: str, params: dict) -> Any:
+    """The typed rules of front matter ``params`` declaring ``rule_set``: a :class:`RuleModel`
+    subclass from :data:`RULE_SETS` (a ``SemanticModelSpec`` for ``semantic_model``), or a plain
+    :class:`RuleModel` for a rule set of the editors' own.
+
+    Raises:
+        RuleSetInvalid: ``errors`` lists every problem by key path.
+    """
+    model = RULE_SETS.get(rule_set, RuleModel)
+    if model is SemanticModelRules:
+        return SemanticModelRules.parse(params)
+    return _validate(model, params)
 
 
-def _tags(value: Any, path: str, errors: list[str]) -> None:
-    if isinstance(value, str):
-        return
-    list_of(string)(value, path, errors)
+_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_CACHE_SIZE = 256
+_CACHE_LOCK = threading.Lock()
+
+
+def document_rules(document: Any, rule_set: str, params: dict) -> Any:
+    """:func:`rule_set_parse` of a stored document's front matter ``params``, parsed once per
+    document version: cached by (tenant, document id, version, body digest), at most 256 entries
+    per process. The result is frozen (shared between runs); do not mutate its dicts or lists.
+
+    Raises:
+        RuleSetInvalid: the stored front matter does not validate (saves validate it, so only rows
+            written around :func:`knowledge.services.document_save`).
+    """
+    digest = hashlib.blake2b((document.body or "").encode(), digest_size=16).hexdigest()
+    key = (getattr(document, "tenant_id", None), document.pk, getattr(document, "version", None), rule_set, digest)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    parsed = rule_set_parse(rule_set, params)
+    with _CACHE_LOCK:
+        _CACHE[key] = parsed
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return parsed
 
 
 def validate_document_params(*, kind: str, params: dict) -> list[str]:
@@ -275,32 +480,32 @@ def validate_document_params(*, kind: str, params: dict) -> list[str]:
 
     The document kind itself is validated by the model field; an unknown ``rule_set`` is allowed
     (a rule set of the editors' own, not read by the agents) as long as it is a lower-case name.
+    Each problem is ``"<key path>: <message>"`` (module doc).
     """
-    errors: list[str] = []
-    from knowledge.models import DocumentKind, DocumentStatus  # circular: models imports this lazily
+    from knowledge.models import DocumentKind  # circular: models imports this lazily
 
-    if "kind" in params:
-        if params["kind"] not in DocumentKind.values:
-            errors.append(f"kind: must be one of {', '.join(DocumentKind.values)}, got {_fmt(params['kind'])}")
-        elif params["kind"] != kind:
-            errors.append(f"kind: the front matter says {params['kind']!r} but the document kind is {kind!r}; make them agree")
-    if "status" in params:
-        one_of(set(DocumentStatus.values))(params["status"], "status", errors)
-    if "title" in params:
-        string(params["title"], "title", errors)
-    if "tags" in params:
-        _tags(params["tags"], "tags", errors)
-    rule_set = params.get("rule_set")
-    if rule_set is not None:
-        if not isinstance(rule_set, str) or not _NAME_RE.match(rule_set):
-            errors.append(f"rule_set: must be a lower-case name such as deal_stages, got {_fmt(rule_set)}")
-        elif rule_set in RULE_SETS:
-            RULE_SETS[rule_set](params, "", errors)
-            return [e[1:] if e.startswith(".") else e for e in errors]
-    if kind == "icp":
-        RULE_SETS["icp"]({"weights": {"_": 1}, **params}, "", errors)
-    elif kind == "semantic_model" and "entities" in params:
-        RULE_SETS["semantic_model"](params, "", errors)
-    elif kind in KINDS:
-        KINDS[kind](params, "", errors)
-    return [e[1:] if e.startswith(".") else e for e in errors]
+    errors: list[str] = []
+    try:
+        header = _validate(FrontMatterHeader, params)
+    except RuleSetInvalid as exc:
+        errors.extend(exc.errors)
+        header = None
+    declared = params.get("kind")
+    if declared is not None:
+        if declared not in DocumentKind.values:
+            errors.append(f"kind: must be one of {', '.join(DocumentKind.values)}, got {_fmt(declared)}")
+        elif declared != kind:
+            errors.append(f"kind: the front matter says {declared!r} but the document kind is {kind!r}; make them agree")
+    rule_set = header.rule_set if header is not None else None
+    try:
+        if rule_set in RULE_SETS:
+            rule_set_parse(rule_set, params)
+        elif kind == "icp":
+            _validate(IcpRules, {"weights": {"_": 1}, **params})
+        elif kind == "semantic_model" and "entities" in params:
+            SemanticModelRules.parse(params)
+        elif kind in KINDS:
+            _validate(KINDS[kind], params)
+    except RuleSetInvalid as exc:
+        errors.extend(exc.errors)
+    return errors

@@ -16,6 +16,7 @@ from agents.models import Run, RunStep, StepKind
 from agents.runtime.grounding import GroundingSources
 from agents.semantic.query import Filter, OrderBy, SemanticQuery, SemanticQueryError
 from knowledge.semantic_model import SemanticModelInvalid, SemanticModelSpec, parse_semantic_model
+from knowledge.validation import RuleSetInvalid, document_rules
 from revops.lib.markdown import headings as markdown_headings
 from revops.lib.redact import redact, redact_text
 
@@ -165,7 +166,12 @@ class RunContext:
                 output={"document_id": doc.pk, "version": doc.version, "citations": cited},
                 duration_ms=(time.monotonic() - started) * 1000,
             )
-            return params
+            if rule_set == "semantic_model":
+                return params  # semantic_model() parses it into its own spec
+            try:  # typed (knowledge.validation.RULE_SETS), parsed once per document version
+                return document_rules(doc, rule_set, params)
+            except RuleSetInvalid as exc:
+                raise ToolError(f"the '{rule_set}' rules document is invalid: {exc}") from exc
         message = f"the knowledge base has no published document with 'rule_set: {rule_set}'"
         self.record(agent=agent, kind=StepKind.TOOL_CALL, name="kb_rules", input={"rule_set": rule_set}, error=message)
         raise ToolError(message)
