@@ -2,7 +2,7 @@
 thread of the run that proposed the action (or in the policy's ``approval_channel``), updated
 once the action is decided or finished.
 
-Clicks come back to ``integrations.slack.interactivity`` (signature verified, approver role
+Clicks come back to ``actions.slack_interactivity`` (signature verified, approver role
 checked there). Outbound calls go through ``integrations.slack.client.slack_client``; failures
 are logged and never raised (approval through the API stays available).
 """

@@ -5,7 +5,8 @@ The delivery is a ``webhook`` action (``actions``): recorded with the idempotenc
 Webhooks with the tenant's run-callback secret (``manage.py signing_secret --tenant SLUG``),
 SSRF-checked at delivery time, only 2xx is success, redirects are not followed, 408/429/5xx and
 network errors are retried with backoff (the first retries in this worker, later ones by the
-actions dispatcher), timeout 15 s. ``run.callback_status`` follows the action's outcome.
+actions dispatcher), timeout 15 s. ``run.callback_status`` follows the action's outcome; it is
+derived and stored only by :func:`actions.callback_status.run_callback_status_store`.
 
 Body: the run document of :func:`run_payload` plus ``"type": "run.completed"``.
 """
@@ -14,6 +15,10 @@ from __future__ import annotations
 
 import logging
 
+from actions.callback_status import run_callback_status_store
+from actions.handlers.base import ActionInvalid
+from actions.models import ActionKind
+from actions.services import action_create, action_execute
 from agents.models import Run
 
 logger = logging.getLogger(__name__)
@@ -50,10 +55,6 @@ def callback_deliver(*, run: Run) -> str:
     ``"retrying: attempt 3 of 8 at ... (action N)"`` or ``"failed after N attempts: ..."``.
     A run whose callback action already exists reports that action's status without sending.
     """
-    from actions.handlers.base import ActionInvalid
-    from actions.models import ActionKind
-    from actions.services import action_create, action_execute, callback_status_text
-
     if not run.callback_url:
         return ""
     try:
@@ -68,13 +69,10 @@ def callback_deliver(*, run: Run) -> str:
             enqueue=False,
         )
     except ActionInvalid as exc:
-        status = f"not delivered: {exc}"[:200]
-        Run.objects.unscoped().filter(pk=run.pk).update(callback_status=status)  # by pk
-        return status
+        return run_callback_status_store(run_id=run.pk, refused=str(exc))
     action = proposal.action
     if proposal.created:
         action = action_execute(action_id=action.pk) or action
-    status = callback_status_text(action)[:200]
-    Run.objects.unscoped().filter(pk=run.pk).update(callback_status=status)  # by pk
+    status = run_callback_status_store(run_id=run.pk, action=action)
     logger.info("run %s callback %s", run.pk, status)
     return status

@@ -1,12 +1,14 @@
+"""Routes of the agents app, included at the site root by ``revops/urls.py``: the runs API
+(``api/v1/runs``) and the Slack Events API endpoint that turns questions into runs
+(``slack/events/<tenant slug>``)."""
+
 from django.urls import path
 
-from actions.api import ActionApprove, ActionDetail, ActionReject
 from agents.api import RunDetail, RunListCreate
+from agents.views import slack_events
 
 urlpatterns = [
-    path("runs", RunListCreate.as_view(), name="runs"),
-    path("runs/<uuid:tracking_id>", RunDetail.as_view(), name="run-detail"),
-    path("actions/<int:action_id>", ActionDetail.as_view(), name="action-detail"),
-    path("actions/<int:action_id>/approve", ActionApprove.as_view(), name="action-approve"),
-    path("actions/<int:action_id>/reject", ActionReject.as_view(), name="action-reject"),
+    path("api/v1/runs", RunListCreate.as_view(), name="runs"),
+    path("api/v1/runs/<uuid:tracking_id>", RunDetail.as_view(), name="run-detail"),
+    path("slack/events/<slug:tenant_slug>", slack_events, name="slack-events"),
 ]

@@ -1,4 +1,6 @@
-"""URL wiring: admin, REST API v1 (with OpenAPI schema), Slack events."""
+"""URL wiring: admin, the OpenAPI schema, and each app's own ``urls.py`` (REST API v1 and Slack
+endpoints: ``agents.urls`` runs and Slack events, ``actions.urls`` actions and Slack
+interactivity), included at the root before the JSON 404 for unknown ``/api/`` routes."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -15,8 +17,8 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
         name="api-docs",
     ),
-    path("api/v1/", include("agents.urls")),
+    path("", include("agents.urls")),
+    path("", include("actions.urls")),
     re_path(r"^api/", api_not_found),  # unknown API routes: JSON 404 in the error shape, never HTML
-    path("slack/", include("integrations.slack.urls")),
     path("metrics", metrics_view, name="metrics"),  # Prometheus; bearer METRICS_TOKEN or refused
 ]

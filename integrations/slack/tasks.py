@@ -1,38 +1,13 @@
-"""django-q2 task of the Slack events endpoint: everything that need not happen before Slack's 200.
+"""Former dotted path of the Slack question task, kept for tasks queued before the move.
 
-The endpoint (``integrations.slack.views.slack_events``) verifies, dedupes and enqueues
-:func:`slack_question_process`; this task does the rest on the worker: loads the tenant, checks
-membership, records the run and executes it in the same task (no second trip through the queue),
-which posts the "Working on it…" acknowledgement first and the answer last.
+The task now lives next to what it drives: :func:`agents.slack_events.slack_question_process`
+(enqueued under that path). A worker started after a deploy may still find a queued task named
+``integrations.slack.tasks.slack_question_process`` (Slack questions wait seconds in the queue);
+this alias runs it. It is the one upward import of the integrations layer, pinned in
+``revops/tests/test_layers.py`` (``LEGACY_TASK_ALIASES``); delete the module one release after
+the move.
 """
 
-from __future__ import annotations
+from agents.slack_events import slack_question_process
 
-import logging
-
-from agents.tasks import execute_run
-from integrations.slack.services import SlackQuestion, slack_question_run_create
-from tenants.context import tenant_context
-from tenants.models import Tenant
-
-logger = logging.getLogger(__name__)
-
-
-def slack_question_process(tenant_id: int, question: dict) -> str:
-    """Answer one accepted Slack question of tenant ``tenant_id``.
-
-    ``question``: the fields of :class:`integrations.slack.services.SlackQuestion` (as enqueued).
-    Returns the run's final status, ``"skipped: …"`` when another worker claimed the run, or
-    ``"ignored: <reason>"`` (tenant gone, asker not a member under ``members_only``, question
-    refused by ``run_create``). Never raises for those.
-    """
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
-        return "ignored: no such tenant"
-    parsed = SlackQuestion(**question)
-    with tenant_context(tenant):
-        run = slack_question_run_create(tenant=tenant, question=parsed)
-    if isinstance(run, str):
-        logger.info("slack event %s for tenant %s: %s", parsed.event_id[:64], tenant.slug, run)
-        return run
-    return execute_run(run.pk)
+__all__ = ["slack_question_process"]

@@ -8,19 +8,29 @@ Every save of the credential (admin form, ``connector_set``, ``credential_set``)
 ``updated_at``, so a changed or replaced secret is used from the next request on; a deleted
 credential is a 404 at once. Key rotation (``credentials_rotate``) rewrites the ciphertext without
 changing the plaintext, so a cached entry stays right.
+
+:func:`slack_request_verify` / :func:`slack_verified_body` are the request side, shared by the
+events endpoint (:mod:`agents.views`) and the interactivity endpoint (:mod:`actions.views`):
+body size limit, tenant from the URL, signature check.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from dataclasses import dataclass
 
-from django.http import HttpRequest
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
 from slack_sdk.signature import SignatureVerifier
 
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.slack.selectors import SlackApp, slack_app_from_credential
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 _CACHE_MAX = 1024  # entries (one per tenant's Slack credential); cleared wholesale when full
 
@@ -93,3 +103,59 @@ def slack_signature_valid(signing_secret: str, body: bytes, request: HttpRequest
         return SignatureVerifier(signing_secret).is_valid_request(body, dict(request.headers))
     except (ValueError, TypeError):
         return False
+
+
+def slack_text_response(status: int, message: str) -> HttpResponse:
+    """A ``text/plain`` response with ``status``: what the Slack endpoints answer (Slack shows no body)."""
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def slack_request_verify(request: HttpRequest, tenant_slug: str, *, what: str) -> tuple[SlackEndpoint, bytes] | HttpResponse:
+    """Resolve the tenant's Slack app from the URL and verify the request with its signing secret.
+
+    The one place a Slack endpoint resolves its tenant (DESIGN.md §3.4): the tenant is taken from
+    the URL and the request verified with that tenant's signing secret, so a payload signed for
+    one tenant is refused on another's URL. ``what`` names the request in the log
+    (``"event"``, ``"interaction"``). Returns ``(endpoint, body)``, or the response to send: 413 body over
+    ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or no usable Slack credential (identical);
+    401 missing, invalid or stale signature (nothing stored).
+    """
+    max_bytes = settings.MAX_REQUEST_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > max_bytes:
+        return slack_text_response(413, "Request body too large")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return slack_text_response(413, "Request body too large")
+    if len(body) > max_bytes:
+        return slack_text_response(413, "Request body too large")
+    endpoint = slack_endpoint_get(tenant_slug=tenant_slug)
+    if endpoint is None:
+        return slack_text_response(404, "Not found")
+    if not slack_signature_valid(endpoint.app.signing_secret, body, request):
+        logger.warning("slack %s for tenant %s: invalid or stale signature", what, tenant_slug[:64])
+        return slack_text_response(401, "Invalid signature")
+    return endpoint, body
+
+
+def slack_verified_body(request: HttpRequest, tenant_slug: str, *, what: str) -> tuple[Tenant, bytes, SlackApp] | HttpResponse:
+    """Resolve the tenant from the URL and verify the request with its signing secret.
+
+    Returns ``(tenant, body, app)`` (the tenant row freshly read; ``app`` the Slack app that
+    verified the request, so callers need not load and decrypt it again), or the response to send: 413 body
+    over ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or no usable Slack credential
+    (identical); 401 missing, invalid or stale signature (nothing stored). Used by the
+    interactivity endpoint; the events endpoint needs only the tenant's id.
+    """
+    verified = slack_request_verify(request, tenant_slug, what=what)
+    if isinstance(verified, HttpResponse):
+        return verified
+    endpoint, body = verified
+    tenant = Tenant.objects.filter(pk=endpoint.tenant_id).first()
+    if tenant is None:  # deleted meanwhile
+        return slack_text_response(404, "Not found")
+    return tenant, body, endpoint.app

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from integrations.models import SlackEvent
 from integrations.slack.blocks import FEEDBACK_UP_ACTION_ID
-from integrations.slack.services import SlackQuestion, slack_question_accept
+from agents.slack_events import SlackQuestion, slack_question_accept
 from integrations.tests.test_slack_events import SECRET_A, slack_a  # noqa: F401  (fixture: tenant A's Slack app)
 
 

@@ -16,7 +16,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from agents.models import Run, RunStatus
 from integrations.slack.blocks import FEEDBACK_DOWN_ACTION_ID, FEEDBACK_UP_ACTION_ID
-from integrations.slack.services import slack_post_ack, slack_post_answer
+from agents.slack_replies import slack_post_ack, slack_post_answer
 from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
 from integrations.tests.test_slack_events import (  # noqa: F401  (fixtures)
     BOT_A,

@@ -26,7 +26,10 @@ from agents.models import Run, RunStatus
 from agents.services import run_create
 from integrations.models import SlackEvent
 from integrations.services import credential_set
-from integrations.slack.services import slack_event_handle, slack_events_purge, slack_post_ack, slack_post_answer
+from agents.slack_events import slack_event_handle, slack_question_process
+from agents.slack_replies import slack_post_ack, slack_post_answer
+from integrations.slack import tasks as legacy_slack_tasks
+from integrations.tasks import slack_events_purge
 from integrations.slack.verification import slack_endpoint_get, slack_secret_cache_clear
 from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
 from tenants.context import tenant_context
@@ -541,9 +544,9 @@ def test_ack_inserts_the_event_and_enqueues_and_the_worker_does_the_rest(client,
 
     [queued] = OrmQ.objects.all()
     task = queued.task  # the unsigned package
-    assert task["func"] == "integrations.slack.tasks.slack_question_process"
-    from integrations.slack.tasks import slack_question_process
-
+    assert task["func"] == "agents.slack_events.slack_question_process"
+    # tasks queued before the move under the old dotted path still run the same function
+    assert legacy_slack_tasks.slack_question_process is slack_question_process
     assert slack_question_process(*task["args"]) in (RunStatus.SUCCEEDED, RunStatus.FAILED)
     [run] = runs_of(slack_a.tenant)
     assert run.created_by == slack_a.viewer  # membership resolved on the worker

@@ -21,7 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 from agents.models import Run, RunStatus
 from agents.tasks import execute_run
 from integrations.slack.payloads import slack_event_envelope_check, slack_interaction_check
-from integrations.slack.services import slack_post_ack
+from agents.slack_replies import slack_post_ack
 from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
 from integrations.tests.test_slack_events import (  # noqa: F401  (fixtures)
     SECRET_A,

@@ -13,7 +13,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from actions.selectors import action_policy_get
-from integrations.slack.services import slack_feedback_record
+from agents.slack_events import slack_feedback_record
 from tenants.context import tenant_context
 from tenants.models import Tenant
 from tenants.services import tenant_create

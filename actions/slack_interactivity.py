@@ -1,43 +1,30 @@
-"""Slack interactivity endpoint: one per tenant, ``POST /slack/interactivity/<tenant slug>``.
+"""Slack button clicks: action approvals and answer feedback (interactivity, DESIGN.md §2).
 
-Receives Block Kit button clicks (``block_actions``): the 👍/👎 feedback buttons under an answer
-(stored on the run, see :func:`integrations.slack.services.slack_feedback_record`) and the
-action approval prompts. The tenant is
-resolved here, once, from the URL; the request is verified with that tenant's signing secret
-(slack-sdk ``SignatureVerifier``: ``v0`` HMAC-SHA256, 5-minute window). Only a member of the
-tenant whose ``Membership.slack_user_id`` is the clicking user and whose role is one of the
-policy's ``approver_roles`` may approve or reject; anyone else gets an ephemeral refusal and
-nothing changes. Slack is answered 200 at once; Slack messages are sent by worker tasks.
+:func:`slack_interaction_handle` acts on one verified ``block_actions`` payload (the endpoint is
+:func:`actions.views.slack_interactivity`): the 👍/👎 feedback buttons under an answer (stored on
+the run, :func:`agents.slack_events.slack_feedback_record`) and the action approval prompts
+(:mod:`actions.approvals`). Only a member of the tenant whose ``Membership.slack_user_id`` is the
+clicking user and whose role is one of the policy's ``approver_roles`` may approve or reject;
+anyone else gets an ephemeral refusal (sent by the worker task ``actions.tasks.tell_slack_user``)
+and nothing changes.
 """
 
 from __future__ import annotations
 
 import logging
-from urllib.parse import parse_qs
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
 from actions.approvals import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from actions.selectors import action_get, slack_approver_get
 from actions.services import ActionStateError, action_approve, action_reject
+from agents.slack_events import slack_feedback_record
 from integrations.slack.blocks import FEEDBACK_ACTION_IDS
-from integrations.slack.payloads import slack_interaction_check
 from integrations.slack.selectors import SlackApp
-from integrations.slack.services import slack_feedback_record
-from integrations.slack.views import slack_verified_body
-from revops.lib.json_limits import JsonLimitError, json_loads_limited
-from tenants.context import tenant_context
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
-
-
-def _text(status: int, message: str) -> HttpResponse:
-    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
 def _tell(tenant: Tenant, channel: str, user: str, text: str, thread_ts: str) -> None:
@@ -96,37 +83,3 @@ def slack_interaction_handle(*, tenant: Tenant, payload: dict, app: SlackApp | N
         _tell(tenant, channel, user_id, f"Nothing changed: {exc}.", thread_ts)
         return f"refused: {exc}"
     return "approved" if approve else "rejected"
-
-
-@csrf_exempt
-@require_POST
-def slack_interactivity(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    """Receive a signed Slack interaction (``payload=<json>`` form body) for ``tenant_slug``.
-
-    Responses: 413 body over ``settings.MAX_REQUEST_BYTES``; 404 unknown tenant or no usable
-    Slack credential; 401 missing/invalid/stale signature (nothing changes); 400 no JSON
-    ``payload`` field, or one nested deeper than ``revops.lib.json_limits.MAX_JSON_DEPTH``; 200
-    otherwise (decided, refused or ignored: see the log), including a payload whose fields do not
-    match :class:`integrations.slack.payloads.SlackInteraction` (ignored, logged).
-    """
-    verified = slack_verified_body(request, tenant_slug, what="interaction")
-    if isinstance(verified, HttpResponse):
-        return verified
-    tenant, body, app = verified
-    with tenant_context(tenant):
-        try:
-            raw = parse_qs(body.decode("utf-8"), strict_parsing=False).get("payload", [""])[0]
-            payload = json_loads_limited(raw)
-        except JsonLimitError as exc:
-            return _text(400, f"Malformed payload: {exc}")
-        except (ValueError, UnicodeDecodeError):
-            return _text(400, "Malformed payload")
-        if not isinstance(payload, dict):
-            return _text(400, "Malformed payload")
-        checked = slack_interaction_check(payload)
-        if isinstance(checked, str):  # validly signed, unknown shape: 200 so Slack does not retry
-            logger.warning("slack interaction for tenant %s: %s", tenant.slug, checked)
-            return _text(200, "")
-        outcome = slack_interaction_handle(tenant=tenant, payload=checked, app=app)
-    logger.info("slack interaction for tenant %s: %s", tenant.slug, outcome)
-    return _text(200, "")

@@ -1,13 +1,17 @@
-"""Slack writes: turn a verified Events API payload into a queued run, and post replies in its thread.
+"""Slack questions in, runs out: the events side of the tenant's Slack app (DESIGN.md §2).
 
-Inbound is split in two. ``slack_event_handle`` runs in the HTTP request and must stay fast (Slack
-retries when it has no 2xx within 3 s): it filters in memory (bots, other workspaces, event types,
-empty or oversized questions), inserts the dedupe row and enqueues the question, in one
-transaction. ``slack_question_run_create`` runs on the worker (``integrations.slack.tasks``):
-membership checks and the run, which the same task then executes (acknowledgement first). Outbound
-(``slack_post_ack``/``slack_post_progress``/``slack_post_answer``) runs on the worker and never
-raises into it: the acknowledgement is updated in place as specialists finish and then replaced
-by the answer in Block Kit. ``slack_feedback_record`` stores the answer's 👍/👎 clicks.
+Inbound is split in two. :func:`slack_event_handle` runs in the HTTP request
+(:func:`agents.views.slack_events`) and must stay fast (Slack retries when it has no 2xx within
+3 s): it filters in memory (bots, other workspaces, event types, empty or oversized questions),
+inserts the dedupe row and enqueues the question, in one transaction.
+:func:`slack_question_process` (django-q2 task, dotted path
+``agents.slack_events.slack_question_process``) runs on the worker: membership checks and the
+run (:func:`slack_question_run_create`), which the same task then executes (acknowledgement
+first; replies in :mod:`agents.slack_replies`). :func:`slack_feedback_record` stores the
+answer's 👍/👎 clicks (called by :mod:`actions.slack_interactivity`).
+
+Lives in ``agents`` because it creates and reads runs: ``integrations.slack`` keeps the client,
+the request verification, the payload models and the message layouts.
 """
 
 from __future__ import annotations
@@ -16,22 +20,18 @@ import logging
 import re
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
-from slack_sdk.errors import SlackApiError, SlackClientError
 
-from agents.models import Run, RunStatus
+from agents.models import Run
 from agents.services import MAX_QUERY_CHARS, run_create
+from agents.tasks import execute_run
 from integrations.models import SlackEvent
-from integrations.slack.client import slack_client
-from integrations.slack.blocks import SlackMessage, answer_messages, answered_below_message, progress_message
-from integrations.slack.selectors import SlackApp, slack_app_get
+from integrations.slack.selectors import SlackApp
 from revops.lib.text import strip_db_unsafe
+from tenants.context import tenant_context
 from tenants.models import Membership, Tenant
 from tenants.settings_schema import tenant_settings_section_lenient
 
@@ -39,9 +39,6 @@ logger = logging.getLogger(__name__)
 
 _MENTION_RE = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 _LEADING_MENTION_RE = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>")
-
-EMPTY_ANSWER = "I could not produce an answer to this question."
-FAILED_ANSWER = "Sorry, this question could not be answered."
 
 
 @dataclass(frozen=True)
@@ -135,9 +132,9 @@ def slack_question_parse(*, payload: dict, app: SlackApp) -> SlackQuestion | str
 def slack_event_handle(*, tenant_id: int, payload: dict, app: SlackApp) -> str:
     """Accept one verified ``event_callback`` payload for the tenant ``tenant_id`` (the HTTP part).
 
-    ``app``: the tenant's Slack app (from ``integrations.slack.verification``). Returns what
+    ``app``: the tenant's Slack app (from :mod:`integrations.slack.verification`). Returns what
     happened: ``"queued"`` (the dedupe row was inserted and the question enqueued for
-    ``integrations.slack.tasks.slack_question_process``), ``"duplicate"`` (this ``event_id`` was
+    :func:`slack_question_process`), ``"duplicate"`` (this ``event_id`` was
     already accepted: a Slack retry or a double delivery), or ``"ignored: <reason>"`` (see
     :func:`slack_question_parse`; nothing written).
 
@@ -170,7 +167,7 @@ def slack_question_accept(*, tenant_id: int, question: SlackQuestion) -> str:
                 raise
             return "duplicate"
         async_task(
-            "integrations.slack.tasks.slack_question_process",
+            "agents.slack_events.slack_question_process",
             tenant_id,
             asdict(question),
             task_name=f"slack-{tenant_id}-{question.event_id}"[:100],
@@ -216,192 +213,27 @@ def slack_question_run_create(*, tenant: Tenant, question: SlackQuestion) -> Run
         return f"ignored: {exc}"
 
 
-def slack_events_purge(*, older_than: timedelta = timedelta(days=2)) -> int:
-    """Delete dedupe rows older than ``older_than`` (all tenants); returns how many were deleted.
+def slack_question_process(tenant_id: int, question: dict) -> str:
+    """django-q2 task: answer one accepted Slack question of tenant ``tenant_id`` on the worker.
 
-    Slack stops retrying an event about an hour after the first attempt, so two days keeps a
-    wide margin. Meant for a daily schedule.
+    Everything that need not happen before Slack's 200: loads the tenant, checks membership,
+    records the run and executes it in the same task (no second trip through the queue), which
+    posts the "Working on it…" acknowledgement first and the answer last.
+    ``question``: the fields of :class:`SlackQuestion` (as enqueued by
+    :func:`slack_question_accept`). Returns the run's final status, ``"skipped: …"`` when another
+    worker claimed the run, or ``"ignored: <reason>"`` (tenant gone, asker not a member under
+    ``members_only``, question refused by ``run_create``). Never raises for those.
     """
-    cutoff = timezone.now() - older_than
-    deleted, _ = SlackEvent.objects.unscoped().filter(received_at__lt=cutoff).delete()  # all tenants: maintenance
-    return deleted
-
-
-# --- outbound -----------------------------------------------------------------------------------
-
-
-def _target(run: Run) -> tuple[str, str] | None:
-    target = run.reply_to.get("slack") or {}
-    channel, thread_ts = target.get("channel"), target.get("thread_ts")
-    if not channel or not thread_ts:
-        logger.warning("run %s: no Slack channel/thread to reply to", run.tracking_id)
-        return None
-    return str(channel), str(thread_ts)
-
-
-def _call(run: Run, app: SlackApp, method: str, **kwargs) -> dict | None:
-    """One Web API call (``chat_postMessage``/``chat_update``); the response data, or None (logged)."""
-    try:
-        response = getattr(slack_client(token=app.bot_token), method)(**kwargs)
-    except SlackApiError as exc:
-        # Only Slack's error code: the response object carries request details we do not log.
-        logger.warning("run %s: Slack %s failed: %s", run.tracking_id, method, exc.response.get("error"))
-    except (SlackClientError, OSError) as exc:
-        logger.warning("run %s: Slack unreachable: %s", run.tracking_id, type(exc).__name__)
-    except Exception as exc:  # the worker must never die on a reply
-        logger.error("run %s: Slack %s failed: %s", run.tracking_id, method, type(exc).__name__)
-    else:
-        return response.data if isinstance(response.data, dict) else {}
-    return None
-
-
-def _post(*, run: Run, app: SlackApp, message: SlackMessage) -> str | None:
-    """``chat.postMessage`` in the run's thread; the message ``ts``, or None (logged) on failure."""
-    target = _target(run)
-    if target is None:
-        return None
-    channel, thread_ts = target
-    data = _call(
-        run, app, "chat_postMessage", channel=channel, thread_ts=thread_ts, text=message.text,
-        blocks=message.blocks or None, unfurl_links=False, unfurl_media=False,
-    )
-    return str(data.get("ts") or "") or None if data is not None else None
-
-
-def _update(*, run: Run, app: SlackApp, ts: str, message: SlackMessage) -> bool:
-    """``chat.update`` of our message ``ts`` in the run's channel; whether Slack accepted it."""
-    target = _target(run)
-    if target is None:
-        return False
-    return _call(run, app, "chat_update", channel=target[0], ts=ts, text=message.text, blocks=message.blocks) is not None
-
-
-def _ack_ts(run: Run) -> str:
-    return str((run.reply_to.get("slack") or {}).get("ack_ts") or "")
-
-
-def _app_for_posting(run: Run) -> SlackApp | None:
-    app = slack_app_get()
-    if app is None or not app.bot_token:
-        logger.warning("run %s: tenant has no Slack bot token; reply not posted", run.tracking_id)
-        return None
-    return app
-
-
-def _run_url(run: Run) -> str:
-    """The run's admin page on the first ``CSRF_TRUSTED_ORIGINS`` entry (the public admin origin), or ""."""
-    origins = list(getattr(settings, "CSRF_TRUSTED_ORIGINS", []) or [])
-    if not origins or run.pk is None:
-        return ""
-    return origins[0].rstrip("/") + reverse("admin:agents_run_change", args=[run.pk])
-
-
-def slack_post_ack(*, run: Run) -> bool:
-    """Post "Working on it… (run <tracking id>)" in the run's Slack thread, once per run.
-
-    The message's ``ts`` is kept in ``run.reply_to["slack"]["ack_ts"]`` (saved on the row) so
-    progress and the answer can update it in place. At most one acknowledgement per run across
-    attempts (a retried run after a worker died, issue 13 finding 6): before posting, the run's row
-    is marked ``reply_to["slack"]["ack_claimed"] = True`` with a conditional UPDATE that matches
-    only while neither ``ack_ts`` nor ``ack_claimed`` is recorded; a later attempt finds the mark
-    and reuses ``ack_ts`` (True) or, if the earlier worker died between the mark and Slack's
-    answer, posts none (False: the answer is then posted as a new message). A post Slack refuses
-    removes the mark, so the next attempt may try again. Called by the worker inside
-    ``tenant_context(run.tenant)``. Returns whether an acknowledgement exists; errors are logged
-    (never the token) and never raised.
-    """
-    stored = Run.objects.filter(pk=run.pk).values_list("reply_to", flat=True).first()
-    if isinstance(stored, dict):
-        run.reply_to = stored  # the row is the record across attempts, not this worker's copy
-    target = run.reply_to.get("slack") or {}
-    if target.get("ack_ts") or target.get("ack_claimed"):
-        return bool(target.get("ack_ts"))
-    app = _app_for_posting(run)
-    if app is None:
-        return False
-    claimed_reply_to = {**run.reply_to, "slack": {**target, "ack_claimed": True}}
-    claimed = (
-        Run.objects.filter(pk=run.pk)
-        .exclude(reply_to__slack__has_key="ack_ts")
-        .exclude(reply_to__slack__has_key="ack_claimed")
-        .update(reply_to=claimed_reply_to)
-    )
-    if not claimed:  # another attempt recorded it meanwhile
-        return False
-    run.reply_to = claimed_reply_to
-    ref = str(run.tracking_id)
-    ts = _post(run=run, app=app, message=SlackMessage(text=f"Working on it… (run {ref})", blocks=[]))
-    slack_target = {k: v for k, v in target.items() if k != "ack_claimed"}
-    if ts is not None:
-        slack_target["ack_ts"] = ts
-    run.reply_to = {**run.reply_to, "slack": slack_target}
-    Run.objects.filter(pk=run.pk).update(reply_to=run.reply_to)
-    return ts is not None
-
-
-def slack_post_progress(*, run: Run, planned: list[str], done: list[str]) -> bool:
-    """Update the acknowledgement in place (``chat.update``) with the specialists' progress.
-
-    ``planned``: the specialists chosen, in order; ``done``: those finished. Does nothing (False)
-    when no acknowledgement was posted. Never raises; returns whether Slack accepted the update.
-    """
-    ts = _ack_ts(run)
-    if not ts:
-        return False
-    app = _app_for_posting(run)
-    if app is None:
-        return False
-    return _update(run=run, app=app, ts=ts, message=progress_message(run_ref=str(run.tracking_id), planned=planned, done=done))
-
-
-def run_answer_messages(*, run: Run) -> list[SlackMessage]:
-    """The run's answer as Block Kit messages (:func:`integrations.slack.blocks.answer_messages`).
-
-    Header: the question; a failed run shows its failure message (never ``run.error``, which may
-    hold internals) and "failed" after the run id in the context line.
-    """
-    failed = run.status == RunStatus.FAILED
-    if failed:
-        markdown = run.answer_markdown or FAILED_ANSWER
-    else:
-        markdown = run.answer_markdown if (run.answer_markdown or "").strip() else EMPTY_ANSWER
-    return answer_messages(
-        title=run.query or "Answer",
-        markdown=markdown,
-        run_ref=str(run.tracking_id),
-        run_url=_run_url(run),
-        note="failed" if failed else "",
-    )
-
-
-def slack_post_answer(*, run: Run) -> int:
-    """Deliver the run's answer in its Slack thread as Block Kit messages; returns how many.
-
-    One message: it replaces the "Working on it…" acknowledgement (``chat.update``). Several
-    (over 50 blocks or ``blocks.MESSAGE_CHARS`` characters): the acknowledgement says the answer
-    follows and the messages are posted in order, stopping at the first one Slack refuses (a
-    later piece alone would read out of context). Without an acknowledgement, or when the update
-    is refused, the answer is posted as new messages. Called by the worker inside
-    ``tenant_context(run.tenant)``; never raises.
-    """
-    app = _app_for_posting(run)
-    if app is None:
-        return 0
-    messages = run_answer_messages(run=run)
-    ack_ts = _ack_ts(run)
-    if ack_ts and len(messages) == 1 and _update(run=run, app=app, ts=ack_ts, message=messages[0]):
-        return 1
-    if ack_ts and len(messages) > 1:
-        _update(run=run, app=app, ts=ack_ts, message=answered_below_message(run_ref=str(run.tracking_id), count=len(messages)))
-    posted = 0
-    for message in messages:
-        if _post(run=run, app=app, message=message) is None:
-            break
-        posted += 1
-    return posted
-
-
-# --- feedback ------------------------------------------------------------------------------------
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return "ignored: no such tenant"
+    parsed = SlackQuestion(**question)
+    with tenant_context(tenant):
+        run = slack_question_run_create(tenant=tenant, question=parsed)
+    if isinstance(run, str):
+        logger.info("slack event %s for tenant %s: %s", parsed.event_id[:64], tenant.slug, run)
+        return run
+    return execute_run(run.pk)
 
 
 def slack_feedback_record(*, tenant: Tenant, run_ref: str, slack_user: str, value: str) -> str:
