@@ -13,7 +13,9 @@ import re
 
 from agents.playbooks.base import SpecialistAnswer
 from agents.playbooks.evidence import find_evidence, phrases_found
-from agents.runtime.context import QueryResult, RunContext, ToolError, fmt_usd, md_table
+from agents.playbooks.formatting import fmt_count, fmt_usd
+from agents.playbooks.render import render_answer
+from agents.runtime.context import QueryResult, RunContext, ToolError
 from agents.runtime.entities import find_name
 from agents.semantic.query import Filter, OrderBy, SemanticQuery, TimeRange
 
@@ -46,15 +48,6 @@ def account_names(ctx: RunContext, *, agent: str) -> QueryResult:
     return res
 
 
-def _valued_by(by_list_price: int, total: int) -> str:
-    """How open deals were valued: by amount, by list price (no amount in the CRM), or a mix."""
-    if by_list_price == 0:
-        return "by amount"
-    if by_list_price == total:
-        return "at list price: open deals carry no amount in the CRM"
-    return f"by amount, {by_list_price} of {total} at list price for lack of one"
-
-
 def as_date(value):
     """A date for a date or timestamp column value (warehouses differ: Salesforce's CreatedDate is a
     timestamp); None stays None."""
@@ -85,11 +78,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     if account is None and re.search(r"at[- ]risk|risky|stalled|stuck|slipping", query, re.I):
         return at_risk_deals(ctx)
     if account is None:
-        return SpecialistAnswer(
-            AGENT,
-            "### Deal analysis\n\nI could not find an account named in your question among the accounts in "
-            f"your warehouse [{names_ref}]. Please give the account's name as it appears in the CRM.",
-        )
+        return SpecialistAnswer(AGENT, render_answer("deal_no_account", {"names_ref": names_ref}))
     stages_kb = ctx.rules("deal_stages", agent=AGENT, sections=("Stage gates", "Evidence"))
     health_kb = ctx.rules("deal_health", agent=AGENT, sections=("Bands",))
     risks_kb = ctx.rules("deal_risks", agent=AGENT)
@@ -98,7 +87,6 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     missing_required = [f for f in REQUIRED_OPPORTUNITY_FIELDS if not sm.has_dimension(f)]
     if missing_required:
         raise ToolError(f"the semantic model lacks the dimension(s) {', '.join(missing_required)} a deal analysis needs")
-    degraded: list[str] = []
     firm_fields, firm_missing = _present(ctx, FIRM_FIELDS)
     firm = ctx.rows_where(firm_fields or ["account"], agent=AGENT, purpose="account firmographics", filters={"account": account})
     opp_fields, opp_missing = _present(ctx, OPPORTUNITY_FIELDS)
@@ -110,16 +98,13 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
             r[name] = as_date(r.get(name))
         for name in opp_missing:
             r[name] = None
-    if opp_missing or firm_missing:
-        degraded.append(f"Not in your semantic model, shown as n/a: {', '.join(opp_missing + firm_missing)}.")
     if not sm.call_notes_missing():
         notes_res = ctx.call_notes(account, agent=AGENT)
         notes = notes_res.rows
         for n in notes:
             n["date"] = as_date(n.get("date"))
     else:
-        notes_res, notes = None, []
-        degraded.append("Your semantic model declares no call notes, so MEDDPICC evidence, activity and contacts could not be checked; every element shows as a gap.")
+        notes_res, notes = None, []  # the layout says evidence, activity and contacts could not be checked
     open_v, won_v, lost_v = set(sm.stage_values("open")), set(sm.stage_values("won")), set(sm.stage_values("lost"))
     open_deals = [r for r in opps.rows if r["stage"] in open_v]
     won = [r for r in opps.rows if r["stage"] in won_v]
@@ -195,39 +180,38 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
 
     # Risk warnings (KB thresholds, days).
     th = risks_kb.get("thresholds", {})
-    risks: list[str] = []
+    risks: list[dict] = []  # each {"kind": ..., facts...}; layout answers/_deal_risk.md words them
     if open_deals and (days_since is None or days_since > th.get("no_activity_days", 30)):
-        risks.append(
-            f"**No activity**: last completed interaction {last_completed.isoformat() + f', {days_since} days before ' + as_of.isoformat() if last_completed else 'never recorded'} "
-            f"(threshold {th.get('no_activity_days', 30)} days) [{notes_ref}]."
-        )
+        risks.append({
+            "kind": "no_activity", "last": last_completed.isoformat() if last_completed else "", "days": days_since,
+            "as_of": as_of.isoformat(), "threshold": th.get("no_activity_days", 30), "ref": notes_ref,
+        })
     if last_note and (last_note["status"] or "").lower() == "scheduled" and (as_of - last_note["date"]).days > th.get("ghosted_days", 21):
-        risks.append(f"**Ghosted**: the last interaction ({last_note['date'].isoformat()}, {last_note['contact']}) is still marked scheduled, {(as_of - last_note['date']).days} days on [{notes_ref}].")
+        risks.append({"kind": "ghosted", "date": last_note["date"].isoformat(), "contact": last_note["contact"], "days": (as_of - last_note["date"]).days, "ref": notes_ref})
     if len(contacts) <= th.get("single_threaded_max_contacts", 1):
-        who = contacts[0] if contacts else "nobody"
-        risks.append(f"**Single-threaded**: call notes show {len(contacts)} contact ({who}) [{notes_ref}].")
+        risks.append({"kind": "single_threaded", "contacts": len(contacts), "who": contacts[0] if contacts else "nobody", "ref": notes_ref})
     if "economic_buyer" not in have:
-        risks.append(f"**No economic buyer** identified in {len(notes)} call notes [{notes_ref}].")
+        risks.append({"kind": "no_economic_buyer", "notes": len(notes), "ref": notes_ref})
     stalled = [r for r in rows if r[3] is not None and r[3] > th.get("stalled_in_stage_days", 90)]
     if stalled:
-        risks.append(f"**Stalled in stage**: {len(stalled)} of {len(open_deals)} open opportunities engaged more than {th.get('stalled_in_stage_days', 90)} days ago [{opps.citation}].")
+        risks.append({"kind": "stalled", "stalled": len(stalled), "open": len(open_deals), "threshold": th.get("stalled_in_stage_days", 90), "ref": opps.citation})
     comp_names = phrases_found(notes, [str(c) for c in competitors_kb.get("competitors", [])])
     if comp_names:
-        risks.append(f"**Competitor present**: {', '.join(comp_names)} named in call notes [{notes_ref}].")
+        risks.append({"kind": "competitor", "names": ", ".join(comp_names), "ref": notes_ref})
     elif evidence["competition"]:
-        risks.append(f"**Competitor present**: call notes mention competition ({evidence['competition'].date}) [{notes_ref}].")
+        risks.append({"kind": "competitor", "names": "", "date": str(evidence["competition"].date), "ref": notes_ref})
 
-    opportunities: list[str] = []
+    opportunities: list[dict] = []  # layout answers/_deal_opportunity.md words them
     if won:
-        opportunities.append(f"**Expansion history**: {len(won)} won opportunities worth {fmt_usd(sum(float(w['amount'] or 0) for w in won))} [{opps.citation}].")
+        opportunities.append({"kind": "expansion", "won": len(won), "value": fmt_usd(sum(float(w["amount"] or 0) for w in won)), "ref": opps.citation})
     if evidence["identify_pain"]:
         ev = evidence["identify_pain"]
-        opportunities.append(f"**Pain on record** ({ev.contact}, {ev.date}): “{ev.snippet}” [{notes_ref}].")
+        opportunities.append({"kind": "pain", "contact": ev.contact, "date": str(ev.date), "snippet": ev.snippet, "ref": notes_ref})
     if evidence["champion"]:
         ev = evidence["champion"]
-        opportunities.append(f"**Possible champion**: {ev.contact} ({ev.date}) [{notes_ref}].")
+        opportunities.append({"kind": "champion", "contact": ev.contact, "date": str(ev.date), "ref": notes_ref})
     elif len(notes) >= 5:
-        opportunities.append(f"**Engaged contact**: {len(notes)} interactions recorded [{notes_ref}].")
+        opportunities.append({"kind": "engaged", "notes": len(notes), "ref": notes_ref})
 
     # Derived figures, declared so the grounding check can trace them (formulas in the step).
     won_total = ctx.computed("won amount", sum(float(w["amount"] or 0) for w in won), "sum of amount over won opportunities")
@@ -240,66 +224,49 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     ctx.computed("deal health", [health] + [d[1] for d in dims], "sum of 25 x found/listed per dimension")
     ctx.computed("warnings not shown", max(0, len(risks) - 3))
 
-    # --- render --------------------------------------------------------------------------
+    # --- present (layout answers/deal_status.md) ---------------------------------------------
     f = firm.rows[0] if firm.rows else {}
-    owners = sorted({d["owner"] for d in open_deals if d["owner"]})
-    lines = [f"## Deal status: {account}", "", "### The Dry Numbers", ""]
-    lines.append(
-        f"- **Account**: {account} ({f.get('sector') or 'sector n/a'}, {f.get('employees') or 'n/a'} employees) [{firm.citation}]"
-    )
-    lines.append(
-        f"- **Opportunities**: {len(open_deals)} open, {len(won)} won ({fmt_usd(won_total)}), "
-        f"{len(lost)} lost [{opps.citation}]"
-    )
-    if open_deals:
-        lines.append(
-            f"- **Amount**: open pipeline {fmt_usd(list_total)} ({_valued_by(priced_by_list, len(open_deals))}); "
-            f"probability-weighted {fmt_usd(weighted)} (value x stage probability) [{opps.citation}]"
-        )
-        lines.append(f"- **Owners**: {', '.join(owners)}")
-        lines.append("- **Expected close**: not recorded in the CRM for open opportunities")
-        lines += ["", md_table(
-            ["Opportunity", "Product", "CRM stage", "Stage (probability)", "List price", "Owner", "Engaged", "Days in stage"],
-            [[d["id"], d["product"] or "n/a", d["stage"], f"{m} ({prob}%)" if prob is not None else m, fmt_usd(d["list_price"]), d["owner"],
-              d["engage_date"].isoformat() if d["engage_date"] else "not engaged",
-              days if days is not None else ("after as-of" if d["engage_date"] else "n/a")] for d, m, prob, days in rows],
-        )]
-    lines += ["", f"- **Deal health**: {health}/100 ({band}): " + "; ".join(f"{label} {score}/25" for label, score, _, _ in dims)]
-    lines += ["", "**MEDDPICC evidence from call notes**" + (f" (required for {crm_method}: {', '.join(ELEMENT_LABELS[e] for e in required)})" if required else ""), ""]
-    lines.append(md_table(
-        ["Element", "Evidence", "Source"],
-        [[label, f"“{evidence[el].phrase}”" if evidence[el] else "gap", f"{evidence[el].contact}, {evidence[el].date}" if evidence[el] else "-"] for el, label in ELEMENT_LABELS.items()],
-    ))
-
-    lines += ["", "### Bottom Line", ""]
-    if not open_deals:
-        lines.append(f"{account} has no open opportunities; {len(won)} won and {len(lost)} lost on record.")
-    else:
-        conflict = ""
-        if crm_method and evidence_stage != crm_method and (evidence_stage is None or stage_order.index(evidence_stage) < stage_order.index(crm_method)):
-            ev_text = f"support only {evidence_stage}" if evidence_stage else "do not yet meet the Discover gate"
-            conflict = (
-                f" The CRM says {crm_method} but the call notes {ev_text} (missing "
-                f"{', '.join(ELEMENT_LABELS[g] for g in gaps)}); the calls win over the CRM stage."
-            )
-        lines.append(
-            f"{len(open_deals)} open opportunities worth {fmt_usd(list_total)} ({_valued_by(priced_by_list, len(open_deals))}); health {health}/100 ({band})."
-            + conflict
-        )
-    lines += ["", "### Risks and Opportunities", ""]
-    lines += [f"- Risk: {r}" for r in risks[:3]] or ["- Risk: none of the configured warnings fired."]
-    lines += [f"- Opportunity: {o_}" for o_ in opportunities[:3]]
-    if len(risks) > 3:
-        lines.append(f"- ({len(risks) - 3} more warnings: {'; '.join(r.split('**')[1] for r in risks[3:])})")
-    lines.append("- Not checked: close date pushed (the warehouse keeps no close-date history).")
-    refs = ctx.rule_refs
-    lines.append(
-        f"- Rules applied (knowledge base): stage gates and MEDDPICC [{refs['deal_stages']}], health score [{refs['deal_health']}], "
-        f"risk warnings [{refs['deal_risks']}], competitors [{refs['competitors']}]."
-    )
-    lines += [f"- {d}" for d in degraded]
+    conflict = None
+    if open_deals and crm_method and evidence_stage != crm_method and (evidence_stage is None or stage_order.index(evidence_stage) < stage_order.index(crm_method)):
+        conflict = {"crm_stage": crm_method, "evidence_stage": evidence_stage or "", "gaps": [ELEMENT_LABELS[g] for g in gaps]}
+    context = {
+        "account": account,
+        "sector": f.get("sector") or "",
+        "employees": str(f.get("employees") or ""),
+        "firm_ref": firm.citation,
+        "opps_ref": opps.citation,
+        "open": len(open_deals),
+        "won": len(won),
+        "won_value": fmt_usd(won_total),
+        "lost": len(lost),
+        "pipeline": fmt_usd(list_total),
+        "valued_by": {"by_list_price": priced_by_list, "total": len(open_deals)},
+        "weighted": fmt_usd(weighted),
+        "owners": sorted({d["owner"] for d in open_deals if d["owner"]}),
+        "deals": [
+            [d["id"], d["product"] or "n/a", d["stage"], f"{m} ({prob}%)" if prob is not None else m, fmt_usd(d["list_price"]), d["owner"],
+             d["engage_date"].isoformat() if d["engage_date"] else "not engaged",
+             days if days is not None else ("after as-of" if d["engage_date"] else "n/a")] for d, m, prob, days in rows
+        ],
+        "health": health,
+        "band": band,
+        "dimensions": [{"label": label, "score": score} for label, score, _, _ in dims],
+        "gate_stage": crm_method if required else "",
+        "required": [ELEMENT_LABELS[e] for e in required],
+        "evidence": [
+            [label, f"“{evidence[el].phrase}”" if evidence[el] else "gap", f"{evidence[el].contact}, {evidence[el].date}" if evidence[el] else "-"]
+            for el, label in ELEMENT_LABELS.items()
+        ],
+        "conflict": conflict,
+        "risks": risks[:3],
+        "more_risks": risks[3:],
+        "opportunities": opportunities[:3],
+        "refs": {name: ctx.rule_refs[name] for name in ("deal_stages", "deal_health", "deal_risks", "competitors")},
+        "missing_fields": opp_missing + firm_missing,
+        "no_call_notes": notes_res is None,
+    }
     entities = {"account": account, "open_opportunities": len(open_deals), "health": health}
-    return SpecialistAnswer(AGENT, "\n".join(lines), entities)
+    return SpecialistAnswer(AGENT, render_answer("deal_status", context), entities)
 
 
 def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
@@ -328,18 +295,21 @@ def at_risk_deals(ctx: RunContext, *, limit: int = 15) -> SpecialistAnswer:
         for name in missing:
             r[name] = None
     t = totals.rows[0]
-    value = f", worth {fmt_usd(t['pipeline_value'])} ({sm.metric_label('pipeline_value')})" if "pipeline_value" in t else ""
     ages = ctx.computed("days in stage", [(ctx.as_of - r["engage_date"]).days for r in top.rows], "as-of date - engage date")
     ctx.computed("rows shown", len(top.rows))
-    table = md_table(
-        ["Opportunity", "Account", "Owner", "Product", "List price", "Engaged", "Days in stage"],
-        [[r["id"], r["account"] or "(no account)", r["owner"], r["product"], fmt_usd(r["list_price"]), r["engage_date"].isoformat(), a] for r, a in zip(top.rows, ages)],
-    )
-    return SpecialistAnswer(
-        AGENT,
-        f"### At-risk deals: stalled in stage\n\n**{t['open_deals']:,} open opportunities** have been in stage more than {days} days "
-        f"(threshold from the deal risk warnings [{ctx.rule_refs['deal_risks']}]) "
-        f"(engaged before {cutoff.isoformat()}){value} [{totals.citation}]. "
-        f"The {len(top.rows)} longest-stalled [{top.citation}]:\n\n{table}",
-        {"at_risk_deals": t["open_deals"]},
-    )
+    context = {
+        "count": fmt_count(t["open_deals"]),
+        "days": days,
+        "rules_ref": ctx.rule_refs["deal_risks"],
+        "cutoff": cutoff.isoformat(),
+        "value": fmt_usd(t["pipeline_value"]) if "pipeline_value" in t else "",
+        "value_label": sm.metric_label("pipeline_value") if "pipeline_value" in t else "",
+        "totals_ref": totals.citation,
+        "shown": len(top.rows),
+        "top_ref": top.citation,
+        "deals": [
+            [r["id"], r["account"] or "(no account)", r["owner"], r["product"], fmt_usd(r["list_price"]), r["engage_date"].isoformat(), a]
+            for r, a in zip(top.rows, ages)
+        ],
+    }
+    return SpecialistAnswer(AGENT, render_answer("deal_at_risk", context), {"at_risk_deals": t["open_deals"]})
