@@ -46,6 +46,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from revops.lib.env import env_str
+
 logger = logging.getLogger(__name__)
 
 # pgvector's HNSW indexes ``vector`` columns of at most 2,000 dimensions.
@@ -63,7 +65,8 @@ def redact_secrets(text: str) -> str:
     ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, from settings or the environment) replaced
     by ``[redacted]``. Apply it to any provider message before it is logged, stored or shown."""
     for name in _SECRET_SETTINGS:
-        value = _setting(name, None)
+        # The AWS ones are boto3's own variables (not Django settings): read where boto3 reads them.
+        value = _setting(name, None) if name.startswith("KB_") else env_str(name)
         if isinstance(value, str) and len(value) >= 8:  # shorter values would redact ordinary words
             text = text.replace(value, "[redacted]")
     return text
@@ -114,12 +117,9 @@ class Embedder(Protocol):
 
 
 def _setting(name: str, default: Any) -> Any:
-    """``settings.NAME``, else the environment (``$NAME`` or ``$NAME_FILE``), else ``default``."""
-    from revops.lib.env import env_str
-
+    """``settings.NAME`` (declared in ``revops/settings.py`` from the environment through
+    ``revops.lib.env``), else ``default`` when unset or empty."""
     value = getattr(settings, name, None)
-    if value in (None, ""):
-        value = env_str(name)
     return default if value in (None, "") else value
 
 
@@ -201,6 +201,7 @@ _STOPWORDS = frozenset(
     into is it its me my of on or our so than that the their them then there these they this to
     us was we were what when where which who why will with would you your""".split()
 )
+STOPWORDS = _STOPWORDS  # public name: the lexical side of retrieval (knowledge.selectors) drops them too
 _WORD_RE = re.compile(r"[^\W_]+")  # letters/digits; '_' splits (close_date -> close, date)
 
 # Weight per feature family, keyed by the feature's prefix.

@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from django.conf import settings
 from django.db import connection, transaction
 
-from knowledge.embedders import Embedder, _STOPWORDS, _int_setting, default_embedder_spec, get_embedder
+from knowledge.embedders import STOPWORDS as _STOPWORDS, Embedder, default_embedder_spec, get_embedder
 from knowledge.frontmatter import split_front_matter
 from knowledge.models import DocumentKind, DocumentStatus, KnowledgeBaseSettings, KnowledgeDocument
 from knowledge.services import TEXT_SEARCH_CONFIG, normalise_tags
@@ -266,8 +267,8 @@ def chunk_search(
         "tags": tags,
     }
     if exact_max_chunks is None:
-        exact_max_chunks = _int_setting("KB_EXACT_SEARCH_MAX_CHUNKS", DEFAULT_EXACT_SEARCH_MAX_CHUNKS)
-    ef = max(ef_search or _int_setting("KB_HNSW_EF_SEARCH", DEFAULT_HNSW_EF_SEARCH, minimum=1), candidates)
+        exact_max_chunks = settings.KB_EXACT_SEARCH_MAX_CHUNKS
+    ef = max(ef_search or settings.KB_HNSW_EF_SEARCH, candidates)
     # The serving model's count is kept by indexing; another model's (a re-embedding under way,
     # the quality tests) is counted here, up to the threshold.
     with transaction.atomic(), connection.cursor() as cursor:

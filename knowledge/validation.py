@@ -47,7 +47,7 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, ClassVar, Iterator, Literal, Union
+from typing import Any, Callable, Iterator, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from typing_extensions import Annotated

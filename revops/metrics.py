@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 from datetime import timedelta
 from typing import Iterable, Iterator
 
@@ -80,7 +79,7 @@ def _authorized(request: HttpRequest) -> JsonResponse | None:
 
 def _process_registry() -> CollectorRegistry:
     """This process's registry, or, in multiprocess mode, one summing every worker's files."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if settings.PROMETHEUS_MULTIPROC_DIR:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()

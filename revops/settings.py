@@ -282,11 +282,36 @@ WAREHOUSE_DEFAULT_LIMIT = env_int("WAREHOUSE_DEFAULT_LIMIT", 1000, minimum=1)
 # http:// callback URLs are refused unless they point at loopback and this is on (development).
 ALLOW_HTTP_LOOPBACK_CALLBACKS = env_bool("ALLOW_HTTP_LOOPBACK_CALLBACKS", DEBUG)
 
+# --- Knowledge base (knowledge/embedders.py, knowledge/selectors.py) ------------------------------
+# The default embedder spec of new tenants: hashing (= hashing-384, offline), bedrock,
+# bedrock-256/512/1024, openai, local. A tenant stays pinned to the model it was indexed with.
+KB_EMBEDDER = env_str("KB_EMBEDDER", "hashing") or "hashing"
+KB_BEDROCK_MODEL_ID = env_str("KB_BEDROCK_MODEL_ID", "amazon.titan-embed-text-v2:0")
+KB_BEDROCK_DIMENSIONS = env_int("KB_BEDROCK_DIMENSIONS", 1024, minimum=1)  # 256, 512 or 1024 (Titan v2)
+KB_BEDROCK_REGION = env_str("KB_BEDROCK_REGION") or None  # None: boto3's default chain (AWS_REGION...)
+KB_BEDROCK_CONCURRENCY = env_int("KB_BEDROCK_CONCURRENCY", 4, minimum=1)  # parallel calls (one text each)
+KB_OPENAI_BASE_URL = env_str("KB_OPENAI_BASE_URL", "https://api.openai.com/v1")
+KB_OPENAI_API_KEY = env_str("KB_OPENAI_API_KEY") or None  # also KB_OPENAI_API_KEY_FILE
+KB_OPENAI_MODEL = env_str("KB_OPENAI_MODEL", "text-embedding-3-small")
+KB_OPENAI_DIMENSIONS = env_int("KB_OPENAI_DIMENSIONS", 1536, minimum=1)
+# Send `dimensions` in the request: unset means "when the model name starts with text-embedding-3".
+KB_OPENAI_SEND_DIMENSIONS = env_bool("KB_OPENAI_SEND_DIMENSIONS") if env_str("KB_OPENAI_SEND_DIMENSIONS") else None
+KB_OPENAI_BATCH_SIZE = env_int("KB_OPENAI_BATCH_SIZE", 64, minimum=1)
+KB_EMBED_MAX_ATTEMPTS = env_int("KB_EMBED_MAX_ATTEMPTS", 5, minimum=1)  # per provider call, transient errors
+KB_EMBED_RETRY_WAIT = env_float("KB_EMBED_RETRY_WAIT", 0.5, minimum=0.0)  # seconds, exponential backoff base
+KB_EMBED_TIMEOUT = env_float("KB_EMBED_TIMEOUT", 30.0, minimum=0.001)  # seconds per provider call
+# Tenants with at most this many chunks of a model are ranked exactly; bigger ones through HNSW
+# with this ef_search (candidates examined).
+KB_EXACT_SEARCH_MAX_CHUNKS = env_int("KB_EXACT_SEARCH_MAX_CHUNKS", 20_000, minimum=0)
+KB_HNSW_EF_SEARCH = env_int("KB_HNSW_EF_SEARCH", 100, minimum=1)
+
 # --- Metrics (revops/metrics.py) -----------------------------------------------------------------
 # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off (403).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
 # The database families are recomputed at most this often (seconds; 0: every scrape).
 METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 10, minimum=0)
+# Several server processes: prometheus_client's multiprocess directory (it reads the variable too).
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR") or None
 PROMETHEUS_EXPORT_MIGRATIONS = False  # django-prometheus would query the database at start-up
 
 # --- Logging (revops/logs.py): one line per record with time, level, logger, tenant, run and
