@@ -46,9 +46,6 @@ class ActionStatus(models.TextChoices):
     DEAD = "dead", "Dead"
 
 
-TERMINAL_STATUSES = {ActionStatus.SUCCEEDED, ActionStatus.FAILED, ActionStatus.DEAD, ActionStatus.REJECTED}
-
-
 class Action(TenantOwnedModel):
     """One effect (notify, webhook, CRM update, warehouse write), exact and audited.
 

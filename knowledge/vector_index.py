@@ -63,11 +63,6 @@ def create_index_sql(model: str, dimensions: int, *, concurrently: bool = False)
     )
 
 
-def drop_index_sql(model: str) -> str:
-    """SQL dropping the partial HNSW index of embedding model ``model`` (no error if absent)."""
-    return f"DROP INDEX IF EXISTS {index_name(model)}"
-
-
 def ensure_hnsw_index(model: str, dimensions: int) -> bool:
     """Create ``model``'s partial HNSW index unless it exists; returns True when it was created.
 

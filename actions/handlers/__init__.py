@@ -23,8 +23,3 @@ def handler_for(kind: str) -> Handler:
         return _HANDLERS[kind]
     except KeyError:
         raise ActionInvalid({"kind": [f"unknown action kind {kind!r}"]}) from None
-
-
-def handler_kinds() -> list[str]:
-    """Registered kinds, sorted."""
-    return sorted(_HANDLERS)
