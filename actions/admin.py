@@ -1,6 +1,6 @@
 """Admin for actions (with their audit trail and a "retry now" action) and webhook endpoints.
 
-Access follows tenant memberships like the knowledge admin: superusers see every tenant; other
+Access follows tenant memberships (:class:`tenants.admin_base.TenantScopedAdmin`): superusers see every tenant; other
 staff users see their tenants' rows; "retry now", endpoint changes and secret rotation need an
 editing role (owner/admin/editor). Status changes go through :mod:`actions.services`.
 """
@@ -30,26 +30,10 @@ from actions.services import (
     webhook_endpoint_create,
 )
 from revops.lib.urls import UnsafeURL, check_outbound_url
-from tenants.models import ROLES_THAT_EDIT, Membership, Tenant
+from tenants.admin_base import TenantScopedAdmin, TenantScopedInline, member_roles, member_tenant_ids
+from tenants.models import ROLES_THAT_EDIT
 
 TEST_EVENT_TYPE = "revops.test"
-
-_CACHE_ATTR = "_actions_admin_tenant_ids"
-
-
-def _tenant_ids(request: HttpRequest, *, editing: bool) -> set[int]:
-    """Ids of the tenants where the user is a member (``editing``: with an editing role)."""
-    cache = getattr(request, _CACHE_ATTR, None)
-    if cache is None:
-        cache = {"all": set(), "edit": set()}
-        if request.user.is_authenticated and request.user.is_active and request.user.is_staff:
-            for tenant_id, role in Membership.objects.filter(user=request.user).values_list("tenant_id", "role"):
-                cache["all"].add(tenant_id)
-                if role in ROLES_THAT_EDIT:
-                    cache["edit"].add(tenant_id)
-        setattr(request, _CACHE_ATTR, cache)
-    return cache["edit" if editing else "all"]
-
 
 def _via(request: HttpRequest) -> str:
     """The audit label of an admin user (``admin:<username>``, <= 64 chars)."""
@@ -62,66 +46,23 @@ def _may_decide(request: HttpRequest, action: Action) -> bool:
     unless the policy says so), as for approvals in Slack."""
     if request.user.is_superuser:
         return True
-    role = Membership.objects.filter(user=request.user, tenant_id=action.tenant_id).values_list("role", flat=True).first()
+    role = member_roles(request).get(action.tenant_id)
     return role is not None and role in action_policy_get(tenant=action.tenant).approver_roles
-
-
-class _TenantScopedAdmin(admin.ModelAdmin):
-    def get_queryset(self, request):
-        # Explicit opt-out of the context-scoped manager: the admin has no tenant in context;
-        # the user's memberships are the scope.
-        qs = self.model.objects.unscoped().select_related("tenant")
-        return qs if request.user.is_superuser else qs.filter(tenant_id__in=_tenant_ids(request, editing=False))
-
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404("No such object.")
-        return obj
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_superuser or bool(_tenant_ids(request, editing=False))
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        if request.user.is_superuser:
-            return True
-        ids = _tenant_ids(request, editing=False)
-        return obj.tenant_id in ids if obj is not None else bool(ids)
-
-    def _can_edit(self, request, obj=None) -> bool:
-        if request.user.is_superuser:
-            return True
-        ids = _tenant_ids(request, editing=True)
-        return obj.tenant_id in ids if obj is not None else bool(ids)
 
 
 class _MethodNotAllowed(Exception):
     """A decision view was called without POST (answered 405)."""
 
 
-class ActionEventInline(admin.TabularInline):
+class ActionEventInline(TenantScopedInline):
     model = ActionEvent
-    extra = 0
-    can_delete = False
     fields = ["created_at", "from_status", "to_status", "actor_label", "attempt", "note"]
     readonly_fields = fields
     ordering = ["pk"]
 
-    def get_queryset(self, request):
-        return ActionEvent.objects.unscoped()  # rows of the action shown, which the parent admin scoped
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return True  # shown only inside a parent the user may view (tenant-scoped above)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Action)
-class ActionAdmin(_TenantScopedAdmin):
+class ActionAdmin(TenantScopedAdmin):
     """Actions with their audit trail. Proposed actions get Approve / Reject buttons (approver
     roles of the tenant policy; refused with the reason when the tenant lacks the connector the
     action needs); dead and failed actions can be retried now."""
@@ -213,15 +154,12 @@ class ActionAdmin(_TenantScopedAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
-
     def has_retry_permission(self, request) -> bool:
-        return self._can_edit(request)
+        return self.tenant_allows(request, ROLES_THAT_EDIT)
 
     @admin.action(description="Retry now (dead or failed actions)", permissions=["retry"])
     def retry_now(self, request, queryset):
-        editable = None if request.user.is_superuser else _tenant_ids(request, editing=True)
+        editable = None if request.user.is_superuser else member_tenant_ids(request, ROLES_THAT_EDIT)
         done = skipped = 0
         for action in queryset.filter(status__in=[ActionStatus.DEAD, ActionStatus.FAILED]):
             if editable is not None and action.tenant_id not in editable:
@@ -233,26 +171,12 @@ class ActionAdmin(_TenantScopedAdmin):
         self.message_user(request, f"{done} action(s) queued again; {skipped} skipped (not dead/failed, or no editing role).", messages.INFO)
 
 
-class SigningSecretInline(admin.TabularInline):
+class SigningSecretInline(TenantScopedInline):
     """Secrets are never shown here: only when created or rotated (once)."""
 
     model = SigningSecret
-    extra = 0
-    can_delete = False
     fields = ["created_at", "expires_at"]
     readonly_fields = fields
-
-    def get_queryset(self, request):
-        return SigningSecret.objects.unscoped()  # rows of the endpoint shown, which the parent admin scoped
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return True  # shown only inside a parent the user may view (tenant-scoped above)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -272,7 +196,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(_TenantScopedAdmin):
+class WebhookEndpointAdmin(TenantScopedAdmin):
     """Registered receivers. Adding one (or rotating its secret) shows the new ``whsec_``
     secret once, in a message. "Send test event" posts a signed ``revops.test`` event through
     the ordinary webhook action (same signing, retries and audit); the delivery log lists the
@@ -286,24 +210,18 @@ class WebhookEndpointAdmin(_TenantScopedAdmin):
     inlines = [SigningSecretInline]
     actions = ["rotate_secret"]
     DELIVERY_LOG_ROWS = 25
+    delete_roles = ROLES_THAT_EDIT
 
     def get_readonly_fields(self, request, obj=None):
         return ["tenant", *self.readonly_fields, "delivery_log"] if obj is not None else self.readonly_fields
-
-    def get_changeform_initial_data(self, request):
-        initial = super().get_changeform_initial_data(request)
-        editable = _tenant_ids(request, editing=True)
-        if len(editable) == 1 and "tenant" not in initial:
-            initial["tenant"] = next(iter(editable))  # the editor's only tenant, preselected
-        return initial
 
     @admin.display(description="delivery log")
     def delivery_log(self, endpoint: WebhookEndpoint) -> str:
         """The endpoint's latest webhook deliveries (newest first): action, event type, status,
         attempts, the receiver's HTTP status, last error."""
         rows = (
-            Action.objects.unscoped()  # filtered by the endpoint's tenant explicitly
-            .filter(tenant_id=endpoint.tenant_id, kind=ActionKind.WEBHOOK, payload__endpoint_id=endpoint.pk)
+            Action.objects.for_tenant(endpoint.tenant_id)
+            .filter(kind=ActionKind.WEBHOOK, payload__endpoint_id=endpoint.pk)
             .order_by("-pk")[: self.DELIVERY_LOG_ROWS]
         )
         body = format_html_join(
@@ -344,7 +262,7 @@ class WebhookEndpointAdmin(_TenantScopedAdmin):
             return HttpResponseNotAllowed(["POST"])
         endpoint = self.get_object(request, object_id)
         back = HttpResponseRedirect(reverse("admin:actions_webhookendpoint_change", args=[endpoint.pk]))
-        if not self._can_edit(request, endpoint):
+        if not self.has_change_permission(request, endpoint):
             raise PermissionDenied("Sending a test event needs an editing role (owner, admin or editor) in this tenant.")
         data = {"message": "Test event sent from the RevOps AI admin.", "endpoint_id": endpoint.pk, "sent_by": request.user.get_username()}
         try:
@@ -371,25 +289,8 @@ class WebhookEndpointAdmin(_TenantScopedAdmin):
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []  # the first secret is made on save
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "tenant":
-            tenants = Tenant.objects.order_by("slug")
-            if not request.user.is_superuser:
-                tenants = tenants.filter(pk__in=_tenant_ids(request, editing=True))
-            kwargs["queryset"] = tenants
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def has_add_permission(self, request) -> bool:
-        return self._can_edit(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._can_edit(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._can_edit(request, obj)
-
     def has_rotate_permission(self, request) -> bool:
-        return self._can_edit(request)
+        return self.has_change_permission(request)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -405,7 +306,7 @@ class WebhookEndpointAdmin(_TenantScopedAdmin):
 
     @admin.action(description="Rotate signing secret (old one valid 24 h)", permissions=["rotate"])
     def rotate_secret(self, request, queryset):
-        editable = None if request.user.is_superuser else _tenant_ids(request, editing=True)
+        editable = None if request.user.is_superuser else member_tenant_ids(request, ROLES_THAT_EDIT)
         for endpoint in queryset:
             if editable is not None and endpoint.tenant_id not in editable:
                 continue

@@ -1,27 +1,19 @@
 """Admin for runs (a readable page: rendered answer, interpretation, sources, grounding, timeline) and prompt versions."""
 
 from django.contrib import admin
-from django.http import Http404
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from agents.models import PromptVersion, Run, StepKind
+from revops.lib.markdown import to_html
+from tenants.admin_base import TenantScopedAdmin
 
 
 def render_markdown(text: str) -> str:
-    """Markdown (CommonMark plus tables and strikethrough) as sanitised HTML, safe to mark safe.
-
-    Raw HTML in the markdown is not rendered (markdown-it ``html=False``), and the output goes
-    through nh3's allow-list (no scripts, event handlers or ``javascript:`` links). Without
-    markdown-it-py/nh3 installed the text is shown escaped in a ``<pre>``.
-    """
-    try:
-        import nh3
-        from markdown_it import MarkdownIt
-    except ImportError:  # pragma: no cover - both are dependencies; degrade to plain text
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
-    html = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"]).render(text or "")
-    return mark_safe(nh3.clean(html, link_rel="noopener noreferrer nofollow"))  # noqa: S308 - sanitised just above
+    """Markdown (CommonMark plus tables and strikethrough) as sanitised HTML, safe to mark safe:
+    :func:`revops.lib.markdown.to_html` (raw HTML shown as text, output through nh3's allow-list:
+    no scripts, event handlers or ``javascript:`` links), links ``rel="noopener noreferrer nofollow"``."""
+    return mark_safe(to_html(text or "", link_rel="noopener noreferrer nofollow"))  # noqa: S308 - sanitised by to_html
 
 
 def grounding_sentence(grounding: dict | None) -> str:
@@ -41,7 +33,7 @@ def grounding_sentence(grounding: dict | None) -> str:
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(TenantScopedAdmin):
     """A run as an editor reads it: the question, the rendered answer, how the question was
     interpreted, the sources as a list, grounding as a sentence and the step timeline (no raw
     JSON). Superusers see all tenants; members see their own (others' runs are 404)."""
@@ -181,42 +173,11 @@ class RunAdmin(admin.ModelAdmin):
     def short_query(self, run: Run) -> str:
         return run.query[:80]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        # Another tenant's run is a 404, not Django's "does not exist" redirect.
-        try:
-            found = self.get_queryset(request).filter(pk=int(object_id)).exists()
-        except ValueError:
-            found = False
-        if not found:
-            raise Http404("No such run.")
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def _tenant_ids(self, request) -> list[int]:
-        """Ids of the tenants the user is a member of (read once per request)."""
-        if not hasattr(request, "_run_admin_tenant_ids"):
-            request._run_admin_tenant_ids = list(request.user.memberships.values_list("tenant_id", flat=True))
-        return request._run_admin_tenant_ids
-
-    def get_queryset(self, request):
-        qs = Run.objects.unscoped().select_related("tenant")  # admin spans the user's tenants
-        return qs if request.user.is_superuser else qs.filter(tenant_id__in=self._tenant_ids(request))
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_staff and (request.user.is_superuser or bool(self._tenant_ids(request)))
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        if not self.has_module_permission(request):
-            return False
-        return obj is None or request.user.is_superuser or obj.tenant_id in self._tenant_ids(request)
-
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
 
 
 @admin.register(PromptVersion)

@@ -1,6 +1,6 @@
 """Connector admin for tenant owners and admins: per-kind forms, write-only secrets, "Test connection".
 
-Access comes from tenant memberships (the knowledge admin's base class): superusers see every
+Access comes from tenant memberships (:class:`tenants.admin_base.TenantScopedAdmin`): superusers see every
 tenant; other staff see their tenants' connectors; owners and admins add, change, delete and
 test them; editors and viewers only see them (secrets as "set"/"not set"). Another tenant's
 connector is a 404. Adding starts with a choice of kind (``?kind=slack``); each kind has typed
@@ -26,8 +26,7 @@ from integrations.connector_checks import CheckResult, connector_check, slack_cr
 from integrations.forms import SECRET_NOT_SET, SECRET_SET, SPECS, ConnectorForm, ConnectorSpec, connector_form_class, spec_for, stored_secret_keys
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.services import credential_save
-from knowledge.admin import _MembershipScopedAdmin, _tenant_ids
-from tenants.models import Tenant
+from tenants.admin_base import ROLES_THAT_CONFIGURE, TenantScopedAdmin
 
 
 def _report(request: HttpRequest, credential: ConnectorCredential, result: CheckResult) -> None:
@@ -38,10 +37,10 @@ def _report(request: HttpRequest, credential: ConnectorCredential, result: Check
 
 
 @admin.register(ConnectorCredential)
-class ConnectorCredentialAdmin(_MembershipScopedAdmin):
+class ConnectorCredentialAdmin(TenantScopedAdmin):
     """Per-kind connector forms (see the module docstring). Secret values are never rendered."""
 
-    change_roles = "configure"
+    change_roles = ROLES_THAT_CONFIGURE
     list_display = ["__str__", "tenant", "kind", "name", "secret_status", "updated_at"]
     list_filter = ["kind", "tenant"]
     actions = ["test_connection"]
@@ -57,10 +56,6 @@ class ConnectorCredentialAdmin(_MembershipScopedAdmin):
             return False  # no form for this kind (e.g. gong): read-only
         return super().has_change_permission(request, obj)
 
-    def _configurable_tenants(self, request: HttpRequest):
-        tenants = Tenant.objects.order_by("slug")
-        return tenants if request.user.is_superuser else tenants.filter(pk__in=_tenant_ids(request, configuring=True))
-
     # --- forms -----------------------------------------------------------------------------------
 
     @staticmethod
@@ -75,7 +70,7 @@ class ConnectorCredentialAdmin(_MembershipScopedAdmin):
         if spec is None:
             return super().get_form(request, obj, change=change, fields=[])
         base = connector_form_class(spec, with_tenant=obj is None, instance=obj)
-        tenants = self._configurable_tenants(request)
+        tenants = self.tenant_choices(request)
 
         class Form(base):  # type: ignore[valid-type, misc]
             def __init__(self, *args: Any, **kw: Any) -> None:

@@ -1,6 +1,7 @@
 """Admin for the knowledge base, for RevOps editors (staff users) without Django model permissions.
 
-Access comes from tenant memberships, not ``auth`` permissions: superusers see every tenant;
+Access comes from tenant memberships, not ``auth`` permissions
+(:class:`tenants.admin_base.TenantScopedAdmin`): superusers see every tenant;
 other staff users see the documents of tenants they belong to, and may add, change, delete,
 import and restore them where their role edits (owner/admin/editor); viewers get a read-only
 admin (they may still use the test-retrieval box). Another tenant's document is a 404.
@@ -19,6 +20,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -26,6 +28,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django_q.tasks import async_task
 
 from knowledge.embedders import EMBEDDER_SPECS, EmbeddingError, get_embedder, redact_secrets
 from knowledge.markdown import render_markdown
@@ -40,81 +43,8 @@ from knowledge.models import (
 from knowledge.selectors import MAX_K, chunk_search, serving_embedder
 from knowledge.services import document_restore, document_save, kb_embedder_change, normalise_tags
 from knowledge.transfer import ImportSourceError, documents_import, export_zip, read_zip, decode_files
-from tenants.models import ROLES_THAT_EDIT, Membership, Role, Tenant
-
-_CACHE_ATTR = "_knowledge_admin_tenant_ids"
-ROLES_THAT_CONFIGURE = {Role.OWNER, Role.ADMIN}
-
-
-def _tenant_ids(request: HttpRequest, *, editing: bool = False, configuring: bool = False) -> set[int]:
-    """Ids of the tenants where the user is a member (``editing``: with an editing role;
-    ``configuring``: owner or admin)."""
-    cache = getattr(request, _CACHE_ATTR, None)
-    if cache is None:
-        cache = {"all": set(), "edit": set(), "configure": set()}
-        if request.user.is_authenticated and request.user.is_active and request.user.is_staff:
-            for tenant_id, role in Membership.objects.filter(user=request.user).values_list("tenant_id", "role"):
-                cache["all"].add(tenant_id)
-                if role in ROLES_THAT_EDIT:
-                    cache["edit"].add(tenant_id)
-                if role in ROLES_THAT_CONFIGURE:
-                    cache["configure"].add(tenant_id)
-        setattr(request, _CACHE_ATTR, cache)
-    return cache["configure" if configuring else "edit" if editing else "all"]
-
-
-def _visible_tenants(request: HttpRequest, *, editing: bool = False):
-    tenants = Tenant.objects.order_by("slug")
-    if request.user.is_superuser:
-        return tenants
-    return tenants.filter(pk__in=_tenant_ids(request, editing=editing))
-
-
-class _MembershipScopedAdmin(admin.ModelAdmin):
-    """Tenant scoping and permissions shared by the knowledge admins, from memberships (see the
-    module docstring): superusers see and change everything; other staff see their tenants' rows
-    and change them where their role is in ``change_roles`` (``"edit"``: owner/admin/editor,
-    ``"configure"``: owner/admin). Another tenant's row is a 404 (``Http404``), not a redirect."""
-
-    change_roles = "edit"
-
-    def _changeable(self, request) -> set[int]:
-        return _tenant_ids(request, editing=self.change_roles == "edit", configuring=self.change_roles == "configure")
-
-    def get_queryset(self, request):
-        # Explicit opt-out of the context-scoped manager: the admin has no tenant in context;
-        # superusers administer every tenant, others are scoped to their memberships.
-        queryset = self.model.objects.unscoped().select_related("tenant")
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(tenant__in=_tenant_ids(request))
-
-    def get_object(self, request, object_id, from_field=None):
-        # Another tenant's row is indistinguishable from a missing one: 404, not the admin's
-        # "does not exist, perhaps deleted" redirect.
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404(f"No such {self.model._meta.verbose_name}.")
-        return obj
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_superuser or bool(_tenant_ids(request))
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        if request.user.is_superuser:
-            return True
-        tenant_ids = _tenant_ids(request)
-        return obj.tenant_id in tenant_ids if obj is not None else bool(tenant_ids)
-
-    def has_add_permission(self, request) -> bool:
-        return request.user.is_superuser or bool(self._changeable(request))
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        if request.user.is_superuser:
-            return True
-        tenant_ids = self._changeable(request)
-        return obj.tenant_id in tenant_ids if obj is not None else bool(tenant_ids)
-
+from tenants.admin_base import ROLES_THAT_CONFIGURE, TenantScopedAdmin, tenant_choices
+from tenants.models import ROLES_THAT_EDIT, Tenant
 
 class TagsField(forms.CharField):
     """Comma-separated tags <-> a normalised list."""
@@ -145,8 +75,8 @@ class KnowledgeDocumentForm(forms.ModelForm):
         # (tenant, title) constraint; check it here so the editor gets a form error, not a 500.
         if "tenant" not in self.fields and self.instance.pk and cleaned.get("title"):
             clash = (
-                KnowledgeDocument.objects.unscoped()  # same tenant as the instance, checked explicitly
-                .filter(tenant_id=self.instance.tenant_id, title=cleaned["title"].strip())
+                KnowledgeDocument.objects.for_tenant(self.instance.tenant_id)
+                .filter(title=cleaned["title"].strip())
                 .exclude(pk=self.instance.pk)
                 .exists()
             )
@@ -192,7 +122,10 @@ class RetrievalForm(forms.Form):
 
 
 @admin.register(KnowledgeDocument)
-class KnowledgeDocumentAdmin(_MembershipScopedAdmin):
+class KnowledgeDocumentAdmin(TenantScopedAdmin):
+    """Documents of the user's tenants; editing roles add, change, delete, import and restore."""
+
+    delete_roles = ROLES_THAT_EDIT
     form = KnowledgeDocumentForm
     list_display = ["title", "kind", "status", "tag_list", "tenant", "version", "index_state", "chunk_count", "updated_at", "updated_by"]
     list_filter = ["kind", "status", "index_status", ("tenant", admin.RelatedOnlyFieldListFilter)]
@@ -228,9 +161,6 @@ class KnowledgeDocumentAdmin(_MembershipScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("updated_by").annotate(_chunk_count=Count("chunks"))
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self.has_change_permission(request, obj)
-
     def get_actions(self, request):
         actions = super().get_actions(request)
         if not self.has_change_permission(request):
@@ -250,18 +180,6 @@ class KnowledgeDocumentAdmin(_MembershipScopedAdmin):
         if obj is None and "status" in form.base_fields:
             form.base_fields["status"].initial = DocumentStatus.PUBLISHED
         return form
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "tenant":
-            kwargs["queryset"] = _visible_tenants(request, editing=True)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def get_changeform_initial_data(self, request):
-        initial = super().get_changeform_initial_data(request)
-        editable = _tenant_ids(request, editing=True)
-        if "tenant" not in initial and len(editable) == 1 and not request.user.is_superuser:
-            initial["tenant"] = next(iter(editable))
-        return initial
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -355,12 +273,12 @@ class KnowledgeDocumentAdmin(_MembershipScopedAdmin):
 
     @admin.action(description="Re-index selected documents")
     def reindex(self, request, queryset):
-        from django.db import transaction
-        from django_q.tasks import async_task
-
-        ids = [d.pk for d in self._each_editable(request, queryset)]
-        # Unscoped: ``ids`` passed the per-document permission check above.
-        KnowledgeDocument.objects.unscoped().filter(pk__in=ids).update(index_status=IndexStatus.PENDING, index_error="")
+        by_tenant: dict[int, list[int]] = {}
+        for document in self._each_editable(request, queryset):
+            by_tenant.setdefault(document.tenant_id, []).append(document.pk)
+        ids = [pk for pks in by_tenant.values() for pk in pks]
+        for tenant_id, pks in by_tenant.items():
+            KnowledgeDocument.objects.for_tenant(tenant_id).filter(pk__in=pks).update(index_status=IndexStatus.PENDING, index_error="")
         for document_id in ids:
             transaction.on_commit(lambda document_id=document_id: async_task("knowledge.tasks.index_document", document_id))
         self.message_user(request, f"{len(ids)} document(s) queued for indexing.", messages.SUCCESS)
@@ -404,7 +322,7 @@ class KnowledgeDocumentAdmin(_MembershipScopedAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = ImportForm(request.POST or None, request.FILES or None)
-        form.fields["tenant"].queryset = _visible_tenants(request, editing=True)
+        form.fields["tenant"].queryset = self.tenant_choices(request)
         if len(form.fields["tenant"].queryset) == 1:
             form.fields["tenant"].initial = form.fields["tenant"].queryset[0].pk
         report = None
@@ -444,7 +362,7 @@ class KnowledgeDocumentAdmin(_MembershipScopedAdmin):
             raise PermissionDenied
         data = request.GET if "query" in request.GET else None
         form = RetrievalForm(data)
-        tenants = _visible_tenants(request)
+        tenants = tenant_choices(request, self.view_roles)
         form.fields["tenant"].queryset = tenants
         if len(tenants) == 1:
             form.fields["tenant"].initial = tenants[0].pk
@@ -495,8 +413,7 @@ class KnowledgeDocumentAdmin(_MembershipScopedAdmin):
 
     def version_view(self, request, object_id, version):
         document = self._document(request, object_id)
-        # Unscoped: bounded by ``document``, already checked against the user's tenants.
-        snapshot = KnowledgeDocumentVersion.objects.unscoped().filter(document=document, version=version).first()
+        snapshot = KnowledgeDocumentVersion.objects.for_tenant(document.tenant_id).filter(document=document, version=version).first()
         if snapshot is None:
             raise Http404("No such version.")
         against = request.GET.get("against", "current")
@@ -592,8 +509,8 @@ class KnowledgeBaseSettingsForm(forms.ModelForm):
 
 
 @admin.register(KnowledgeBaseSettings)
-class KnowledgeBaseSettingsAdmin(_MembershipScopedAdmin):
-    change_roles = "configure"  # the embedder is an owner/admin decision
+class KnowledgeBaseSettingsAdmin(TenantScopedAdmin):
+    change_roles = ROLES_THAT_CONFIGURE  # the embedder is an owner/admin decision
     form = KnowledgeBaseSettingsForm
     list_display = ["tenant", "embedder", "pending_embedder", "reembed_status", "progress", "updated_at"]
     readonly_fields = ["pending_embedder", "reembed_status", "progress", "reembed_error", "reembed_started_at", "reembed_finished_at"]
@@ -603,12 +520,9 @@ class KnowledgeBaseSettingsAdmin(_MembershipScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "tenant":
-            tenants = Tenant.objects.order_by("slug").exclude(
-                pk__in=KnowledgeBaseSettings.objects.unscoped().values("tenant_id")  # one row per tenant
-            )
-            if not request.user.is_superuser:
-                tenants = tenants.filter(pk__in=_tenant_ids(request, configuring=True))
-            kwargs["queryset"] = tenants
+            tenants = self.tenant_choices(request)
+            configured = KnowledgeBaseSettings.objects.for_tenants(tenants.values("pk")).values("tenant_id")
+            kwargs["queryset"] = tenants.exclude(pk__in=configured)  # one row per tenant
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -618,8 +532,8 @@ class KnowledgeBaseSettingsAdmin(_MembershipScopedAdmin):
         tenant = obj.tenant if change else form.cleaned_data["tenant"]
         spec = form.cleaned_data["embedder"]
         if change:
-            # Unscoped: ``obj`` came from get_object (the user's tenants); the task switches the embedder.
-            obj.embedder = KnowledgeBaseSettings.objects.unscoped().get(pk=obj.pk).embedder
+            # The stored spec stays until the re-embedding task switches it.
+            obj.embedder = KnowledgeBaseSettings.objects.for_tenant(obj.tenant_id).get(pk=obj.pk).embedder
         config = kb_embedder_change(tenant=tenant, embedder=spec)
         obj.pk = config.pk
         obj.refresh_from_db()

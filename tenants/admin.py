@@ -20,7 +20,8 @@ from django.http import Http404, HttpRequest
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from tenants.models import ApiKey, Membership, Role, Tenant
+from tenants.admin_base import ROLES_THAT_CONFIGURE, TenantScopedAdmin, member_tenant_ids
+from tenants.models import ApiKey, Membership, Tenant
 from tenants.settings_schema import (
     TenantSettings,
     TenantSettingsInvalid,
@@ -33,7 +34,6 @@ admin.site.site_header = "RevOps AI"
 admin.site.site_title = "RevOps AI"
 admin.site.index_title = "Knowledge, runs, actions and connectors"
 
-ROLES_THAT_ADMINISTER = {Role.OWNER, Role.ADMIN}
 SEP = "__"
 
 
@@ -225,16 +225,8 @@ class MembershipInline(admin.TabularInline):
 
 
 def _administered(request: HttpRequest) -> set[int]:
-    """Ids of the tenants where the user is an owner or admin (read once per request)."""
-    cached = getattr(request, "_tenant_admin_ids", None)
-    if cached is None:
-        cached = set()
-        if request.user.is_authenticated and request.user.is_active and request.user.is_staff:
-            cached = set(
-                Membership.objects.filter(user=request.user, role__in=ROLES_THAT_ADMINISTER).values_list("tenant_id", flat=True)
-            )
-        request._tenant_admin_ids = cached
-    return cached
+    """Ids of the tenants where the user is an owner or admin (memberships read once per request)."""
+    return member_tenant_ids(request, ROLES_THAT_CONFIGURE)
 
 
 @admin.register(Tenant)
@@ -292,16 +284,13 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(TenantScopedAdmin):
+    """API keys, for superusers only (no role of a tenant sees them here)."""
+
     list_display = ["name", "tenant", "prefix", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
     list_filter = ["tenant"]
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_superuser
+    view_roles = change_roles = frozenset()
 
     def has_add_permission(self, request) -> bool:
         return False  # keys are created by apikey_create so the secret is shown once
-
-    def get_queryset(self, request):
-        return ApiKey.objects.unscoped().select_related("tenant")  # superusers only (above)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import zoneinfo
+from typing import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from tenants.context import current_tenant
+from tenants.settings_schema import validate_tenant_settings
 
 
 def validate_time_zone(value: str) -> None:
@@ -27,11 +29,22 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
-    settings = models.JSONField(default=dict, blank=True)
+    settings = models.JSONField(default=dict, blank=True, validators=[validate_tenant_settings])
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.slug
+
+    def save(self, *args, **kwargs) -> None:
+        """Save; ``settings`` is checked against ``tenants.settings_schema`` first (every writer,
+        forms or not), raising ``ValidationError({"settings": ["<dotted.path>: ..."]})``."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "settings" in update_fields:
+            try:
+                validate_tenant_settings(self.settings)
+            except ValidationError as exc:
+                raise ValidationError({"settings": exc.messages}) from None
+        super().save(*args, **kwargs)
 
 
 class TenantScopedQuerySet(models.QuerySet):
@@ -41,15 +54,33 @@ class TenantScopedQuerySet(models.QuerySet):
 class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
     """Fail-closed manager: rows of the tenant in context only; raises ``TenantNotSet`` without one.
 
-    ``Model.objects.unscoped()`` is the explicit, greppable opt-out (admin for superusers, the
-    task loader that resolves a run's tenant from its id, migrations of data).
+    ``Model.objects.for_tenant(tenant)`` is the way for a service given a tenant (whatever is in
+    context). ``Model.objects.unscoped()`` is the explicit, greppable opt-out for work that really
+    spans tenants (dispatchers, maintenance, metrics, a task loader that resolves the tenant from
+    a row id); every call site is pinned with its reason in ``revops/tests/test_unscoped_sites.py``.
     """
 
     def get_queryset(self) -> TenantScopedQuerySet:
         return super().get_queryset().filter(tenant=current_tenant())
 
+    def for_tenant(self, tenant: Tenant | int) -> TenantScopedQuerySet:
+        """Rows of ``tenant`` (a :class:`Tenant` or its primary key), whatever tenant is in context.
+
+        Raises ``ValueError`` for an unsaved tenant (no primary key) or a value that is neither.
+        """
+        tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
+        if isinstance(tenant_id, bool) or not isinstance(tenant_id, int):
+            raise ValueError(f"for_tenant() needs a saved Tenant or its id, not {tenant!r}")
+        return super().get_queryset().filter(tenant_id=tenant_id)
+
+    def for_tenants(self, tenant_ids: Iterable[int] | models.QuerySet) -> TenantScopedQuerySet:
+        """Rows of the tenants whose ids are given (ints, or a queryset of tenant ids used as a
+        subquery), e.g. the tenants of a user's memberships in the admin."""
+        ids = tenant_ids if isinstance(tenant_ids, models.QuerySet) else list(tenant_ids)
+        return super().get_queryset().filter(tenant_id__in=ids)
+
     def unscoped(self) -> TenantScopedQuerySet:
-        """All tenants' rows. Every call site must say why it needs them."""
+        """All tenants' rows. Every call site must say why it needs them (and is pinned in a test)."""
         return super().get_queryset()
 
 
