@@ -21,6 +21,9 @@ Retry policy (``revops/settings.py`` reads the first four from the environment t
   it when due.
 - ``ACTIONS_LEASE_SECONDS`` (120): how long a claim lasts; a running action whose lease ran out
   (its worker was killed) is requeued by :func:`actions_dispatch_due`, counting the lost attempt.
+
+Claims, leases, the reaper and the resending of lost broker messages use the one lease helper
+(:mod:`revops.lib.lease`) with :data:`ACTION_LEASE`.
 """
 
 from __future__ import annotations
@@ -28,14 +31,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -45,6 +47,7 @@ from actions.models import Action, ActionEvent, ActionKind, ActionStatus, Signin
 from integrations.outbound import secret_generate
 from actions.selectors import action_policy_get, signing_secrets_active
 from integrations.crypto import encrypt_json
+from revops.lib.lease import Lease
 from revops.lib.redact import redact, redact_text
 from revops.lib.urls import check_outbound_url
 from tenants.models import Tenant
@@ -90,6 +93,24 @@ def _lease() -> timedelta:
     return timedelta(seconds=float(getattr(settings, "ACTIONS_LEASE_SECONDS", 120)))
 
 
+ACTION_LEASE = Lease(
+    model=Action,
+    duration=_lease,
+    resend_after=RESEND_QUEUED_AFTER,
+    max_attempts="max_attempts",
+    status_field="status",
+    queued=S.QUEUED,
+    running=S.RUNNING,
+    started_field="started_at",
+    expires_field="claimed_until",
+    token_field="claim_token",
+    enqueued_field="enqueued_at",
+    due_field="next_attempt_at",
+)
+"""Actions: a ``claim_token`` and an explicit expiry (``claimed_until``), a per-row attempt
+budget and a due time; an action never handed to the broker is resent as soon as it is due."""
+
+
 def _inline_max() -> float:
     return float(getattr(settings, "ACTIONS_INLINE_RETRY_MAX_SECONDS", 5))
 
@@ -118,7 +139,7 @@ Decision = tuple[str, dict[str, Any], str]  # (to_status, field updates, audit n
 
 
 def _record(row: Action, *, previous: str, actor=None, actor_label: str, note: str) -> None:
-    ActionEvent.objects.unscoped().create(  # tenant set explicitly from the row
+    ActionEvent.objects.for_tenant(row.tenant_id).create(
         tenant_id=row.tenant_id,
         action_id=row.pk,
         from_status=previous,
@@ -131,7 +152,7 @@ def _record(row: Action, *, previous: str, actor=None, actor_label: str, note: s
 
 
 def _transition(
-    action_id: int,
+    action: Action,
     *,
     allowed_from: set[str],
     decide: Callable[[Action], Decision | None],
@@ -139,14 +160,14 @@ def _transition(
     actor_label: str,
     where: Q | None = None,
 ) -> Action | None:
-    """Lock the action, check its status (and ``where``), apply ``decide(row)`` and record the
-    event, atomically. Returns the updated row, or None when the status (or ``where``) did not
-    match or ``decide`` returned None."""
+    """Lock ``action`` (a row read before, at least its pk and tenant), check its status (and
+    ``where``), apply ``decide(row)`` and record the event, atomically. Returns the updated row,
+    or None when the status (or ``where``) did not match or ``decide`` returned None."""
     with transaction.atomic():
         row = (
-            Action.objects.unscoped()  # by primary key; callers hold an action of the right tenant
+            Action.objects.for_tenant(action.tenant_id)
             .select_for_update()
-            .filter(pk=action_id, status__in=allowed_from)
+            .filter(pk=action.pk, status__in=allowed_from)
             .filter(where or Q())
             .first()
         )
@@ -217,7 +238,7 @@ def action_create(
     """
     if not idempotency_key or len(idempotency_key) > 128:
         raise ValueError("idempotency_key must be 1-128 characters")
-    existing = Action.objects.unscoped().filter(tenant=tenant, idempotency_key=idempotency_key).first()  # tenant explicit
+    existing = Action.objects.for_tenant(tenant).filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return Proposal(existing, False)
     handler = handler_for(kind)
@@ -228,7 +249,7 @@ def action_create(
     now = timezone.now()
     try:
         with transaction.atomic():
-            action = Action.objects.unscoped().create(  # tenant explicit
+            action = Action.objects.for_tenant(tenant).create(
                 tenant=tenant,
                 run=run,
                 kind=kind,
@@ -246,7 +267,7 @@ def action_create(
             note = "held for approval by the tenant's policy" if held else "runs without approval (tenant policy)"
             _record(action, previous="", actor=requested_by, actor_label=requested_via or "agent", note=note)
     except IntegrityError:
-        first = Action.objects.unscoped().filter(tenant=tenant, idempotency_key=idempotency_key).first()  # tenant explicit
+        first = Action.objects.for_tenant(tenant).filter(idempotency_key=idempotency_key).first()
         if first is None:
             raise
         return Proposal(first, False)
@@ -278,16 +299,16 @@ def action_approve(*, action: Action, actor=None, via: str, note: str = "") -> A
     now = timezone.now()
     with transaction.atomic():
         row = _transition(
-            action.pk,
+            action,
             allowed_from={S.PROPOSED},
             decide=lambda r: (S.APPROVED, {"approved_by": actor, "approved_via": via[:64], "approved_at": now}, note or "approved"),
             actor=actor,
             actor_label=via,
         )
         if row is None:
-            raise ActionStateError(_state_message(action.pk, "approved"))
+            raise ActionStateError(_state_message(action, "approved"))
         row = _transition(
-            row.pk,
+            row,
             allowed_from={S.APPROVED},
             decide=lambda r: (S.QUEUED, {"next_attempt_at": now, "enqueued_at": now}, "queued for execution"),
             actor_label="policy",
@@ -303,22 +324,22 @@ def action_reject(*, action: Action, actor=None, via: str, reason: str = "") -> 
     now = timezone.now()
     with transaction.atomic():
         row = _transition(
-            action.pk,
+            action,
             allowed_from={S.PROPOSED},
             decide=lambda r: (S.REJECTED, {"finished_at": now, "last_error": f"rejected: {reason}"[:MAX_ERROR_CHARS] if reason else ""}, reason or "rejected"),
             actor=actor,
             actor_label=via,
         )
         if row is None:
-            raise ActionStateError(_state_message(action.pk, "rejected"))
+            raise ActionStateError(_state_message(action, "rejected"))
         _after_decision(row)
     logger.info("action %s rejected via %s", row.pk, via)
     return row
 
 
-def _state_message(action_id: int, verb: str) -> str:
-    status = Action.objects.unscoped().filter(pk=action_id).values_list("status", flat=True).first()  # by pk, for the message
-    return f"action {action_id} is {status}; only proposed actions can be {verb}"
+def _state_message(action: Action, verb: str) -> str:
+    status = Action.objects.for_tenant(action.tenant_id).filter(pk=action.pk).values_list("status", flat=True).first()
+    return f"action {action.pk} is {status}; only proposed actions can be {verb}"
 
 
 def action_retry_now(*, action: Action, actor=None, via: str) -> bool:
@@ -326,7 +347,7 @@ def action_retry_now(*, action: Action, actor=None, via: str) -> bool:
     keeps the earlier attempts). Returns False when the action is in another status."""
     now = timezone.now()
     row = _transition(
-        action.pk,
+        action,
         allowed_from={S.DEAD, S.FAILED},
         decide=lambda r: (
             S.QUEUED,
@@ -346,50 +367,31 @@ def action_retry_now(*, action: Action, actor=None, via: str) -> bool:
 
 
 def action_claim(*, action_id: int) -> Action | None:
-    """Claim a due ``queued`` action for this worker: one conditional UPDATE that moves it to
-    ``running``, counts the attempt and sets a lease (``claim_token``, ``claimed_until``).
+    """Claim a due ``queued`` action for this worker (:data:`ACTION_LEASE`): one conditional
+    UPDATE that moves it to ``running``, counts the attempt and sets a lease (``claim_token``,
+    ``claimed_until``); the claim is audited in the same transaction.
 
     Returns the claimed row (tenant and run loaded), or None when it is not queued, not due, out
     of attempts, or another worker claimed it first: a duplicate task delivery does nothing.
     """
     now = timezone.now()
-    token = uuid.uuid4()
     with transaction.atomic():
-        claimed = (
-            Action.objects.unscoped()  # the tenant is not known before the row is loaded; by pk
-            .filter(pk=action_id, status=S.QUEUED, attempts__lt=F("max_attempts"))
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .update(
-                status=S.RUNNING,
-                attempts=F("attempts") + 1,
-                claim_token=token,
-                claimed_until=now + _lease(),
-                started_at=now,
-                updated_at=now,
-            )
-        )
-        if claimed != 1:
+        row = ACTION_LEASE.claim(action_id, select_related=("tenant", "run"), now=now, updated_at=now)
+        if row is None:
             return None
-        row = Action.objects.unscoped().select_related("tenant", "run").get(pk=action_id)  # just claimed, by pk
         _record(row, previous=S.QUEUED, actor_label="worker", note=f"attempt {row.attempts} of {row.max_attempts}")
     return row
 
 
 def _release(action: Action, decide: Callable[[Action], Decision]) -> Action | None:
     """A transition out of ``running`` that only the lease holder may make."""
-    row = _transition(
-        action.pk,
-        allowed_from={S.RUNNING},
-        decide=decide,
-        actor_label="worker",
-        where=Q(claim_token=action.claim_token),
-    )
+    row = _transition(action, allowed_from={S.RUNNING}, decide=decide, actor_label="worker", where=ACTION_LEASE.held_q(action))
     if row is None:
         logger.warning("action %s: lease lost before the outcome was stored; the outcome is discarded", action.pk)
     return row
 
 
-_CLEAR_CLAIM = {"claim_token": None, "claimed_until": None}
+_CLEAR_CLAIM = ACTION_LEASE.cleared()
 
 
 def _on_finished(action: Action) -> None:
@@ -398,7 +400,7 @@ def _on_finished(action: Action) -> None:
     if action.kind == ActionKind.WEBHOOK and payload.get("callback_url") and action.run_id:
         from agents.models import Run
 
-        Run.objects.unscoped().filter(pk=action.run_id).update(callback_status=callback_status_text(action)[:200])  # by pk
+        Run.objects.for_tenant(action.tenant_id).filter(pk=action.run_id).update(callback_status=callback_status_text(action)[:200])
     if action.approval_message and action.status in (S.SUCCEEDED, S.FAILED, S.DEAD):
         transaction.on_commit(
             lambda: async_task("actions.tasks.refresh_approval_prompt", action.pk, task_name=f"action-{action.pk}-refresh")
@@ -471,31 +473,31 @@ def action_run(*, action: Action) -> Action:
             return _finish(action, row)
         # Retry soon, in this worker: record the failed attempt, keep (and extend) the claim.
         kept = _transition(
-            action.pk,
+            action,
             allowed_from={S.RUNNING},
-            decide=lambda r: (S.RUNNING, {"last_error": error, "result": result, "claimed_until": now + timedelta(seconds=delay) + _lease()},
+            decide=lambda r: (S.RUNNING, {"last_error": error, "result": result, **ACTION_LEASE.expiry_updates(now, extra=timedelta(seconds=delay))},
                               f"attempt {r.attempts} of {r.max_attempts} failed: {error}; retrying in {delay:.2f} s"),
             actor_label="worker",
-            where=Q(claim_token=action.claim_token),
+            where=ACTION_LEASE.held_q(action),
         )
         if kept is None:
             logger.warning("action %s: lease lost during retries", action.pk)
-            return Action.objects.unscoped().get(pk=action.pk)  # by pk
+            return _stored(action)
         time.sleep(delay)
-        counted = (
-            Action.objects.unscoped()  # by pk, only while this worker still holds the claim
-            .filter(pk=action.pk, status=S.RUNNING, claim_token=action.claim_token)
-            .update(attempts=F("attempts") + 1, claimed_until=timezone.now() + _lease(), updated_at=timezone.now())
-        )
-        if counted != 1:
+        if not ACTION_LEASE.renew(action, count_attempt=True, updated_at=timezone.now()):
             logger.warning("action %s: lease lost during retries", action.pk)
-            return Action.objects.unscoped().get(pk=action.pk)  # by pk
+            return _stored(action)
         action.refresh_from_db(fields=["attempts", "claimed_until", "last_error", "result"])
+
+
+def _stored(action: Action) -> Action:
+    """The action as stored now (another worker or the dispatcher may have changed it)."""
+    return Action.objects.for_tenant(action.tenant_id).get(pk=action.pk)
 
 
 def _finish(action: Action, row: Action | None) -> Action:
     if row is None:
-        return Action.objects.unscoped().get(pk=action.pk)  # by pk: report what is stored
+        return _stored(action)  # report what is stored
     _on_finished(row)
     log = logger.info if row.status == S.SUCCEEDED else logger.warning
     log("action %s %s after %s attempt(s)", row.pk, row.status, row.attempts)
@@ -528,10 +530,7 @@ def actions_dispatch_due(*, limit: int = 500) -> dict[str, int]:
     """
     now = timezone.now()
     counts = {"recovered": 0, "dead": 0, "enqueued": 0}
-    stale = list(
-        Action.objects.unscoped().filter(status=S.RUNNING, claimed_until__lt=now).values_list("pk", flat=True)[:limit]  # all tenants: maintenance
-    )
-    for pk in stale:
+    for stale in ACTION_LEASE.expired(limit=limit, now=now):
         def decide(r: Action) -> Decision:
             note = f"the worker stopped during attempt {r.attempts} of {r.max_attempts} (lease expired)"
             if r.attempts >= r.max_attempts:
@@ -539,16 +538,13 @@ def actions_dispatch_due(*, limit: int = 500) -> dict[str, int]:
             due = now + timedelta(seconds=retry_delay(attempt=r.attempts))
             return S.QUEUED, {"last_error": note, "next_attempt_at": due, "enqueued_at": None, **_CLEAR_CLAIM}, f"{note}; requeued"
 
-        row = _transition(pk, allowed_from={S.RUNNING}, decide=decide, actor_label="dispatcher", where=Q(claimed_until__lt=now))
+        row = _transition(stale, allowed_from={S.RUNNING}, decide=decide, actor_label="dispatcher", where=ACTION_LEASE.expired_q(now))
         if row is not None:
             counts["dead" if row.status == S.DEAD else "recovered"] += 1
             _on_finished(row)
-    exhausted = list(
-        Action.objects.unscoped().filter(status=S.QUEUED, attempts__gte=F("max_attempts")).values_list("pk", flat=True)[:limit]  # maintenance
-    )
-    for pk in exhausted:
+    for exhausted in ACTION_LEASE.exhausted(limit=limit):
         row = _transition(
-            pk,
+            exhausted,
             allowed_from={S.QUEUED},
             decide=lambda r: (S.DEAD, {"finished_at": now}, "no attempts left") if r.attempts >= r.max_attempts else None,
             actor_label="dispatcher",
@@ -556,16 +552,9 @@ def actions_dispatch_due(*, limit: int = 500) -> dict[str, int]:
         if row is not None:
             counts["dead"] += 1
             _on_finished(row)
-    due = list(
-        Action.objects.unscoped()  # all tenants: maintenance
-        .filter(status=S.QUEUED, attempts__lt=F("max_attempts"))
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - RESEND_QUEUED_AFTER))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    due = [row.pk for row in ACTION_LEASE.lost(limit=limit, now=now)]
     if due:
-        Action.objects.unscoped().filter(pk__in=due, status=S.QUEUED).update(enqueued_at=now)  # the rows just selected
+        ACTION_LEASE.mark_enqueued(due, now=now)
         for pk in due:
             _enqueue_on_commit(pk)
         counts["enqueued"] = len(due)
@@ -577,7 +566,7 @@ def actions_dispatch_due(*, limit: int = 500) -> dict[str, int]:
 
 def _secret_row(*, tenant: Tenant, endpoint: WebhookEndpoint | None) -> tuple[SigningSecret, str]:
     value = secret_generate()
-    row = SigningSecret.objects.unscoped().create(tenant=tenant, endpoint=endpoint, secret_token=encrypt_json({"secret": value}))  # tenant explicit
+    row = SigningSecret.objects.for_tenant(tenant).create(tenant=tenant, endpoint=endpoint, secret_token=encrypt_json({"secret": value}))
     return row, value
 
 
@@ -591,14 +580,16 @@ def webhook_endpoint_create(*, tenant: Tenant, url: str, description: str = "", 
     """
     check_outbound_url(url, resolve=False)
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.unscoped().create(tenant=tenant, url=url, description=description[:255], enabled=enabled)  # tenant explicit
+        endpoint = WebhookEndpoint.objects.for_tenant(tenant).create(tenant=tenant, url=url, description=description[:255], enabled=enabled)
         _, secret = _secret_row(tenant=tenant, endpoint=endpoint)
     return endpoint, secret
 
 
 def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
     """Disable ``endpoint`` (new webhook actions to it are refused; queued ones fail)."""
-    WebhookEndpoint.objects.unscoped().filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason[:255], updated_at=timezone.now())  # by pk
+    WebhookEndpoint.objects.for_tenant(endpoint.tenant_id).filter(pk=endpoint.pk).update(
+        enabled=False, disabled_reason=reason[:255], updated_at=timezone.now()
+    )
     logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
 
 
@@ -608,7 +599,7 @@ def signing_secret_rotate(*, tenant: Tenant, endpoint: WebhookEndpoint | None = 
     receiver can switch at its own pace. Returns the new ``whsec_`` secret (shown once)."""
     now = timezone.now()
     with transaction.atomic():
-        SigningSecret.objects.unscoped().filter(tenant=tenant, endpoint=endpoint).filter(  # tenant explicit
+        SigningSecret.objects.for_tenant(tenant).filter(endpoint=endpoint).filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now + grace)
         ).update(expires_at=now + grace)
         _, secret = _secret_row(tenant=tenant, endpoint=endpoint)

@@ -1,4 +1,8 @@
-"""Writes for runs: create (enqueue on commit), claim, execute, finish, reap stale runs."""
+"""Writes for runs: create (enqueue on commit), claim, execute, finish, reap stale runs.
+
+Claims, leases, the reaper and the resending of lost broker messages use the one lease helper
+(:mod:`revops.lib.lease`) with :data:`RUN_LEASE`.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from agents.callbacks import callback_deliver
 from agents.models import Conversation, Run, RunStatus
+from agents.runtime.supervisor import supervise
+from agents.slack_replies import slack_post_ack, slack_post_answer, slack_post_progress
 from agents.timeperiods import resolve_as_of
+from revops.lib.lease import Lease
 from revops.lib.redact import redact_text
 from tenants.context import tenant_context
 from tenants.models import Tenant
@@ -27,7 +34,7 @@ MAX_QUERY_CHARS = 4000
 
 def conversation_get_or_create(*, tenant: Tenant, channel: str, external_key: str) -> Conversation:
     """The conversation for a Slack thread or API ``thread_id`` (created on first use)."""
-    conversation, _ = Conversation.objects.unscoped().get_or_create(  # tenant given explicitly (callers may run outside a context)
+    conversation, _ = Conversation.objects.for_tenant(tenant).get_or_create(
         tenant=tenant, channel=channel, external_key=external_key[:255]
     )
     return conversation
@@ -80,33 +87,39 @@ def run_create(
     return run
 
 
+QUEUED_RESEND_AFTER = timedelta(minutes=10)
+
+RUN_LEASE = Lease(
+    model=Run,
+    # A run's claim lasts the worker timeout plus 30 s (DESIGN.md §5: worker timeout < retry).
+    duration=lambda: timedelta(seconds=settings.WORKER_TIMEOUT_SECONDS + 30),
+    resend_after=QUEUED_RESEND_AFTER,
+    max_attempts=lambda: settings.RUN_MAX_ATTEMPTS,
+    status_field="status",
+    queued=RunStatus.QUEUED,
+    running=RunStatus.RUNNING,
+    started_field="started_at",
+    enqueued_field="enqueued_at",
+    queued_since_field="queued_at",
+)
+"""Runs: no token (the attempt number names a claim); the lease runs from ``started_at``."""
+
+
 def run_enqueue(*, run_id: int) -> None:
     """Hand a run to the django-q2 broker and note when (the reaper re-sends lost messages)."""
-    Run.objects.unscoped().filter(pk=run_id).update(enqueued_at=timezone.now())  # by pk, tenant-agnostic maintenance
+    RUN_LEASE.mark_enqueued([run_id])
     async_task("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}")
 
 
-def _stale_before() -> dt.datetime:
-    return timezone.now() - timedelta(seconds=settings.WORKER_TIMEOUT_SECONDS + 30)
-
-
-def run_claim(*, run_id: int) -> bool:
+def run_claim(*, run_id: int) -> Run | None:
     """Atomically move a run to ``running`` (conditional UPDATE), counting the attempt.
 
-    Claims a queued run, or a running one whose worker is presumed dead (started longer ago than
-    the worker timeout). Returns False when another worker has it or it is finished, which makes
-    the task idempotent and safe to deliver twice.
+    Claims a queued run, or a running one whose worker is presumed dead (its lease, the worker
+    timeout + 30 s from ``started_at``, ran out) while it has attempts left (``RUN_MAX_ATTEMPTS``).
+    Returns the claimed run (tenant loaded), or None when another worker has it or it is
+    finished, which makes the task idempotent and safe to deliver twice.
     """
-    claimed = (
-        Run.objects.unscoped()  # the tenant is not known before the row is loaded; filtered by pk
-        .filter(pk=run_id)
-        .filter(
-            Q(status=RunStatus.QUEUED)
-            | Q(status=RunStatus.RUNNING, started_at__lt=_stale_before(), attempts__lt=settings.RUN_MAX_ATTEMPTS)
-        )
-        .update(status=RunStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
-    )
-    return claimed == 1
+    return RUN_LEASE.claim(run_id, reclaim_expired=True, select_related=("tenant",))
 
 
 def run_execute(*, run: Run, provider=None) -> Run:
@@ -119,8 +132,6 @@ def run_execute(*, run: Run, provider=None) -> Run:
     started = time.monotonic()  # the run's budget clock starts before anything slow (the Slack ack)
     try:
         _deliver_ack(run)
-        from agents.runtime.supervisor import supervise
-
         outcome = supervise(run=run, provider=provider, started=started, progress=_progress_reporter(run))
     except Exception as exc:  # the run records the failure; the worker must not die on it
         logger.exception("run %s failed", run.pk)
@@ -145,9 +156,7 @@ def run_execute(*, run: Run, provider=None) -> Run:
     # meanwhile (a worker that overran), and its decision must not be overwritten.
     fields = ["status", "route", "route_reason", "answer_markdown", "answer_plain", "citations", "entities", "interpretation",
               "provider", "usage", "grounding", "error", "finished_at"]
-    stored = Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
-        **{f: getattr(run, f) for f in fields}
-    )
+    stored = RUN_LEASE.release(run, **{f: getattr(run, f) for f in fields})
     if not stored:
         logger.warning("run %s was taken over while it ran; this attempt's outcome is dropped", run.pk)
         return run
@@ -158,8 +167,6 @@ def run_execute(*, run: Run, provider=None) -> Run:
 
 def _deliver_ack(run: Run) -> None:
     if run.reply_to.get("slack"):
-        from integrations.slack.services import slack_post_ack
-
         slack_post_ack(run=run)
 
 
@@ -167,7 +174,6 @@ def _progress_reporter(run: Run) -> Callable[[list[str], list[str]], None] | Non
     """``progress(planned, finished)`` for the supervisor: the Slack acknowledgement updated in place."""
     if not run.reply_to.get("slack"):
         return None
-    from integrations.slack.services import slack_post_progress
 
     def report(planned: list[str], finished: list[str]) -> None:
         slack_post_progress(run=run, planned=planned, done=finished)  # never raises
@@ -177,57 +183,43 @@ def _progress_reporter(run: Run) -> Callable[[list[str], list[str]], None] | Non
 
 def _deliver_answer(run: Run) -> None:
     if run.reply_to.get("slack"):
-        from integrations.slack.services import slack_post_answer
-
         slack_post_answer(run=run)
     if run.callback_url:
-        from agents.callbacks import callback_deliver
-
         callback_deliver(run=run)
 
 
-def _deliver_failed(run_id: int) -> None:
-    run = Run.objects.unscoped().select_related("tenant").get(pk=run_id)  # loaded by id; tenant set below
+def _deliver_failed(run_id: int, tenant_id: int) -> None:
+    run = Run.objects.for_tenant(tenant_id).select_related("tenant").get(pk=run_id)
     with tenant_context(run.tenant):
         _deliver_answer(run)
-
-
-QUEUED_RESEND_AFTER = timedelta(minutes=10)
 
 
 def run_reap_stale() -> dict[str, int]:
     """Requeue or fail runs whose worker died (DESIGN.md §5: never left running forever).
 
-    A run still ``running`` after the worker timeout plus 30 s is requeued while it has attempts
-    left (``RUN_MAX_ATTEMPTS``), else marked failed with the reason. A run still ``queued`` after
-    10 minutes (its broker message was lost, e.g. the enqueue failed after commit) is enqueued
-    again; the claim makes a duplicate delivery harmless. Returns counts.
+    A run still ``running`` after its lease (worker timeout + 30 s) is requeued while it has
+    attempts left (``RUN_MAX_ATTEMPTS``), else marked failed with the reason (and still
+    delivered). A run still ``queued`` 10 minutes after its last hand-over to the broker (or its
+    creation, when it was never handed over: the enqueue failed after commit) is enqueued again;
+    the claim makes a duplicate delivery harmless. All tenants. Returns counts.
     """
     requeued = failed = 0
-    lost = Run.objects.unscoped().filter(  # all tenants: maintenance
-        Q(enqueued_at__lt=timezone.now() - QUEUED_RESEND_AFTER) | Q(enqueued_at__isnull=True, queued_at__lt=timezone.now() - QUEUED_RESEND_AFTER),
-        status=RunStatus.QUEUED,
-    )
-    resent = list(lost.values_list("pk", flat=True)[:500])
+    resent = [row.pk for row in RUN_LEASE.lost()]
     for pk in resent:
         transaction.on_commit(lambda pk=pk: run_enqueue(run_id=pk))
-    stale = Run.objects.unscoped().filter(status=RunStatus.RUNNING, started_at__lt=_stale_before())  # all tenants: maintenance
-    for run in stale.only("pk", "attempts"):
+    for run in RUN_LEASE.expired():
         if run.attempts < settings.RUN_MAX_ATTEMPTS:
-            if Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.RUNNING).update(status=RunStatus.QUEUED):
+            if RUN_LEASE.reap(run, status=RunStatus.QUEUED):
                 transaction.on_commit(lambda pk=run.pk: run_enqueue(run_id=pk))
                 requeued += 1
         else:
             reason = f"The worker stopped before finishing (attempt {run.attempts} of {settings.RUN_MAX_ATTEMPTS})."
-            done = Run.objects.unscoped().filter(pk=run.pk, status=RunStatus.RUNNING).update(
-                status=RunStatus.FAILED,
-                finished_at=timezone.now(),
-                error=reason,
-                answer_markdown=f"Sorry, this question could not be answered: {reason[0].lower()}{reason[1:]}",
-                answer_plain=f"Sorry, this question could not be answered: {reason[0].lower()}{reason[1:]}",
+            sorry = f"Sorry, this question could not be answered: {reason[0].lower()}{reason[1:]}"
+            done = RUN_LEASE.reap(
+                run, status=RunStatus.FAILED, finished_at=timezone.now(), error=reason, answer_markdown=sorry, answer_plain=sorry
             )
             if done:
                 failed += 1
                 # The requester still gets an answer (Slack thread, callback), after commit.
-                transaction.on_commit(lambda pk=run.pk: _deliver_failed(pk))
+                transaction.on_commit(lambda pk=run.pk, tenant_id=run.tenant_id: _deliver_failed(pk, tenant_id))
     return {"requeued": requeued, "failed": failed, "resent": len(resent)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from agents.models import Run
 from agents.services import run_claim, run_execute, run_reap_stale
 from revops.logs import log_context
 from tenants.context import tenant_context
@@ -14,9 +13,9 @@ logger = logging.getLogger(__name__)
 
 def execute_run(run_id: int) -> str:
     """Claim and answer run ``run_id``; a duplicate delivery finds it claimed and does nothing."""
-    if not run_claim(run_id=run_id):
+    run = run_claim(run_id=run_id)  # the claim loads the run and its tenant
+    if run is None:
         return "skipped: already claimed or finished"
-    run = Run.objects.unscoped().select_related("tenant").get(pk=run_id)  # the task loader resolves the tenant
     with tenant_context(run.tenant), log_context(run_id=run.pk):  # log lines carry tenant and run id
         run_execute(run=run)
     return run.status
