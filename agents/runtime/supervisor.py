@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from agents.llm.base import OFFLINE_NOTICE, LLMError, LLMProvider, Message, ToolSpec, provider_for_tenant
 from agents.models import Run, RunStatus, StepKind
 from agents.playbooks import data, deal, execution, lead, web
-from agents.routing import DEAL, EXECUTION, LEAD, SPECIALISTS, WEB, RouteDecision, classify
+from agents.routing import COPILOT, DEAL, EXECUTION, LEAD, SPECIALISTS, WEB, RouteDecision, classify
 from agents.runtime import grounding
 from agents.runtime.context import BudgetExceeded, RunContext, ToolError
 from agents.runtime.loop import Budgets, Usage, llm_call, specialist_loop
@@ -116,6 +116,18 @@ def _playbook(ctx: RunContext, agent: str, run: Run, decision: RouteDecision, pr
         return web.answer(ctx, run.query)
     if agent == EXECUTION:
         return execution.answer(ctx, run.query, prior_markdown="\n\n".join(sections))
+    if agent == "account_health":
+        from agents.playbooks import account_health
+
+        return account_health.answer(ctx, run.query, previous=previous)
+    if agent == "forecast":
+        from agents.playbooks import forecast
+
+        return forecast.answer(ctx, run.query, previous=previous)
+    if agent == COPILOT:
+        from agents.playbooks import copilot
+
+        return copilot.answer(ctx, run.query, previous=previous)
     return data.answer(ctx, run.query, previous=previous)
 
 
