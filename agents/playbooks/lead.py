@@ -8,6 +8,8 @@ import re
 from agents.playbooks.base import SpecialistAnswer
 from agents.playbooks.deal import account_names
 from agents.playbooks.evidence import phrases_found
+from agents.playbooks.formatting import fmt_musd
+from agents.playbooks.render import render_answer
 from agents.runtime.context import RunContext, ToolError
 from agents.runtime.entities import closest, find_name
 from agents.semantic.query import Filter, SemanticQuery
@@ -21,7 +23,6 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     """Assess ``person`` (from the router, else the question) at ``company``. Raises ToolError."""
     icp = ctx.rules("icp", agent=AGENT, sections=("Formula",))
     sm = ctx.semantic_model(agent=AGENT)
-    degraded: list[str] = []
     if not sm.call_notes_missing():
         people = ctx.semantic(
             SemanticQuery(metrics=("call_notes",), group_by=("note_contact", "account")),
@@ -30,13 +31,12 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
         )
         people.rows = [{"contact": r["note_contact"], "account": r["account"], "notes": r["call_notes"]} for r in people.rows if r["note_contact"]]
     else:
-        people = None
-        degraded.append("Your semantic model declares no call notes, so the contact could not be looked up and engagement and technical signals are unknown.")
+        people = None  # the layouts say the contact could not be looked up
     accounts = account_names(ctx, agent=AGENT)
     account_match = find_name(company or query, [r["name"] for r in accounts.rows])
     if people is None:
         if account_match is None:
-            return SpecialistAnswer(AGENT, f"### Lead Information\n\nI found no account named in your question [{accounts.citation}], and {degraded[0][0].lower()}{degraded[0][1:]}")
+            return SpecialistAnswer(AGENT, render_answer("lead_not_found", {"no_account_no_notes": True, "ref": accounts.citation}))
         people_rows: list[dict] = [{"contact": person or "the contact", "account": account_match.name, "notes": 0}]
     else:
         people_rows = people.rows
@@ -47,18 +47,11 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
         elsewhere = closest(person, [r["contact"] for r in people_rows])
         if elsewhere:
             accounts_of = sorted({r["account"] for r in people_rows if r["contact"] == elsewhere.name})
-            return SpecialistAnswer(
-                AGENT,
-                f"### Lead Information\n\nThe call notes have no contact named {person} at {account_match.name} [{people.citation if people else accounts.citation}]. "
-                f"{elsewhere.name} appears at {', '.join(accounts_of)}; ask about that company if that is who you mean.",
-            )
+            context = {"person": person, "account": account_match.name, "ref": people.citation if people else accounts.citation, "elsewhere": elsewhere.name, "elsewhere_accounts": accounts_of}
+            return SpecialistAnswer(AGENT, render_answer("lead_not_found", context))
     if person_match is None:
-        where = f" at {account_match.name}" if account_match else ""
-        return SpecialistAnswer(
-            AGENT,
-            f"### Lead Information\n\nI found no contact named {person or 'in your question'}{where} in the call notes "
-            f"[{people.citation if people else accounts.citation}], so I cannot assess this lead from your data. Nothing here is guessed.",
-        )
+        context = {"person": person or "", "account": account_match.name if account_match else "", "ref": people.citation if people else accounts.citation}
+        return SpecialistAnswer(AGENT, render_answer("lead_not_found", context))
     contact = person_match.name
     account = account_match.name if account_match else next(r["account"] for r in people_rows if r["contact"] == contact)
 
@@ -112,46 +105,48 @@ def answer(ctx: RunContext, query: str, *, person: str | None, company: str | No
     won_deals = sum(r["opportunities"] for r in deals.rows if r["stage"] in sm.stage_values("won"))
     ctx.computed("engagement counts", [len(notes), meetings, len(notes) - meetings, len(completed), open_deals, won_deals], "interactions, meetings, e-mails, completed, open and won opportunities")
 
-    lines = [
-        "### Lead Information",
-        "",
-        f"- **Name**: {contact}" + ("" if person_match.score >= 99 else f" (closest match to “{person}”, {person_match.score:.0f}/100)"),
-        "- **Title**: not recorded in the CRM",
-        f"- **Company**: {account}: sector {f.get('sector') or 'n/a'}, {f.get('employees') if f.get('employees') is not None else 'n/a'} employees, "
-        f"revenue {'USD ' + format(float(f['revenue_musd']), ',.2f') + ' million' if f.get('revenue_musd') is not None else 'n/a'}, HQ {f.get('headquarters') or 'n/a'} [{firm.citation}]",
-        f"- **Relationship**: {len(notes)} interactions ({meetings} meetings, {len(notes) - meetings} e-mails; {len(completed)} completed), "
-        f"{first.isoformat() if first else 'n/a'} to {last.isoformat() if last else 'n/a'} [{notes_ref}]; "
-        f"account has {open_deals} open and {won_deals} won opportunities [{deals.citation}]",
-        "",
-        "### ICP Fit",
-        "",
-        f"**{fit_label}**" + (f" (score {fit:.2f} of 1.00)" if fit is not None else ""),
-        "",
-        "**Reasoning**",
-        "",
-        f"- Company {company_score:.2f}: industry {sector or 'n/a'} scores {industry_score if industry_score is not None else 'n/a'}"
-        + (f" (recorded as “{f.get('sector')}”)" if sector != sector_raw else "")
-        + (f", {band['label']} employees scores {band['score']}" if band else ", head count unknown")
-        if company_score is not None else "- Company: no firmographics found",
-        "- Authority: unknown, the CRM records no job title for contacts (left out of the formula, not guessed)",
-        f"- Technical signals {technical_score:.2f}: {', '.join(tech_found) if tech_found else 'none'} in the call notes"
-        if technical_score is not None else "- Technical signals: no call notes",
-        f"- Formula (ICP document [{ctx.rule_refs['icp']}]): fit = ({' + '.join(f'{float(weights.get(k, 0)):g} x {k}' for k in ('company', 'authority', 'technical'))}) / weights of the known parts = {fit:.2f}"
-        if fit is not None else "- Formula: not enough data to score",
-        "",
-        f"**Confidence**: {confidence}: {completeness} of 4 inputs known (industry, head count, title, call notes).",
-        "",
-        "### Engagement Strategy",
-        "",
-        f"- **Opening question**: {_opening_question(contact, account, notes)}",
-    ]
-    if notes:
-        latest = notes[0]
-        excerpt = re.sub(r"\s+", " ", latest["text"] or "")[:280]
-        lines.append(f"- **Latest note** ({latest['date']}, {latest['activity_type']}, {latest['status']}): “{excerpt}…” [{notes_ref}]")
-    lines.append("- Outreach drafts are written only when you ask for them.")
-    lines += [f"- {d}" for d in degraded]
-    return SpecialistAnswer(AGENT, "\n".join(lines), {"contact": contact, "account": account, "icp_fit": fit_label})
+    latest = notes[0] if notes else None
+    context = {
+        "contact": contact,
+        "match": {"asked": person, "score": f"{person_match.score:.0f}"} if person_match.score < 99 else None,
+        "account": account,
+        "sector": f.get("sector") or "",
+        "employees": str(f["employees"]) if f.get("employees") is not None else "n/a",
+        "revenue": fmt_musd(f.get("revenue_musd")),
+        "headquarters": f.get("headquarters") or "",
+        "firm_ref": firm.citation,
+        "interactions": len(notes),
+        "meetings": meetings,
+        "emails": len(notes) - meetings,
+        "completed": len(completed),
+        "first": first.isoformat() if first else "n/a",
+        "last": last.isoformat() if last else "n/a",
+        "notes_ref": notes_ref,
+        "open_deals": open_deals,
+        "won_deals": won_deals,
+        "deals_ref": deals.citation,
+        "fit_label": fit_label,
+        "fit": f"{fit:.2f}" if fit is not None else "",
+        "company": None if company_score is None else {
+            "score": f"{company_score:.2f}",
+            "industry": sector or "n/a",
+            "industry_score": str(industry_score) if industry_score is not None else "n/a",
+            "recorded_as": f.get("sector") if sector != sector_raw else None,
+            "band": {"label": band["label"], "score": str(band["score"])} if band else None,
+        },
+        "technical": None if technical_score is None else {"score": f"{technical_score:.2f}", "found": tech_found},
+        "formula": "" if fit is None else " + ".join(f"{float(weights.get(k, 0)):g} x {k}" for k in ("company", "authority", "technical")),
+        "icp_ref": ctx.rule_refs["icp"],
+        "confidence": confidence,
+        "completeness": completeness,
+        "opening": _opening_question(contact, account, notes),
+        "latest": None if latest is None else {
+            "date": str(latest["date"]), "type": latest["activity_type"], "status": latest["status"],
+            "excerpt": re.sub(r"\s+", " ", latest["text"] or "")[:280],
+        },
+        "no_call_notes": people is None,
+    }
+    return SpecialistAnswer(AGENT, render_answer("lead", context), {"contact": contact, "account": account, "icp_fit": fit_label})
 
 
 _THEMES = [
@@ -164,11 +159,13 @@ _THEMES = [
 ]
 
 
-def _opening_question(contact: str, account: str, notes: list[dict]) -> str:
-    """An opening question built from the themes of the contact's five latest notes (no invented facts)."""
+def _opening_question(contact: str, account: str, notes: list[dict]) -> dict:
+    """The opening question's facts (layout ``answers/_lead_opening.md`` words it): the contact's
+    first name, and the first theme (label, topic) found in the contact's five latest notes, or
+    the account when no theme recurs. No invented facts."""
     first_name = contact.split()[0]
     blob = " ".join((n.get("text") or "").lower() for n in notes[:5])
     for key, label, topic in _THEMES:
         if key in blob:
-            return f"“{first_name}, last time we talked about {label}: could you tell me {topic}?” (theme from the latest notes)"
-    return f"“{first_name}, what is the most important problem {account} wants to solve this quarter?” (no recurring theme in the notes)"
+            return {"first_name": first_name, "theme": label, "topic": topic}
+    return {"first_name": first_name, "theme": "", "account": account}
