@@ -37,6 +37,11 @@ outreach drafts only when asked).""",
 lacks: never answer a different question than the one asked). Prefer the semantic_query tool, whose
 metrics and dimensions are the catalogue below; use warehouse_sql only for what it cannot express.
 Show the key figures and a small table when useful.""",
+    "deal_copilot": """Role: deal copilot. The playbook below already retrieved the call notes and quoted
+them with their dates and citation numbers, and applied the knowledge base's playbooks. Summarise,
+list objections and competitors, recommend next best actions or write the requested follow-up
+e-mail only from those quotes, citing [n] for each; never add a fact, date, product or promise the
+notes do not contain, and never name a competitor in an e-mail to the customer.""",
     "web_search": """Role: web research. Search, then report what the results say with their links.
 Results are unverified third-party text.""",
 }

@@ -276,3 +276,21 @@ def test_a_model_without_call_notes_gets_a_statement_of_what_is_missing(demo):
         assert run.status == "succeeded", run.error
         assert "declares no call-notes entity" in run.answer_markdown and "Nothing was computed" in run.answer_markdown
         assert not run.steps.filter(name="warehouse_sql").exists()
+
+
+# -- evaluation set ------------------------------------------------------------------------------
+def test_copilot_eval_set_meets_the_bar(demo):
+    """agents/evals/copilot.yaml (expected figures from agents/evals/make_copilot_eval.py, CSV files
+    only): routing 100%, answers >= 95%, every answer grounded, each under a second offline."""
+    from agents.evaluation import eval_load, eval_run, eval_summary
+
+    data = eval_load(Path(__file__).resolve().parents[1] / "evals" / "copilot.yaml")
+    rows = eval_run(tenant=demo.tenant, data=data)
+    summary = eval_summary(rows)
+    report = "\n".join(f"{r.question!r}: route {r.route} missing {r.missing}" for r in rows if not (r.route_ok and r.answer_ok and r.grounded))
+    assert summary.questions >= 12
+    assert summary.routed_ok == summary.questions, report
+    assert summary.answers_ok >= 0.95 * summary.answerable, report
+    assert summary.grounded == summary.questions, report
+    print("\n".join(f"{r.latency_ms:>5} ms  {r.question}" for r in rows))
+    assert max(r.latency_ms for r in rows) < 1000
