@@ -72,6 +72,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     data = account_data_load(ctx, rules, agent=AGENT, need_products=bool(_EXPANSION.search(query) or not listing))
     account = _named_account(query, data, previous=previous, allow_previous=bool(_HEALTH.search(query)) and not listing)
     if account is None and _HEALTH.search(query) and not listing:
+        ctx.computed("accounts", len(data.accounts), "accounts in the warehouse")
         return SpecialistAnswer(AGENT, render_answer("account_health_no_account", {"citation": data.refs["accounts"], "accounts": len(data.accounts)}))
     if account is not None:
         return _card(ctx, account, data, rules)

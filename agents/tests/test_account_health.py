@@ -309,3 +309,19 @@ def test_usage_question_on_a_tenant_without_usage(demo):
     assert run.status == "succeeded"
     assert "declares no usage entity" in run.answer_markdown and "Nothing was computed" in run.answer_markdown
     assert not run.steps.filter(name="warehouse_sql").exists()
+
+
+def test_the_eval_file_passes_offline(demo):
+    """``manage.py eval --tenant demo agents/evals/account_health.yaml`` in-process: >= 95% routing and answers."""
+    from pathlib import Path
+
+    from agents.evaluation import eval_load, eval_run, eval_summary
+
+    data = eval_load(Path(__file__).resolve().parents[1] / "evals" / "account_health.yaml")
+    assert len(data["questions"]) >= 12
+    rows = eval_run(tenant=demo.tenant, data=data)
+    summary = eval_summary(rows)
+    failed = [(r.question, r.route, r.missing) for r in rows if not (r.route_ok and r.answer_ok)]
+    for r in rows:
+        print(f"{r.latency_ms:>5} ms  route {r.route_ok}  answer {r.answer_ok}  grounded {r.grounded}  {r.question}")
+    assert summary.routing_accuracy >= 0.95 and summary.answer_accuracy >= 0.95, failed
