@@ -36,6 +36,7 @@ from actions.selectors import action_policy_get
 from actions.services import action_create
 from agents.models import StepKind
 from agents.playbooks.base import SpecialistAnswer
+from agents.playbooks.render import render_answer
 from agents.runtime.text import markdown_to_plain
 from agents.runtime.context import RunContext
 from tenants.models import Membership
@@ -230,20 +231,29 @@ def _key(ctx: RunContext, planned: Planned) -> str:
     return "run:" + hashlib.sha256(f"{ctx.run.tracking_id}:{planned.kind}:{canonical}".encode()).hexdigest()[:48]
 
 
-def _status_line(action: Action, *, in_slack: bool) -> str:
-    label = f"**Action {action.pk}** · {action.get_kind_display()} → {action.target}"
+def _action_context(action: Action, *, in_slack: bool) -> dict:
+    """What the layout ``answers/actions.md`` shows of one recorded action: id, kind, target, its
+    state (``proposed`` awaiting approval, ``done``, ``pending`` queued or running without
+    approval, else ``other`` with the status and last error), and for a proposed action the first
+    25 lines of its preview."""
     if action.status == ActionStatus.PROPOSED:
-        where = "with the Approve / Reject buttons in Slack, or " if in_slack else ""
-        return (
-            f"- {label}: *awaiting approval* (the tenant's policy holds this kind for a human). Nothing has been changed yet; "
-            f"approve or reject it {where}with `POST /api/v1/actions/{action.pk}/approve` (or `/reject`)."
-        )
-    if action.status == ActionStatus.SUCCEEDED:
-        return f"- {label}: *done*."
-    if action.status in (ActionStatus.QUEUED, ActionStatus.RUNNING):
-        return f"- {label}: *{action.status}* (runs without approval under the tenant's policy)."
-    detail = f": {action.last_error}" if action.last_error else ""
-    return f"- {label}: *{action.status}*{detail}"
+        state = "proposed"
+    elif action.status == ActionStatus.SUCCEEDED:
+        state = "done"
+    elif action.status in (ActionStatus.QUEUED, ActionStatus.RUNNING):
+        state = "pending"
+    else:
+        state = "other"
+    return {
+        "id": action.pk,
+        "kind": action.get_kind_display(),
+        "target": action.target,
+        "state": state,
+        "status": action.status,
+        "error": action.last_error or "",
+        "in_slack": in_slack,
+        "preview": action.preview.splitlines()[:25] if state == "proposed" else [],
+    }
 
 
 def answer(ctx: RunContext, query: str, *, prior_markdown: str) -> SpecialistAnswer:
@@ -255,9 +265,8 @@ def answer(ctx: RunContext, query: str, *, prior_markdown: str) -> SpecialistAns
     """
     plans, notes = plan(ctx, query, prior_markdown=prior_markdown)
     in_slack = bool((ctx.run.reply_to or {}).get("slack")) or bool(action_policy_get(tenant=ctx.run.tenant).approval_channel)
-    lines: list[str] = []
+    recorded: list[dict] = []
     ids: list[int] = []
-    previews: list[str] = []
     missing: dict[str, str] = {}  # kind -> reason ("" when the connector is there), checked once per kind
     for planned in plans:
         if planned.kind not in missing:
@@ -294,14 +303,7 @@ def answer(ctx: RunContext, query: str, *, prior_markdown: str) -> SpecialistAns
             output_summary=f"action {action.pk} {action.status}",
             output={"action_id": action.pk, "status": action.status},
         )
-        lines.append(_status_line(action, in_slack=in_slack))
-        if action.status == ActionStatus.PROPOSED:
-            quoted = "\n".join(f"> {line}" if line else ">" for line in action.preview.splitlines()[:25])
-            previews.append(f"Preview of action {action.pk}:\n\n{quoted}")
-    parts = ["### Actions", ""]
-    parts += lines or ["- No action was recorded."]
-    if previews:
-        parts += ["", *previews]
-    if notes:
-        parts += ["", *(f"- {n}" for n in notes)]
-    return SpecialistAnswer(AGENT, "\n".join(parts), {"action_ids": ids})
+        recorded.append(_action_context(action, in_slack=in_slack))
+    previews = [a for a in recorded if a["state"] == "proposed"]
+    markdown = render_answer("actions", {"actions": recorded, "previews": previews, "notes": notes})
+    return SpecialistAnswer(AGENT, markdown, {"action_ids": ids})
