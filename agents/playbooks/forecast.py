@@ -308,6 +308,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         remaining = ctx.computed("remaining gap", target_amount - won_total, "target - closed-won to date")
         gap = ctx.computed("gap to target", target_amount - forecast, "target - forecast")
         attainment = ctx.computed("attainment", 100 * won_total / target_amount if target_amount else None, "closed-won to date / target x 100")
+        ctx.computed("gap sizes", [abs(remaining), abs(gap)], "absolute remaining gap and gap (an excess is shown as a positive figure)")
         ctx.computed("forecast attainment", 100 * forecast / target_amount if target_amount else None, "forecast / target x 100")
         if remaining > 0 and end > as_of:
             coverage = ctx.computed("coverage ratio", open_value / remaining, "open pipeline expected in the period / remaining gap")
@@ -397,7 +398,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         "gap_over": gap is not None and gap <= 0,
         "attainment": fmt_pct(attainment) if attainment is not None else "",
         "forecast_attainment": fmt_pct(100 * forecast / target_amount) if target_amount else "",
-        "coverage": f"{coverage:.2f}x" if coverage is not None else "",
+        "coverage": f"{coverage:.2f}" if coverage is not None else "",
         "categories": categories,
         "category_missing": "forecast_category" not in fields,
         "deals": deal_rows,
