@@ -84,9 +84,7 @@ def signing_secrets_active(*, tenant: Tenant, endpoint: WebhookEndpoint | None) 
     callbacks), newest first; the rotated-out ones stay until their ``expires_at``. Secrets that
     cannot be decrypted are skipped (logged)."""
     now = timezone.now()
-    rows = SigningSecret.objects.unscoped().filter(  # filtered by tenant explicitly: called from workers
-        tenant=tenant, endpoint=endpoint
-    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    rows = SigningSecret.objects.for_tenant(tenant).filter(endpoint=endpoint).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
     secrets = []
     for row in rows.order_by("-created_at", "-pk"):
         try:

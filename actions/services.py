@@ -42,14 +42,15 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from actions.handlers import handler_for
+from actions.callback_status import run_callback_status_store
 from actions.handlers.base import ActionInvalid, PermanentError, RetryableError
-from actions.models import Action, ActionEvent, ActionKind, ActionStatus, SigningSecret, WebhookEndpoint
-from integrations.outbound import secret_generate
-from actions.selectors import action_policy_get, signing_secrets_active
-from integrations.crypto import encrypt_json
+from actions.models import Action, ActionEvent, ActionKind, ActionStatus
+from actions.selectors import action_policy_get
+from actions.signing import callback_secrets_ensure, signing_secret_rotate, webhook_endpoint_create, webhook_endpoint_disable
 from revops.lib.lease import Lease
 from revops.lib.redact import redact, redact_text
-from revops.lib.urls import check_outbound_url
+from revops.logs import log_context
+from tenants.context import tenant_context
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -395,32 +396,15 @@ _CLEAR_CLAIM = ACTION_LEASE.cleared()
 
 
 def _on_finished(action: Action) -> None:
-    """Side notes of a final or deferred outcome: a run's callback status, the Slack prompt."""
+    """Side notes of a final or deferred outcome: a run's callback status (derived in
+    :mod:`actions.callback_status`), the Slack prompt."""
     payload = action.payload or {}
     if action.kind == ActionKind.WEBHOOK and payload.get("callback_url") and action.run_id:
-        from agents.models import Run
-
-        Run.objects.for_tenant(action.tenant_id).filter(pk=action.run_id).update(callback_status=callback_status_text(action)[:200])
+        run_callback_status_store(run_id=action.run_id, action=action)
     if action.approval_message and action.status in (S.SUCCEEDED, S.FAILED, S.DEAD):
         transaction.on_commit(
             lambda: async_task("actions.tasks.refresh_approval_prompt", action.pk, task_name=f"action-{action.pk}-refresh")
         )
-
-
-def callback_status_text(action: Action) -> str:
-    """A one-line status of a run-callback action (stored in ``Run.callback_status``)."""
-    code = (action.result or {}).get("status_code")
-    if action.status == S.SUCCEEDED:
-        return f"delivered: HTTP {code}"
-    if action.status == S.FAILED:
-        if code:
-            return f"refused by receiver: HTTP {code}" if action.last_error.startswith("HTTP") else f"not delivered: {action.last_error}"
-        return action.last_error if action.last_error.startswith("not delivered") else f"not delivered: {action.last_error}"
-    if action.status == S.DEAD:
-        return f"failed after {action.attempts} attempts: {action.last_error}"
-    if action.status == S.QUEUED and action.next_attempt_at:
-        return f"retrying: attempt {action.attempts + 1} of {action.max_attempts} at {action.next_attempt_at:%Y-%m-%d %H:%M:%S}Z (action {action.pk})"
-    return f"{action.status} (action {action.pk})"
 
 
 def action_run(*, action: Action) -> Action:
@@ -507,9 +491,6 @@ def _finish(action: Action, row: Action | None) -> Action:
 def action_execute(*, action_id: int) -> Action | None:
     """Claim and run one action (the body of ``actions.tasks.execute_action``); None when there
     was nothing to do (already claimed, finished, not due)."""
-    from revops.logs import log_context
-    from tenants.context import tenant_context
-
     action = action_claim(action_id=action_id)
     if action is None:
         return None
@@ -561,62 +542,4 @@ def actions_dispatch_due(*, limit: int = 500) -> dict[str, int]:
     return counts
 
 
-# --- webhook endpoints and signing secrets --------------------------------------------------------
-
-
-def _secret_row(*, tenant: Tenant, endpoint: WebhookEndpoint | None) -> tuple[SigningSecret, str]:
-    value = secret_generate()
-    row = SigningSecret.objects.for_tenant(tenant).create(tenant=tenant, endpoint=endpoint, secret_token=encrypt_json({"secret": value}))
-    return row, value
-
-
-def webhook_endpoint_create(*, tenant: Tenant, url: str, description: str = "", enabled: bool = True) -> tuple[WebhookEndpoint, str]:
-    """Register a webhook endpoint with a new ``whsec_`` secret; returns ``(endpoint, secret)``.
-    The secret is shown to the caller once (stored encrypted).
-
-    Raises:
-        revops.lib.urls.UnsafeURL: the URL is not https (or http loopback in development) or carries
-            credentials; its address is checked again at every delivery.
-    """
-    check_outbound_url(url, resolve=False)
-    with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.for_tenant(tenant).create(tenant=tenant, url=url, description=description[:255], enabled=enabled)
-        _, secret = _secret_row(tenant=tenant, endpoint=endpoint)
-    return endpoint, secret
-
-
-def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
-    """Disable ``endpoint`` (new webhook actions to it are refused; queued ones fail)."""
-    WebhookEndpoint.objects.for_tenant(endpoint.tenant_id).filter(pk=endpoint.pk).update(
-        enabled=False, disabled_reason=reason[:255], updated_at=timezone.now()
-    )
-    logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
-
-
-def signing_secret_rotate(*, tenant: Tenant, endpoint: WebhookEndpoint | None = None, grace: timedelta = timedelta(hours=24)) -> str:
-    """Add a new secret for ``endpoint`` (None: the tenant's run callbacks) and let the active
-    ones expire after ``grace``; until then deliveries carry one signature per secret, so the
-    receiver can switch at its own pace. Returns the new ``whsec_`` secret (shown once)."""
-    now = timezone.now()
-    with transaction.atomic():
-        SigningSecret.objects.for_tenant(tenant).filter(endpoint=endpoint).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now + grace)
-        ).update(expires_at=now + grace)
-        _, secret = _secret_row(tenant=tenant, endpoint=endpoint)
-    return secret
-
-
-def callback_secrets_ensure(*, tenant: Tenant) -> list[str]:
-    """The active secrets signing ``tenant``'s run callbacks; creates the first one when there is
-    none (the tenant reads it in the admin). Concurrent callers create one secret in total (the
-    tenant row is locked)."""
-    secrets = signing_secrets_active(tenant=tenant, endpoint=None)
-    if secrets:
-        return secrets
-    with transaction.atomic():
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
-        secrets = signing_secrets_active(tenant=tenant, endpoint=None)
-        if not secrets:
-            _, value = _secret_row(tenant=tenant, endpoint=None)
-            secrets = [value]
-    return secrets
+# --- webhook endpoints and signing secrets: one implementation, in actions.signing ---------------

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 def _secret_row(*, tenant: Tenant, endpoint: WebhookEndpoint | None) -> tuple[SigningSecret, str]:
     value = secret_generate()
-    row = SigningSecret.objects.unscoped().create(tenant=tenant, endpoint=endpoint, secret_token=encrypt_json({"secret": value}))  # tenant explicit
+    row = SigningSecret.objects.for_tenant(tenant).create(tenant=tenant, endpoint=endpoint, secret_token=encrypt_json({"secret": value}))
     return row, value
 
 
@@ -41,14 +41,16 @@ def webhook_endpoint_create(*, tenant: Tenant, url: str, description: str = "", 
     """
     check_outbound_url(url, resolve=False)
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.unscoped().create(tenant=tenant, url=url, description=description[:255], enabled=enabled)  # tenant explicit
+        endpoint = WebhookEndpoint.objects.for_tenant(tenant).create(tenant=tenant, url=url, description=description[:255], enabled=enabled)
         _, secret = _secret_row(tenant=tenant, endpoint=endpoint)
     return endpoint, secret
 
 
 def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
     """Disable ``endpoint`` (new webhook actions to it are refused; queued ones fail)."""
-    WebhookEndpoint.objects.unscoped().filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason[:255], updated_at=timezone.now())  # by pk
+    WebhookEndpoint.objects.for_tenant(endpoint.tenant_id).filter(pk=endpoint.pk).update(
+        enabled=False, disabled_reason=reason[:255], updated_at=timezone.now()
+    )
     logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, reason)
 
 
@@ -58,7 +60,7 @@ def signing_secret_rotate(*, tenant: Tenant, endpoint: WebhookEndpoint | None = 
     receiver can switch at its own pace. Returns the new ``whsec_`` secret (shown once)."""
     now = timezone.now()
     with transaction.atomic():
-        SigningSecret.objects.unscoped().filter(tenant=tenant, endpoint=endpoint).filter(  # tenant explicit
+        SigningSecret.objects.for_tenant(tenant).filter(endpoint=endpoint).filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now + grace)
         ).update(expires_at=now + grace)
         _, secret = _secret_row(tenant=tenant, endpoint=endpoint)

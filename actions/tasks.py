@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 
+from actions.approvals import approval_prompt_post, approval_prompt_refresh, slack_ephemeral_post
 from actions.models import Action
 from actions.services import action_execute, actions_dispatch_due
 from tenants.context import tenant_context
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +34,6 @@ def _load(action_id: int) -> Action | None:
 
 def post_approval_prompt(action_id: int) -> bool:
     """Post the Approve/Reject prompt of a proposed action in Slack (see ``actions.approvals``)."""
-    from actions.approvals import approval_prompt_post
-
     action = _load(action_id)
     if action is None:
         return False
@@ -43,8 +43,6 @@ def post_approval_prompt(action_id: int) -> bool:
 
 def refresh_approval_prompt(action_id: int) -> bool:
     """Replace the buttons of an action's Slack prompt by its current outcome."""
-    from actions.approvals import approval_prompt_refresh
-
     action = _load(action_id)
     if action is None:
         return False
@@ -54,9 +52,6 @@ def refresh_approval_prompt(action_id: int) -> bool:
 
 def tell_slack_user(tenant_id: int, channel: str, user: str, text: str, thread_ts: str = "") -> bool:
     """An ephemeral Slack message to ``user`` in ``channel`` (refusals of approvals)."""
-    from actions.approvals import slack_ephemeral_post
-    from tenants.models import Tenant
-
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return False

@@ -85,6 +85,6 @@ def demo_setup(*, tenant_slug: str = DEMO_SLUG, schema: str = DEMO_SCHEMA) -> De
 
     insights_table_provision(tenant=tenant, schema=f"{schema}_insights")
     with transaction.atomic():
-        ApiKey.objects.unscoped().filter(tenant=tenant, name="demo", revoked_at__isnull=True).update(revoked_at=timezone.now())
+        ApiKey.objects.for_tenant(tenant).filter(name="demo", revoked_at__isnull=True).update(revoked_at=timezone.now())
         _, key = apikey_create(tenant=tenant, name="demo")
     return DemoInfo(tenant, key, tables, len(list(DOCS_DIR.glob("*.md"))))

@@ -153,7 +153,7 @@ def slack_credential_hints(*, credential: ConnectorCredential) -> list[str]:
         hints.append(f"No signing secret: /slack/events/{slug} answers 404 until one is stored.")
     if "bot_token" not in stored:
         hints.append("No bot token: questions are received but the bot cannot answer.")
-    first = ConnectorCredential.objects.unscoped().filter(tenant_id=credential.tenant_id, kind=ConnectorKind.SLACK).order_by("pk").first()  # same tenant, explicit
+    first = ConnectorCredential.objects.for_tenant(credential.tenant_id).filter(kind=ConnectorKind.SLACK).order_by("pk").first()
     if first is not None and first.pk != credential.pk:
         hints.append(f"Not used: /slack/events/{slug} reads the Slack connector {first.name!r}.")
     return hints

@@ -372,7 +372,7 @@ class ConnectorForm(forms.ModelForm):
         name = self.spec.fixed_name or cleaned.get("name") or (self.instance.name if self.instance.pk else None)
         if tenant is None or not name:
             return
-        clash = ConnectorCredential.objects.unscoped().filter(tenant=tenant, kind=self.spec.kind, name=name)  # tenant checked explicitly
+        clash = ConnectorCredential.objects.for_tenant(tenant).filter(kind=self.spec.kind, name=name)
         if self.instance.pk:
             clash = clash.exclude(pk=self.instance.pk)
         if clash.exists():

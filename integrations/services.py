@@ -16,7 +16,7 @@ def credential_set(
     *, tenant: Tenant, kind: str, name: str = "default", config: dict | None = None, secrets: dict | None = None
 ) -> ConnectorCredential:
     """Create or replace a tenant's credential; ``secrets`` are encrypted before they are stored."""
-    row, _ = ConnectorCredential.objects.unscoped().update_or_create(  # tenant given explicitly
+    row, _ = ConnectorCredential.objects.for_tenant(tenant).update_or_create(
         tenant=tenant,
         kind=kind,
         name=name,
@@ -45,12 +45,12 @@ def credential_save(
     Raises ``integrations.crypto.SecretDecryptError`` when the stored secrets cannot be decrypted
     (nothing is written: delete the row and set it again, or restore the old key).
     """
-    rows = ConnectorCredential.objects.unscoped()  # tenant given explicitly
+    rows = ConnectorCredential.objects.for_tenant(tenant)
     with transaction.atomic():
         if credential_id is not None:
-            row = rows.select_for_update().get(pk=credential_id, tenant=tenant, kind=kind)
+            row = rows.select_for_update().get(pk=credential_id, kind=kind)
         else:
-            row = rows.select_for_update().filter(tenant=tenant, kind=kind, name=name).first()
+            row = rows.select_for_update().filter(kind=kind, name=name).first()
             if row is None:
                 row = ConnectorCredential(tenant=tenant, kind=kind, name=name)
         secrets = row.secrets() if row.secret_token else {}
@@ -69,7 +69,7 @@ def credential_save(
 def credentials_rotate() -> int:
     """Re-encrypt every credential under the primary key; returns the number of rows rewritten."""
     count = 0
-    for row in ConnectorCredential.objects.unscoped().only("pk", "secret_token").iterator():  # all tenants: key rotation
-        ConnectorCredential.objects.unscoped().filter(pk=row.pk).update(secret_token=rotate_token(row.secret_token))
+    for row in ConnectorCredential.objects.unscoped().only("pk", "tenant_id", "secret_token").iterator():  # all tenants: key rotation
+        ConnectorCredential.objects.for_tenant(row.tenant_id).filter(pk=row.pk).update(secret_token=rotate_token(row.secret_token))
         count += 1
     return count

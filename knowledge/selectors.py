@@ -75,8 +75,7 @@ def serving_embedder(*, tenant: Tenant) -> Embedder:
 
 def _serving(tenant: Tenant) -> tuple[Embedder, int]:
     """(serving embedder, chunk count of its model) from the tenant's settings row."""
-    # Unscoped: filtered by the given tenant (agents and the admin may have none in context).
-    row = KnowledgeBaseSettings.objects.unscoped().filter(tenant=tenant).values_list("embedder", "chunk_count").first()
+    row = KnowledgeBaseSettings.objects.for_tenant(tenant).values_list("embedder", "chunk_count").first()
     spec, count = row if row else (default_embedder_spec(), 0)
     return get_embedder(spec), count
 

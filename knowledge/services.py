@@ -108,9 +108,7 @@ def document_save(
                 raise ValueError("document must be a saved row; pass document=None to create one")
             if document.tenant_id != tenant.pk:
                 raise ValidationError("A document cannot be moved to another tenant.")
-            # Explicit opt-out: the tenant is checked just above, and callers (admin, tasks) may
-            # have no tenant in context.
-            row = KnowledgeDocument.objects.unscoped().select_for_update().get(pk=document.pk)
+            row = KnowledgeDocument.objects.for_tenant(tenant).select_for_update().get(pk=document.pk)
             old_status, old_tags, old_kind = row.status, list(row.tags), row.kind
             reindex = (row.title, row.body) != (title, body) or row.index_status != IndexStatus.INDEXED
             changed = (row.kind, row.title, row.body) != (kind, title, body)
@@ -132,13 +130,11 @@ def document_save(
         row.save()
         if document is not None and (row.status, row.kind, row.tags) != (old_status, old_kind, old_tags):
             # The chunks carry the retrieval filters: keep them in step in this transaction.
-            # Unscoped: bounded by ``row``, whose tenant was checked above.
-            KnowledgeChunk.objects.unscoped().filter(document=row).update(
+            KnowledgeChunk.objects.for_tenant(tenant).filter(document=row).update(
                 document_status=row.status, document_kind=row.kind, document_tags=row.tags
             )
         if changed:
-            # Unscoped: bounded by ``row`` (tenant checked above); callers may have no tenant in context.
-            KnowledgeDocumentVersion.objects.unscoped().update_or_create(
+            KnowledgeDocumentVersion.objects.for_tenant(tenant).update_or_create(
                 document=row,
                 version=row.version,
                 defaults=dict(
@@ -169,8 +165,7 @@ def document_restore(*, document: KnowledgeDocument, version: int, user=None) ->
         django.core.exceptions.ValidationError: the old title is now taken by another document,
             or the old front matter no longer validates.
     """
-    # Unscoped: bounded by the given document (its tenant); the admin has no tenant in context.
-    snapshot = KnowledgeDocumentVersion.objects.unscoped().get(document=document, version=version)
+    snapshot = KnowledgeDocumentVersion.objects.for_tenant(document.tenant_id).get(document=document, version=version)
     return document_save(
         tenant=document.tenant,
         kind=snapshot.kind,
@@ -191,8 +186,7 @@ def kb_settings_for(*, tenant: Tenant) -> KnowledgeBaseSettings:
     """The tenant's knowledge-base settings row, created with the default embedder spec on first
     use (which pins the tenant to that model: later changes of ``KB_EMBEDDER`` do not strand
     its chunks; :func:`kb_embedder_change` moves it)."""
-    # Unscoped: filtered by the given tenant; tasks and the admin have no tenant in context.
-    row, _ = KnowledgeBaseSettings.objects.unscoped().get_or_create(
+    row, _ = KnowledgeBaseSettings.objects.for_tenant(tenant).get_or_create(
         tenant=tenant, defaults={"embedder": default_embedder_spec()}
     )
     return row
@@ -201,11 +195,10 @@ def kb_settings_for(*, tenant: Tenant) -> KnowledgeBaseSettings:
 def _write_chunks(
     *, document: KnowledgeDocument, version: int, embedder: Embedder, chunks: list[Chunk], vectors: list[list[float]]
 ) -> None:
-    """Replace ``document``'s chunks of ``embedder``'s model (caller holds the document row lock).
-
-    Unscoped queries: bounded by ``document`` and stamped with its ``tenant_id``."""
-    KnowledgeChunk.objects.unscoped().filter(document=document, embedding_model=embedder.name).delete()
-    KnowledgeChunk.objects.unscoped().bulk_create(
+    """Replace ``document``'s chunks of ``embedder``'s model (caller holds the document row lock)."""
+    chunks_of_tenant = KnowledgeChunk.objects.for_tenant(document.tenant_id)
+    chunks_of_tenant.filter(document=document, embedding_model=embedder.name).delete()
+    chunks_of_tenant.bulk_create(
         KnowledgeChunk(
             tenant_id=document.tenant_id,
             document=document,
@@ -242,8 +235,7 @@ def _refresh_chunk_count(*, tenant_id: int) -> None:
                SET chunk_count = (SELECT count(*) FROM knowledge_knowledgechunk c
                                   WHERE c.tenant_id = s.tenant_id AND c.embedding_model = %s)
                WHERE s.tenant_id = %s""",
-            # Unscoped: filtered by the given tenant_id (the raw UPDATE filters it too).
-            [get_embedder(KnowledgeBaseSettings.objects.unscoped().get(tenant_id=tenant_id).embedder).name, tenant_id],
+            [get_embedder(KnowledgeBaseSettings.objects.for_tenant(tenant_id).get().embedder).name, tenant_id],
         )
 
 
@@ -293,9 +285,9 @@ def document_index(*, document: KnowledgeDocument) -> int:
         for embedder, _ in embedded:
             ensure_hnsw_index(embedder.name, embedder.dimensions)
         with transaction.atomic():
-            # Explicit opt-out: the document row is given; the lock serialises concurrent indexers.
+            # The lock serialises concurrent indexers.
             current = (
-                KnowledgeDocument.objects.unscoped()
+                KnowledgeDocument.objects.for_tenant(document.tenant_id)
                 .select_for_update()
                 .filter(pk=document.pk)
                 .values_list("version", flat=True)
@@ -308,8 +300,8 @@ def document_index(*, document: KnowledgeDocument) -> int:
                 _write_chunks(document=document, version=version, embedder=embedder, chunks=chunks, vectors=vectors)
             _refresh_chunk_count(tenant_id=document.tenant_id)
             now = timezone.now()
-            if failure is None:  # unscoped: by the given document's pk (tasks have no tenant in context)
-                KnowledgeDocument.objects.unscoped().filter(pk=document.pk).update(
+            if failure is None:
+                KnowledgeDocument.objects.for_tenant(document.tenant_id).filter(pk=document.pk).update(
                     index_status=IndexStatus.INDEXED, index_error="", indexed_at=now
                 )
         if failure is not None:
@@ -319,8 +311,7 @@ def document_index(*, document: KnowledgeDocument) -> int:
     except Exception as exc:
         logger.exception("indexing document %s failed", document.pk)
         error = redact_secrets(f"{type(exc).__name__}: {exc}")[:2000]
-        # Unscoped: by the given document's pk (tasks have no tenant in context).
-        KnowledgeDocument.objects.unscoped().filter(pk=document.pk, version=version).update(
+        KnowledgeDocument.objects.for_tenant(document.tenant_id).filter(pk=document.pk, version=version).update(
             index_status=IndexStatus.FAILED, index_error=error
         )
         document.index_status, document.index_error = IndexStatus.FAILED, error
@@ -347,8 +338,7 @@ def kb_embedder_change(*, tenant: Tenant, embedder: str, enqueue: bool = True) -
     target = get_embedder(embedder)
     with transaction.atomic():
         config = kb_settings_for(tenant=tenant)
-        # Unscoped: the row just fetched for ``tenant``, re-read under a lock.
-        config = KnowledgeBaseSettings.objects.unscoped().select_for_update().get(pk=config.pk)
+        config = KnowledgeBaseSettings.objects.for_tenant(tenant).select_for_update().get(pk=config.pk)  # re-read under a lock
         if embedder == config.embedder or target.name == get_embedder(config.embedder).name:
             if config.pending_embedder:
                 _delete_model_chunks(tenant=tenant, model=get_embedder(config.pending_embedder).name, keep=target.name)
@@ -363,7 +353,7 @@ def kb_embedder_change(*, tenant: Tenant, embedder: str, enqueue: bool = True) -
         config.reembed_status = ReembedStatus.RUNNING
         config.reembed_error = ""
         config.reembed_done = 0
-        config.reembed_total = KnowledgeDocument.objects.unscoped().filter(tenant=tenant).count()  # by the given tenant
+        config.reembed_total = KnowledgeDocument.objects.for_tenant(tenant).count()
         config.reembed_started_at = timezone.now()
         config.reembed_finished_at = None
         config.save()
@@ -374,8 +364,8 @@ def kb_embedder_change(*, tenant: Tenant, embedder: str, enqueue: bool = True) -
 
 
 def _delete_model_chunks(*, tenant: Tenant, model: str, keep: str) -> None:
-    if model != keep:  # unscoped: filtered by the given tenant
-        KnowledgeChunk.objects.unscoped().filter(tenant=tenant, embedding_model=model).delete()
+    if model != keep:
+        KnowledgeChunk.objects.for_tenant(tenant).filter(embedding_model=model).delete()
 
 
 def kb_reembed(*, tenant: Tenant, max_passes: int = 3) -> int:
@@ -394,11 +384,9 @@ def kb_reembed(*, tenant: Tenant, max_passes: int = 3) -> int:
     Raises:
         Exception: whatever the embedder raised; the settings row is then ``failed`` with the
             error, and the old model still serves.
-
-    Runs in a task without a tenant in context: every unscoped query below is filtered by
-    ``tenant`` or by the pk of its settings row.
     """
     config = kb_settings_for(tenant=tenant)
+    settings_rows = KnowledgeBaseSettings.objects.for_tenant(tenant)
     spec = config.pending_embedder
     if not spec:
         return 0
@@ -411,14 +399,14 @@ def kb_reembed(*, tenant: Tenant, max_passes: int = 3) -> int:
             if not todo:
                 break
             for document in todo:
-                if not KnowledgeBaseSettings.objects.unscoped().filter(pk=config.pk, pending_embedder=spec).exists():
+                if not settings_rows.filter(pk=config.pk, pending_embedder=spec).exists():
                     logger.info("tenant %s: pending embedder changed, re-embedding with %s stopped", tenant.pk, spec)
                     return embedded
                 _reembed_document(document=document, embedder=embedder)
                 embedded += 1
-                KnowledgeBaseSettings.objects.unscoped().filter(pk=config.pk).update(reembed_done=F("reembed_done") + 1)
+                settings_rows.filter(pk=config.pk).update(reembed_done=F("reembed_done") + 1)
         with transaction.atomic():
-            config = KnowledgeBaseSettings.objects.unscoped().select_for_update().get(pk=config.pk)
+            config = settings_rows.select_for_update().get(pk=config.pk)
             if config.pending_embedder != spec:
                 return embedded
             missing = _documents_missing_model(tenant=tenant, model=embedder.name)
@@ -430,25 +418,23 @@ def kb_reembed(*, tenant: Tenant, max_passes: int = 3) -> int:
             config.reembed_error = ""
             config.reembed_finished_at = timezone.now()
             config.save()
-            KnowledgeChunk.objects.unscoped().filter(tenant=tenant).exclude(embedding_model=embedder.name).delete()
+            KnowledgeChunk.objects.for_tenant(tenant).exclude(embedding_model=embedder.name).delete()
             _refresh_chunk_count(tenant_id=tenant.pk)
         logger.info("tenant %s now served by %s (%s documents re-embedded)", tenant.pk, embedder.name, embedded)
         return embedded
     except Exception as exc:
-        KnowledgeBaseSettings.objects.unscoped().filter(pk=config.pk, pending_embedder=spec).update(
+        settings_rows.filter(pk=config.pk, pending_embedder=spec).update(
             reembed_status=ReembedStatus.FAILED, reembed_error=redact_secrets(f"{type(exc).__name__}: {exc}")[:2000]
         )
         raise
 
 
 def _documents_missing_model(*, tenant: Tenant, model: str) -> list[KnowledgeDocument]:
-    """Documents whose current version has no chunks of ``model`` (empty bodies need none).
-
-    Unscoped queries, filtered by the given ``tenant`` (called from tasks)."""
-    documents = list(KnowledgeDocument.objects.unscoped().filter(tenant=tenant).order_by("pk"))
+    """Documents whose current version has no chunks of ``model`` (empty bodies need none)."""
+    documents = list(KnowledgeDocument.objects.for_tenant(tenant).order_by("pk"))
     done = set(
-        KnowledgeChunk.objects.unscoped()
-        .filter(tenant=tenant, embedding_model=model)
+        KnowledgeChunk.objects.for_tenant(tenant)
+        .filter(embedding_model=model)
         .values_list("document_id", "document_version")
         .distinct()
     )
@@ -465,9 +451,8 @@ def _reembed_document(*, document: KnowledgeDocument, embedder: Embedder) -> Non
     chunks = chunk_markdown(document.body, max_chars=CHUNK_MAX_CHARS, overlap_chars=CHUNK_OVERLAP_CHARS)
     vectors = _embed_chunks(document, embedder, chunks)
     with transaction.atomic():
-        current = (
-            # Unscoped: the given document's row, locked (tasks have no tenant in context).
-            KnowledgeDocument.objects.unscoped().select_for_update().filter(pk=document.pk).values_list("version", flat=True).first()
+        current = (  # the document's row, locked
+            KnowledgeDocument.objects.for_tenant(document.tenant_id).select_for_update().filter(pk=document.pk).values_list("version", flat=True).first()
         )
         if current == version:  # else a newer save's indexing builds both models
             _write_chunks(document=document, version=version, embedder=embedder, chunks=chunks, vectors=vectors)

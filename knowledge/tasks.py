@@ -15,11 +15,10 @@ logger = logging.getLogger(__name__)
 def index_document(document_id: int) -> int | None:
     """Rebuild the chunks of document ``document_id``; return the chunk count.
 
-    The task loader is where the tenant is resolved: the row is loaded unscoped by id and its
-    tenant is put in context. An unknown id (document deleted after the save) is logged and
+    The task loader is where the tenant is resolved: the row is loaded by id across tenants and
+    its tenant is put in context. An unknown id (document deleted after the save) is logged and
     ignored (returns None). Safe to retry: indexing replaces the chunks atomically.
     """
-    # Unscoped: the task resolves the tenant from the row (see the docstring).
     document = KnowledgeDocument.objects.unscoped().select_related("tenant").filter(pk=document_id).first()
     if document is None:
         logger.warning("index_document: document %s does not exist (deleted?); nothing to do", document_id)

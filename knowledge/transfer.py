@@ -135,8 +135,7 @@ def documents_import(
                 if meta["title"] in seen_titles:
                     raise ValidationError(f"another file of this import has the title {meta['title']!r}")
                 seen_titles.add(meta["title"])
-                # Explicit opt-out: the tenant is given; imports run from commands and the admin.
-                existing = KnowledgeDocument.objects.unscoped().filter(tenant=tenant, title=meta["title"]).first()
+                existing = KnowledgeDocument.objects.for_tenant(tenant).filter(title=meta["title"]).first()
                 if existing is not None and (
                     existing.kind,
                     existing.body,

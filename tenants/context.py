@@ -25,7 +25,7 @@ def current_tenant() -> "Tenant":
     tenant = _current.get()
     if tenant is None:
         raise TenantNotSet(
-            "No tenant in context: wrap the code in tenant_context(tenant) or use .unscoped() explicitly"
+            "No tenant in context: wrap the code in tenant_context(tenant) or use Model.objects.for_tenant(tenant)"
         )
     return tenant
 

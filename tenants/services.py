@@ -61,7 +61,7 @@ def apikey_create(*, tenant: Tenant, name: str = "default", can_approve: bool = 
     ``can_approve`` lets the key approve or reject proposed actions."""
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
-    row = ApiKey.objects.unscoped().create(  # tenant given explicitly (management command, no context)
+    row = ApiKey.objects.for_tenant(tenant).create(
         tenant=tenant, name=name, prefix=prefix, key_hash=_hash(secret), can_approve=can_approve
     )
     return row, f"rk_{prefix}_{secret}"
@@ -89,7 +89,7 @@ def apikey_authenticate(*, raw_key: str) -> ApiKey:
     now = timezone.now()
     stale_before = now - APIKEY_LAST_USED_RESOLUTION
     if row.last_used_at is None or row.last_used_at < stale_before:
-        ApiKey.objects.unscoped().filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before), pk=row.pk).update(
+        ApiKey.objects.for_tenant(row.tenant_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before), pk=row.pk).update(
             last_used_at=now
         )
     return row

@@ -132,7 +132,7 @@ def provider_for_tenant(tenant) -> LLMProvider:
         raise ImproperlyConfigured(f"unknown LLM provider {name!r}; choose one of {', '.join(PROVIDERS)}")
     from integrations.models import ConnectorCredential, ConnectorKind
 
-    cred = ConnectorCredential.objects.unscoped().filter(tenant=tenant, kind=ConnectorKind.LLM, name=name).first()  # tenant given explicitly
+    cred = ConnectorCredential.objects.for_tenant(tenant).filter(kind=ConnectorKind.LLM, name=name).first()
     if name == "bedrock":
         from agents.llm.bedrock import BedrockProvider
 

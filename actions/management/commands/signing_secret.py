@@ -32,7 +32,7 @@ class Command(BaseCommand):
             raise CommandError(f"no tenant {tenant!r}")
         target = None
         if endpoint is not None:
-            target = WebhookEndpoint.objects.unscoped().filter(tenant=row, pk=endpoint).first()  # tenant explicit
+            target = WebhookEndpoint.objects.for_tenant(row).filter(pk=endpoint).first()
             if target is None:
                 raise CommandError(f"tenant {tenant!r} has no webhook endpoint {endpoint}")
         if rotate:

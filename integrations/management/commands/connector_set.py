@@ -120,7 +120,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--remove-secret: {spec.key} has no secret {key!r}")
             updates[key] = None
 
-        existing = ConnectorCredential.objects.unscoped().filter(tenant=tenant, kind=spec.kind, name=name).first()  # tenant explicit
+        existing = ConnectorCredential.objects.for_tenant(tenant).filter(kind=spec.kind, name=name).first()
         if opts["config_json"] is None:
             raw_config = existing.config if existing else {}
         else:

@@ -28,7 +28,7 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"unknown tenant {opts['tenant']!r}")
         spec, name = resolve_spec(opts["kind"], opts["name"])
-        credential = ConnectorCredential.objects.unscoped().filter(tenant=tenant, kind=spec.kind, name=name).first()  # tenant explicit
+        credential = ConnectorCredential.objects.for_tenant(tenant).filter(kind=spec.kind, name=name).first()
         if credential is None:
             raise CommandError(f"tenant {tenant.slug} has no {spec.key} connector named {name!r}")
         result = connector_check(credential=credential)

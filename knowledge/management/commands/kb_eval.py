@@ -20,8 +20,7 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
         if tenant is None:
             raise CommandError(f"unknown tenant {opts['tenant']!r}")
-        # Explicit opt-out: the tenant comes from --tenant.
-        titles = dict(KnowledgeDocument.objects.unscoped().filter(tenant=tenant).values_list("title", "id"))
+        titles = dict(KnowledgeDocument.objects.for_tenant(tenant).values_list("title", "id"))
         missing = {title for _, title in LABELLED_QUERIES} - set(titles)
         if missing:
             raise CommandError(f"{tenant.slug} lacks demo documents: {', '.join(sorted(missing))} (run `manage.py demo`)")

@@ -24,8 +24,7 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
         if tenant is None:
             raise CommandError(f"unknown tenant {opts['tenant']!r}")
-        # Explicit opt-out: the tenant comes from --tenant.
-        documents = KnowledgeDocument.objects.unscoped().filter(tenant=tenant).order_by("title")
+        documents = KnowledgeDocument.objects.for_tenant(tenant).order_by("title")
         if opts["kind"]:
             documents = documents.filter(kind__in=opts["kind"])
         if opts["status"]:
