@@ -22,7 +22,7 @@ from agents.playbooks.formatting import fmt_count, fmt_days, fmt_key, fmt_pct, f
 from agents.playbooks.render import render_answer
 from agents.runtime.context import QueryResult, RunContext
 from agents.semantic.parser import ParseResult, parse_question
-from agents.semantic.query import SemanticQuery, SemanticQueryError
+from agents.semantic.query import Filter, SemanticQuery, SemanticQueryError
 from knowledge.semantic_model import SemanticModelSpec
 
 AGENT = "data"
@@ -438,8 +438,6 @@ def competitor_mentions(ctx: RunContext) -> SpecialistAnswer:
         return SpecialistAnswer(AGENT, render_answer("competitor_mentions", {"missing": missing}))
     names = [str(c) for c in rules.get("competitors", [])]
     phrases = names + [str(p) for p in rules.get("generic_phrases", [])]
-    from agents.semantic.query import Filter
-
     mentions = Filter("note_text", tuple(phrases), "contains")
     accounts = ctx.semantic(
         SemanticQuery(metrics=("call_notes",), group_by=("account",), filters=(mentions,)),
