@@ -11,6 +11,17 @@ from tenants.context import tenant_context
 from tenants.models import Membership, Role, Tenant
 from tenants.services import apikey_create, tenant_create
 
+# Fixtures shared across apps, registered once (no test module imports another's fixtures).
+pytest_plugins = [
+    "revops.tests.fixtures.slack",  # slack_a, slack_b
+    "revops.tests.fixtures.salesforce",  # servers, salesforce_a
+    "revops.tests.fixtures.warehouse",  # demo_warehouse (session)
+    "integrations.tests.fake_slack",  # fake_slack
+    "agents.tests.fake_openai",  # fake_openai
+    "agents.tests.sfdc_shape",  # sfdc, sfdc_warehouse
+    "agents.tests.usage_tenant",  # usage_tenant, usage_warehouse
+]
+
 
 @dataclass
 class TenantWorld:

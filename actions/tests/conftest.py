@@ -1,5 +1,6 @@
-"""Fixtures for action tests: fast retries, local receivers, a fake Slack and a fake Salesforce,
-the tenant's Slack app, and helpers to sign Slack interactions."""
+"""Fixtures for action tests: fast retries, a registered endpoint with its receiver, and helpers
+to sign Slack interactions. Local servers, the fake Salesforce, the fake Slack and the tenants'
+Slack apps are shared fixtures (``pytest_plugins`` in the root ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from actions.models import Action
 from actions.services import webhook_endpoint_create
-from actions.tests.fakes import Servers, start_fake_salesforce
-from integrations.services import credential_set
-from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
 from tenants.context import tenant_context
-
-SECRET_A = "signing-secret-of-tenant-a-0123456789"
-TOKEN_A = "xoxb-1111-2222-tenantAtoken"
-SECRET_B = "signing-secret-of-tenant-b-9876543210"
-TOKEN_B = "xoxb-3333-4444-tenantBtoken"
-SF_TOKEN = "00Dfake!sessiontoken"
-OPP_ID = "0065g00000AbCdEFGH"
 
 
 @pytest.fixture(autouse=True)
@@ -36,11 +27,6 @@ def fast_retries(settings):
     return settings
 
 
-@pytest.fixture
-def servers():
-    made = Servers()
-    yield made
-    made.close()
 
 
 @pytest.fixture
@@ -56,46 +42,10 @@ def endpoint_a(world_a, servers):
     return make
 
 
-@pytest.fixture
-def slack_a(world_a):
-    credential_set(
-        tenant=world_a.tenant,
-        kind="slack",
-        config={"team_id": "TA", "bot_user_id": "UBOTA1"},
-        secrets={"signing_secret": SECRET_A, "bot_token": TOKEN_A},
-    )
-    return world_a
 
 
-@pytest.fixture
-def slack_b(world_b):
-    credential_set(
-        tenant=world_b.tenant,
-        kind="slack",
-        config={"team_id": "TB", "bot_user_id": "UBOTB1"},
-        secrets={"signing_secret": SECRET_B, "bot_token": TOKEN_B},
-    )
-    return world_b
 
 
-@pytest.fixture
-def salesforce_a(world_a, servers, tmp_path, settings):
-    """A fake Salesforce with one opportunity, and tenant A's credential pointing at it (its
-    loopback address allowlisted by the tenant's policy, as a private CRM host would be)."""
-    fake = start_fake_salesforce(
-        servers, tmp_path, token=SF_TOKEN, records={("Opportunity", OPP_ID): {"Name": "Acme renewal", "StageName": "Prospecting"}}
-    )
-    settings.SALESFORCE_CA_BUNDLE = fake.ca_path
-    credential_set(
-        tenant=world_a.tenant,
-        kind="salesforce",
-        config={"instance_url": fake.instance_url, "api_version": "59.0"},
-        secrets={"access_token": SF_TOKEN},
-    )
-    tenant = world_a.tenant
-    tenant.settings = {**tenant.settings, "actions": {**tenant.settings.get("actions", {}), "outbound_allowlist": ["127.0.0.1/32"]}}
-    tenant.save(update_fields=["settings"])
-    return fake
 
 
 def interaction_body(*, action_id: int, user: str, approve: bool = True, team: str = "TA", channel: str = "C0CHAN", thread_ts: str = "") -> bytes:

@@ -8,7 +8,8 @@ import pytest
 
 from actions.models import ActionStatus
 from actions.services import action_create
-from actions.tests.conftest import OPP_ID, reload, statuses
+from actions.tests.conftest import reload, statuses
+from revops.tests.fixtures.salesforce import OPP_ID
 
 
 def crm_action(world, key: str = "crm-admin-1"):

@@ -12,17 +12,11 @@ from slack_sdk.signature import SignatureVerifier
 
 from actions.models import Action, ActionStatus
 from actions.services import action_create
-from actions.tests.conftest import (
-    OPP_ID,
-    SECRET_A,
-    SECRET_B,
-    interaction_body,
-    post_interaction,
-    reload,
-    statuses,
-)
+from actions.tests.conftest import interaction_body, post_interaction, reload, statuses
 from agents.models import Run
 from agents.services import run_create
+from revops.tests.fixtures.salesforce import OPP_ID
+from revops.tests.fixtures.slack import SECRET_A, SECRET_B
 from tenants.models import Membership
 
 THREAD = {"channel": "C0CHAN", "thread_ts": "1700000001.000100", "user": "UHUMAN1"}

@@ -7,10 +7,11 @@ import pytest
 
 from actions.insights import insights_credential_set
 from actions.models import Action, ActionStatus
-from actions.tests.conftest import OPP_ID, reload
+from actions.tests.conftest import reload
 from agents.playbooks import execution
 from agents.runtime.context import RunContext
 from agents.services import run_create
+from revops.tests.fixtures.salesforce import OPP_ID
 from tenants.context import tenant_context
 from tenants.models import Membership
 

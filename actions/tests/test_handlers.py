@@ -16,7 +16,8 @@ from actions.insights import insights_credential_set, insights_table_create, ins
 from actions.models import Action, ActionStatus
 from actions.services import action_approve, action_create, action_retry_now
 from actions.tasks import execute_action
-from actions.tests.conftest import OPP_ID, reload
+from actions.tests.conftest import reload
+from revops.tests.fixtures.salesforce import OPP_ID
 
 SCHEMA = "actions_pytest_insights"
 TABLE = "insights"

@@ -5,37 +5,16 @@ test configured over it exactly as ``manage.py demo`` does."""
 from __future__ import annotations
 
 import csv
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from agents.demo import demo_tenant_configure
 from tenants.services import apikey_create
 
+# demo_warehouse (the session's demo CRM) is a shared fixture: revops/tests/fixtures/warehouse.py.
 CRM_DIR = Path(__file__).resolve().parents[2] / "integrations" / "warehouse" / "demo_crm"
-SCHEMA = "wh_pytest_demo"
-
-
-@dataclass
-class Warehouse:
-    schema: str
-    role: str
-    password: str
-
-
-@pytest.fixture(scope="session")
-def demo_warehouse(django_db_setup, django_db_blocker) -> Warehouse:
-    from integrations.warehouse.loader import reader_role_name, warehouse_drop, warehouse_load_demo
-
-    with django_db_blocker.unblock():
-        role = reader_role_name(dbname=connection.settings_dict["NAME"], schema=SCHEMA)
-        password = secrets.token_urlsafe(16)
-        warehouse_load_demo(schema=SCHEMA, reader_role=role, reader_password=password)
-        yield Warehouse(SCHEMA, role, password)
-        warehouse_drop(schema=SCHEMA, reader_role=role)
 
 
 @dataclass
@@ -61,5 +40,3 @@ def read_csv(name: str) -> list[dict]:
     with open(CRM_DIR / f"{name}.csv", newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
-
-from agents.tests.sfdc_shape import sfdc, sfdc_warehouse  # noqa: E402,F401  (the Salesforce-shaped second tenant)

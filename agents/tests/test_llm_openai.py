@@ -10,7 +10,7 @@ import pytest
 
 from agents.models import Run
 from agents.tests.conftest import read_csv
-from agents.tests.fake_openai import fake_openai, text_reply, tool_reply  # noqa: F401
+from agents.tests.fake_openai import text_reply, tool_reply
 from integrations.services import credential_set
 from tenants.context import tenant_context
 

@@ -11,7 +11,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from agents.tests.sfdc_shape import sfdc_warehouse  # noqa: F401 (fixture)
 from agents.tests.test_semantic_onboarding import _draft, bare  # noqa: F401 (fixture)
 from knowledge.models import DocumentKind, DocumentStatus
 from knowledge.selectors import rule_set_document

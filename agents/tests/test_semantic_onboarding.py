@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from agents.semantic.draft import near_duplicate_aliases, reference_aliases, semantic_model_draft
-from agents.tests.sfdc_shape import SFDC_MODEL_TITLE, sfdc, sfdc_warehouse  # noqa: F401 (fixtures)
+from agents.tests.sfdc_shape import SFDC_MODEL_TITLE
 from integrations.models import ConnectorKind
 from integrations.services import credential_set
 from integrations.warehouse.base import WarehouseQueryError

@@ -12,7 +12,6 @@ from slack_sdk.signature import SignatureVerifier
 from agents.models import Run
 from agents.tests.conftest import read_csv
 from integrations.services import credential_set
-from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
 
 SECRET = "demo-signing-secret-0123456789abcdef"
 TOKEN = "xoxb-demo-bot-token-0000000000"

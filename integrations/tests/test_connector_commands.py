@@ -11,7 +11,6 @@ import yaml
 from django.core.management import CommandError, call_command
 
 from integrations.models import ConnectorCredential
-from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
 
 SIGNING = "cmd-signing-secret-0123456789"
 BOT = "xoxb-9999-8888-commandtoken"

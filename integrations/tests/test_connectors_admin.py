@@ -11,12 +11,9 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from actions.tests.conftest import salesforce_a, servers  # noqa: F401  (fixtures: fake Salesforce over TLS, allowlisted)
 from actions.tests.fakes import Servers
-from agents.tests.conftest import demo_warehouse  # noqa: F401  (session fixture: the demo CRM and its reader role)
 from integrations.models import ConnectorCredential
 from integrations.services import credential_set
-from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
 
 ADD = reverse("admin:integrations_connectorcredential_add")
 CHANGELIST = reverse("admin:integrations_connectorcredential_changelist")

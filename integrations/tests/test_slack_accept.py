@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from integrations.models import SlackEvent
 from integrations.slack.blocks import FEEDBACK_UP_ACTION_ID
 from agents.slack_events import SlackQuestion, slack_question_accept
-from integrations.tests.test_slack_events import SECRET_A, slack_a  # noqa: F401  (fixture: tenant A's Slack app)
+from revops.tests.fixtures.slack import SECRET_A
 
 
 def _question(event_id: str) -> SlackQuestion:

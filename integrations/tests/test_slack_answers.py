@@ -17,18 +17,8 @@ from slack_sdk.signature import SignatureVerifier
 from agents.models import Run, RunStatus
 from integrations.slack.blocks import FEEDBACK_DOWN_ACTION_ID, FEEDBACK_UP_ACTION_ID
 from agents.slack_replies import slack_post_ack, slack_post_answer
-from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
-from integrations.tests.test_slack_events import (  # noqa: F401  (fixtures)
-    BOT_A,
-    ROOT_TS,
-    SECRET_A,
-    SECRET_B,
-    _queued_run,
-    deliver,
-    event_payload,
-    slack_a,
-    slack_b,
-)
+from integrations.tests.test_slack_events import ROOT_TS, _queued_run, event_payload
+from revops.tests.fixtures.slack import BOT_A, SECRET_A, SECRET_B
 from tenants.context import tenant_context
 from tenants.models import Membership
 

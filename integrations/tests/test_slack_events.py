@@ -30,49 +30,15 @@ from agents.slack_events import slack_event_handle, slack_question_process
 from agents.slack_replies import slack_post_ack, slack_post_answer
 from integrations.slack import tasks as legacy_slack_tasks
 from integrations.tasks import slack_events_purge
-from integrations.slack.verification import slack_endpoint_get, slack_secret_cache_clear
-from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
+from integrations.slack.verification import slack_endpoint_get
+from integrations.tests.conftest import post_signed
+from revops.tests.fixtures.slack import BOT_A, BOT_B, SECRET_A, SECRET_B, TOKEN_A, TOKEN_B
 from tenants.context import tenant_context
 from tenants.models import Membership, Tenant
 
-SECRET_A = "signing-secret-of-tenant-a-0123456789"
-TOKEN_A = "xoxb-1111-2222-tenantAtoken"
-SECRET_B = "signing-secret-of-tenant-b-9876543210"
-TOKEN_B = "xoxb-3333-4444-tenantBtoken"
-BOT_A = "UBOTA1"
-BOT_B = "UBOTB1"
+# slack_a / slack_b (these secrets and bot ids) are shared fixtures: revops/tests/fixtures/slack.py.
 HUMAN = "UHUMAN1"
 ROOT_TS = "1700000001.000100"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_secret_cache():
-    """Each test starts with an empty per-process signing-secret cache."""
-    slack_secret_cache_clear()
-    yield
-    slack_secret_cache_clear()
-
-
-@pytest.fixture
-def slack_a(world_a):
-    credential_set(
-        tenant=world_a.tenant,
-        kind="slack",
-        config={"team_id": "TA", "bot_user_id": BOT_A},
-        secrets={"signing_secret": SECRET_A, "bot_token": TOKEN_A},
-    )
-    return world_a
-
-
-@pytest.fixture
-def slack_b(world_b):
-    credential_set(
-        tenant=world_b.tenant,
-        kind="slack",
-        config={"team_id": "TB", "bot_user_id": BOT_B},
-        secrets={"signing_secret": SECRET_B, "bot_token": TOKEN_B},
-    )
-    return world_b
 
 
 def event_payload(
@@ -101,32 +67,6 @@ def event_payload(
         "event": event,
         "authorizations": [{"team_id": team_id, "user_id": bot_user, "is_bot": True}],
     }
-
-
-def post_signed(client, slug: str, payload: dict | bytes, *, secret: str, timestamp: int | None = None, **headers):
-    """POST to the tenant's events URL, signed like Slack signs (``X-Slack-Signature``)."""
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
-    return client.post(
-        f"/slack/events/{slug}",
-        data=body,
-        content_type="application/json",
-        HTTP_X_SLACK_REQUEST_TIMESTAMP=ts,
-        HTTP_X_SLACK_SIGNATURE=signature,
-        **headers,
-    )
-
-
-@pytest.fixture
-def deliver(client, django_capture_on_commit_callbacks):
-    """Deliver a signed event to tenant A and run what it enqueued (the run, its ack and answer)."""
-
-    def _deliver(payload, *, slug: str = "acme-a", secret: str = SECRET_A, **headers):
-        with django_capture_on_commit_callbacks(execute=True):
-            return post_signed(client, slug, payload, secret=secret, **headers)
-
-    return _deliver
 
 
 def handle(world, payload: dict) -> str:

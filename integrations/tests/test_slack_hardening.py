@@ -22,18 +22,9 @@ from agents.models import Run, RunStatus
 from agents.tasks import execute_run
 from integrations.slack.payloads import slack_event_envelope_check, slack_interaction_check
 from agents.slack_replies import slack_post_ack
-from integrations.tests.fake_slack import fake_slack  # noqa: F401  (fixture)
-from integrations.tests.test_slack_events import (  # noqa: F401  (fixtures)
-    SECRET_A,
-    _fresh_secret_cache,
-    _queued_run,
-    deliver,
-    event_payload,
-    events_of,
-    post_signed,
-    runs_of,
-    slack_a,
-)
+from integrations.tests.conftest import post_signed
+from integrations.tests.test_slack_events import _queued_run, event_payload, events_of, runs_of
+from revops.tests.fixtures.slack import SECRET_A
 from tenants.context import tenant_context
 
 DEEP = 100_000

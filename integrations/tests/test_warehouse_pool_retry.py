@@ -7,7 +7,6 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from agents.tests.conftest import demo_warehouse  # noqa: F401  (session fixture: the demo CRM and its reader role)
 from integrations.warehouse import postgres
 from integrations.warehouse.postgres import PostgresWarehouse
 from integrations.warehouse.selectors import _app_database

@@ -31,13 +31,13 @@ from django.db import connection
 
 from actions.models import Action, ActionStatus
 from actions.tasks import execute_action
-from actions.tests.conftest import OPP_ID, salesforce_a, servers  # noqa: F401  (fixtures: fake Salesforce over TLS)
 from agents.models import Run, RunStatus
 from agents.services import run_create
 from agents.tasks import execute_run
 from integrations.models import ConnectorCredential
 from integrations.tests.test_connectors_admin import fake_search  # noqa: F401  (fixture: loopback Brave-shaped search API)
 from knowledge.tests.test_browser import CHROMEDRIVER, CHROMIUM, Editor, browser  # noqa: F401  (fixture: headless Chromium)
+from revops.tests.fixtures.salesforce import OPP_ID
 from revops.tests.test_serving import _serve, _stop, _wait
 from tenants.models import Tenant
 
