@@ -1,5 +1,6 @@
 """Shared machinery of the benchmarks (``benchmarks.intake``, ``benchmarks.slack_ack``,
-``benchmarks.run_latency``): throwaway databases on the embedded PostgreSQL server, the production
+``benchmarks.run_latency``; ``benchmarks.kb_retrieval`` and ``benchmarks.action_delivery`` run on
+their own): throwaway databases on the embedded PostgreSQL server, the production
 server (``manage.py serve``) started on a free loopback port and stopped again, a private
 ``redis-server``, the asyncio load driver and the percentile / memory reports.
 

@@ -1,6 +1,6 @@
 """Load check: N webhook actions through real django-q2 workers to a local receiver.
 
-    .venv/bin/python -m actions.loadcheck [--actions 1000] [--workers 2] [--timeout 600] [--keep-db]
+    .venv/bin/python -m benchmarks.action_delivery [--actions 1000] [--workers 2] [--timeout 600] [--keep-db]
 
 What it does, in a dedicated database (``revops_loadcheck_<pid>`` on the same server, created,
 migrated and dropped again; the workers reach it through ``DATABASE_NAME_OVERRIDE``):
@@ -86,7 +86,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line of ``python -m actions.loadcheck``: prints delivered count, duplicates and
+    """Command line of ``python -m benchmarks.action_delivery``: prints delivered count, duplicates and
     p50/p95 end-to-end delay (ms); exit status 1 when a delivery is missing or duplicated."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--actions", type=int, default=1000)

@@ -1,4 +1,4 @@
-"""Benchmark of knowledge-base retrieval at scale: ``python -m knowledge.bench [--n N] [--tenants T]``.
+"""Benchmark of knowledge-base retrieval at scale: ``python -m benchmarks.kb_retrieval [--n N] [--tenants T]``.
 
 What it does (everything in a scratch database ``kb_bench_<pid>`` created on the configured
 server with the project's migrations, dropped at the end unless ``--keep``):
@@ -336,8 +336,8 @@ def run(*, n: int, tenants: int, seed: int, queries: int, warmup: int, keep: boo
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line of ``python -m knowledge.bench``; prints the figures; exit status 0."""
-    parser = argparse.ArgumentParser(prog="python -m knowledge.bench", description=__doc__.split("\n\n")[0])
+    """Command line of ``python -m benchmarks.kb_retrieval``; prints the figures; exit status 0."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.kb_retrieval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20_000, help="chunks (default 20,000)")
     parser.add_argument("--tenants", "-t", type=int, default=20, help="tenants (default 20)")
     parser.add_argument("--seed", type=int, default=42)
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     plan = report.pop("plan")
     r = report
-    print(f"knowledge.bench  N={r['n']:,} chunks, T={r['tenants']} tenants, seed {r['seed']}, 384 dims "
+    print(f"benchmarks.kb_retrieval  N={r['n']:,} chunks, T={r['tenants']} tenants, seed {r['seed']}, 384 dims "
           f"(PostgreSQL {r['postgres']}, pgvector {r['pgvector']})")
     print(f"  generate+embed+COPY {r['generate_and_copy_s']} s, insert with tsvector {r['insert_tsvector_s']} s")
     print(f"  index build: HNSW {r['hnsw_build_s']} s ({r['hnsw_index_mb']} MB), GIN {r['gin_build_s']} s "
