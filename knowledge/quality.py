@@ -31,6 +31,7 @@ ICP = "Ideal customer profile (ICP)"
 CHURN = "Customer classification and churn risk"
 COMPETITORS = "Competitors and competitive mentions"
 SEMANTIC = "Warehouse semantic model (CRM sample)"
+TARGETS = "Revenue targets (demo targets)"
 
 # (query, title of the document that answers it)
 LABELLED_QUERIES: list[tuple[str, str]] = [
@@ -49,6 +50,8 @@ LABELLED_QUERIES: list[tuple[str, str]] = [
     ("single-threaded opportunity with one contact", RISKS),
     ("stalled in stage threshold days", RISKS),
     ("is the close date pushed checked", RISKS),
+    ("what is the revenue target for the East office in Q3 2025", TARGETS),
+    ("how do I add a quota for a sales agent", TARGETS),
     ("how do we score ICP fit for a lead", ICP),
     ("title tiers VP head of director authority score", ICP),
     ("which industries are the best fit for us", ICP),
