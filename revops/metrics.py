@@ -160,15 +160,16 @@ class DatabaseCollector(Collector):
         from agents.models import Run, RunStatus
         from revops.health import queue_snapshot, worker_clusters
 
+        all_runs = Run.objects.unscoped()  # all tenants: operator metrics
         runs = GaugeMetricFamily("revops_runs", "Runs by tenant and status", labels=["tenant", "status"])
         queued_runs = 0
-        for row in Run.objects.unscoped().values("tenant__slug", "status").annotate(n=Count("pk")).order_by():  # all tenants: operator metrics
+        for row in all_runs.values("tenant__slug", "status").annotate(n=Count("pk")).order_by():
             runs.add_metric([row["tenant__slug"], row["status"]], row["n"])
             if row["status"] == RunStatus.QUEUED:
                 queued_runs += row["n"]
         yield runs
 
-        finished = Run.objects.unscoped().filter(finished_at__isnull=False)  # all tenants: operator metrics
+        finished = all_runs.filter(finished_at__isnull=False)
         yield _duration_histogram(
             finished.filter(started_at__isnull=False), "started_at",
             "revops_run_duration_seconds", "Run time on the worker (finished_at - started_at)",

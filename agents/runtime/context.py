@@ -77,7 +77,7 @@ class RunContext:
         # A retried run keeps the earlier attempt's steps as history; number after them.
         from django.db.models import Max
 
-        self._position = RunStep.objects.unscoped().filter(run=self.run).aggregate(m=Max("position"))["m"] or 0  # by run id
+        self._position = RunStep.objects.for_tenant(self.run.tenant_id).filter(run=self.run).aggregate(m=Max("position"))["m"] or 0
 
     def remaining_seconds(self) -> float:
         """Seconds left in the run's wall-clock budget (>= 0)."""
