@@ -117,6 +117,8 @@ def test_form_errors_are_shown_not_raised(client, world_a, docs):
     other = make_document(tenant=world_a.tenant, title="Other", body="x")
     response = client.post(change_url(other), form_data(other, title="Acme deal stages"))
     assert response.status_code == 200 and "already exists in this tenant" in response.text
+    other.refresh_from_db()
+    assert (other.title, other.version) == ("Other", 1)  # the refused change was not saved
     response = client.post(ADD, form_data(tenant=world_a.tenant.pk, title="Acme deal stages", body="x"))
     assert response.status_code == 200 and "already exists in this tenant" in response.text
     assert not KnowledgeDocument.objects.unscoped().filter(title="Bad").exists()

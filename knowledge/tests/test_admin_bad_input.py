@@ -21,7 +21,11 @@ def version_url(document, version):
 @pytest.mark.parametrize("against", ["²", "99999999999999999999999", "-1", "abc", "", "previous", "1"])
 def test_version_page_tolerates_any_against_value(client, world_a, doc_a, against):
     client.force_login(world_a.editor)
-    assert client.get(version_url(doc_a, 2), {"against": against}).status_code == 200
+    response = client.get(version_url(doc_a, 2), {"against": against})
+    assert response.status_code == 200
+    assert "Probability 70%." in response.content.decode()  # the version asked for is shown
+    doc_a.refresh_from_db()
+    assert doc_a.version == 2 and "70%" in doc_a.body  # a page view changes nothing
 
 
 def test_unknown_or_huge_version_is_a_404(client, world_a, doc_a):
@@ -37,10 +41,15 @@ def test_retrieval_with_bad_k_is_a_form_error(client, world_a, doc_a, k):
     client.force_login(world_a.viewer)
     response = client.get(RETRIEVAL, {"tenant": world_a.tenant.pk, "query": "probability", "k": k, "mode": "hybrid"})
     assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["k"], response.context["form"].errors
+    assert response.context["hits"] is None  # nothing searched
 
 
 @pytest.mark.parametrize("params", [{"tenant": "abc"}, {"mode": "bogus"}, {"kinds": "nope"}, {"tags": "!!!"}])
 def test_retrieval_with_bad_params_is_a_form_error(client, world_a, doc_a, params):
     client.force_login(world_a.viewer)
     data = {"tenant": world_a.tenant.pk, "query": "probability", "k": 5, "mode": "hybrid", **params}
-    assert client.get(RETRIEVAL, data).status_code == 200
+    response = client.get(RETRIEVAL, data)
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == list(params), response.context["form"].errors
+    assert response.context["hits"] is None  # nothing searched

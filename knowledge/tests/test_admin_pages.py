@@ -171,8 +171,11 @@ def test_settings_admin_changes_the_embedder_for_owners_only(client, world_a, wo
     client.force_login(world_b.owner)
     assert client.get(url).status_code == 404
     client.force_login(world_a.owner)
+    before = KnowledgeBaseSettings.objects.unscoped().values().get(pk=config.pk)
     response = client.post(url, {"embedder": "nope"})
     assert response.status_code == 200 and "Select a valid choice" in response.text
+    assert list(response.context["adminform"].form.errors) == ["embedder"]
+    assert KnowledgeBaseSettings.objects.unscoped().values().get(pk=config.pk) == before  # nothing saved
     monkeypatch.setattr(embedders, "EMBEDDER_SPECS", (*embedders.EMBEDDER_SPECS, "test64"))
     monkeypatch.setitem(embedders._FACTORIES, "test64", Hashing64)
     from knowledge import admin as kb_admin

@@ -118,6 +118,7 @@ def test_a_broken_stored_setting_is_shown_on_its_field(client, world_a):
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "llm_provder: unknown setting" in " ".join(errors["__all__"])
+    assert fresh(world_a.tenant).settings == {"slack": {"members_only": "yes"}, "llm_provder": "openai"}  # nothing saved
 
 
 def test_only_owners_and_admins_of_the_tenant_reach_its_page(client, world_a, world_b):
