@@ -19,7 +19,7 @@ import yaml
 from agents.routing import classify
 from agents.tests.conftest import read_csv
 from agents.tests.test_semantic_answers import _ask
-from agents.tests.usage_tenant import PLG_ACCOUNT, contract_rows, usage_rows, usage_tenant, usage_warehouse  # noqa: F401
+from agents.tests.usage_tenant import PLG_ACCOUNT, contract_rows, usage_rows
 from knowledge.frontmatter import split_front_matter
 from knowledge.models import KnowledgeDocument
 from knowledge.services import document_save

@@ -12,7 +12,7 @@ opportunity: a self-serve (PLG) customer.
 The generated rows are deterministic (:func:`usage_rows`, :func:`contract_rows`: ``random.Random``
 seeded with :data:`SEED`), so tests recompute expected figures from the same functions.
 
-Fixtures (registered in ``agents/tests/test_account_health.py`` by import):
+Fixtures (registered as a pytest plugin in the root ``conftest.py``):
 
 - ``usage_warehouse`` (session): the schema and its read-only reader role, dropped at the end;
 - ``usage_tenant`` (function): tenant ``usage`` (as-of 2025-06-30) configured like the demo tenant
