@@ -99,13 +99,10 @@ ACTION_LEASE = Lease(
     duration=_lease,
     resend_after=RESEND_QUEUED_AFTER,
     max_attempts="max_attempts",
-    status_field="status",
     queued=S.QUEUED,
     running=S.RUNNING,
-    started_field="started_at",
     expires_field="claimed_until",
     token_field="claim_token",
-    enqueued_field="enqueued_at",
     due_field="next_attempt_at",
 )
 """Actions: a ``claim_token`` and an explicit expiry (``claimed_until``), a per-row attempt

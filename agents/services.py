@@ -95,11 +95,8 @@ RUN_LEASE = Lease(
     duration=lambda: timedelta(seconds=settings.WORKER_TIMEOUT_SECONDS + 30),
     resend_after=QUEUED_RESEND_AFTER,
     max_attempts=lambda: settings.RUN_MAX_ATTEMPTS,
-    status_field="status",
     queued=RunStatus.QUEUED,
     running=RunStatus.RUNNING,
-    started_field="started_at",
-    enqueued_field="enqueued_at",
     queued_since_field="queued_at",
 )
 """Runs: no token (the attempt number names a claim); the lease runs from ``started_at``."""

@@ -1,13 +1,14 @@
 """The one lease helper (revops.lib.lease): claim, lease expiry, renew/release, reaper, lost-message resend.
 
-Two configurations, as the services use them: a token lease with an explicit expiry and a due
-time over actions, and a start-based lease without a token over runs. Time is passed in
+Two configurations, the services' own (with a fixed lease and resend delay): a token lease with
+an explicit expiry and a due time over actions, and a start-based lease without a token over runs. Time is passed in
 (``now=``) so expiry is exact; rows are created in two tenants with no tenant in context, as
 the worker and the dispatcher see them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 
@@ -18,30 +19,17 @@ from actions.models import Action, ActionKind, ActionStatus
 from actions.services import ACTION_LEASE
 from agents.models import Run, RunStatus
 from agents.services import RUN_LEASE
-from revops.lib.lease import Lease
 
 LEASE_SECONDS = 60
 RESEND_MINUTES = 5
 
-TOKEN_LEASE = Lease(
-    model=Action,
-    duration=lambda: dt.timedelta(seconds=LEASE_SECONDS),
-    resend_after=dt.timedelta(minutes=RESEND_MINUTES),
-    max_attempts="max_attempts",
-    queued=ActionStatus.QUEUED,
-    running=ActionStatus.RUNNING,
-    expires_field="claimed_until",
-    token_field="claim_token",
-    due_field="next_attempt_at",
+# The services' own configurations, with a fixed lease and resend delay (settings-independent).
+TOKEN_LEASE = dataclasses.replace(
+    ACTION_LEASE, duration=lambda: dt.timedelta(seconds=LEASE_SECONDS), resend_after=dt.timedelta(minutes=RESEND_MINUTES)
 )
-START_LEASE = Lease(
-    model=Run,
-    duration=lambda: dt.timedelta(seconds=LEASE_SECONDS),
-    resend_after=dt.timedelta(minutes=RESEND_MINUTES),
+START_LEASE = dataclasses.replace(
+    RUN_LEASE, duration=lambda: dt.timedelta(seconds=LEASE_SECONDS), resend_after=dt.timedelta(minutes=RESEND_MINUTES),
     max_attempts=lambda: 2,
-    queued=RunStatus.QUEUED,
-    running=RunStatus.RUNNING,
-    queued_since_field="queued_at",
 )
 _keys = itertools.count()
 
