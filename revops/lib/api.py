@@ -22,25 +22,18 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from revops.lib.db_outage import api_unavailable_response, database_unavailable
+from revops.lib.errors import error_body, error_json
+
 logger = logging.getLogger(__name__)
 
 # Codes DRF gives its exceptions that are renamed in the error body; every other code is kept.
 _CODES = {"invalid": "validation_error"}
 
 
-def error_body(code: str, message: str, fields: dict | None = None) -> dict:
-    """The one error shape: ``{"error": {"code", "message", "fields"}}``."""
-    return {"error": {"code": code, "message": message, "fields": fields}}
-
-
 def error_response(http_status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None) -> Response:
     """A DRF response carrying :func:`error_body`."""
     return Response(error_body(code, message, fields), status=http_status, headers=headers)
-
-
-def error_json(http_status: int, code: str, message: str) -> JsonResponse:
-    """The same shape for plain Django views and middleware (outside DRF)."""
-    return JsonResponse(error_body(code, message), status=http_status)
 
 
 def _as_fields(detail) -> dict:
@@ -78,8 +71,6 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         return response
     if isinstance(exc, RequestDataTooBig):
         return error_response(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "request_too_large", "Request body too large.")
-    from revops.lib.db_outage import api_unavailable_response, database_unavailable
-
     if database_unavailable(exc):  # the database is down: 503 with Retry-After, not a 500
         return api_unavailable_response(context.get("request"), exc)
     logger.exception("unhandled API error in %s", context.get("view").__class__.__name__)

@@ -5,7 +5,7 @@ Django raises ``django.db.OperationalError`` (connection-class SQLSTATE or none 
 client never reached a server) or ``django.db.InterfaceError`` (a connection already closed). Those
 are not bugs in the request: the client should retry later.
 
-- ``/api/...``: ``503`` JSON in the API's error shape (``revops.lib.api.error_json``) with code
+- ``/api/...``: ``503`` JSON in the API's error shape (``revops.lib.errors.error_json``) with code
   ``database_unavailable`` and ``Retry-After: RETRY_AFTER_SECONDS``, built by one function,
   :func:`api_unavailable_response`: DRF views catch the exception first, and
   :func:`revops.lib.api.exception_handler` returns that response (DRF passes a plain Django
@@ -32,6 +32,8 @@ from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from revops.lib.errors import error_json
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +75,6 @@ def api_unavailable_response(request: HttpRequest | None, exc: BaseException) ->
     """The API's 503 ``{"error": {"code": "database_unavailable", "message": ...}}`` with
     ``Retry-After`` (logged once); used by the middleware and by
     :func:`revops.lib.api.exception_handler`."""
-    from revops.lib.api import error_json
-
     _log(request, exc)
     response = error_json(503, "database_unavailable", MESSAGE)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
