@@ -159,3 +159,118 @@ class PromptVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.sha256[:12]}"
+
+
+class ScheduleAnalysis(models.TextChoices):
+    """What a tenant schedule runs (the run's question is the analysis name, routed to the brief
+    specialist; ``question`` runs the schedule's free question like any other run)."""
+
+    DAILY_BRIEF = "daily_brief", "Daily executive brief"
+    WEEKLY_SUMMARY = "weekly_summary", "Weekly summary"
+    ALERTS = "alerts", "Proactive risk alerts"
+    QUESTION = "question", "A free question"
+
+
+class ScheduleCadence(models.TextChoices):
+    DAILY = "daily", "Daily at a time of day"
+    WEEKLY = "weekly", "Weekly on a weekday at a time of day"
+    CRON = "cron", "Cron expression"
+
+
+class Weekday(models.IntegerChoices):
+    """Cron day-of-week numbers (croniter: 0 = Sunday)."""
+
+    SUNDAY = 0, "Sunday"
+    MONDAY = 1, "Monday"
+    TUESDAY = 2, "Tuesday"
+    WEDNESDAY = 3, "Wednesday"
+    THURSDAY = 4, "Thursday"
+    FRIDAY = 5, "Friday"
+    SATURDAY = 6, "Saturday"
+
+
+class AnalysisSchedule(TenantOwnedModel):
+    """A tenant's scheduled analysis (issue 11 part 5), managed in the admin.
+
+    Cadence: ``cron`` (five fields, in ``time_zone``), or ``daily``/``weekly`` at ``time_of_day``
+    (and ``weekday``), compiled to a cron expression (:meth:`cron_expression`). ``time_zone``
+    blank means the tenant's. Each saved schedule owns one django-q2 ``Schedule`` row named
+    ``analysis-schedule-<pk>`` (``q_schedule_name``) whose task creates a run with channel
+    ``schedule`` (``agents.scheduled.tasks.analysis_schedule_fire``); the answer goes to
+    ``slack_channel`` (a channel id, posted by the tenant's bot), ``webhook_endpoint`` (one of the
+    tenant's registered webhook endpoints, through a ``webhook`` action) or both. ``last_fired_at``
+    / ``last_run``: the latest firing and the run it created.
+    """
+
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    cadence = models.CharField(max_length=8, choices=ScheduleCadence.choices, default=ScheduleCadence.DAILY)
+    cron = models.CharField(max_length=100, blank=True, default="", help_text="Five cron fields in the schedule's time zone, e.g. '0 8 * * 1-5'.")
+    time_of_day = models.TimeField(null=True, blank=True, help_text="Daily and weekly cadences: local time (HH:MM).")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices, null=True, blank=True, help_text="Weekly cadence.")
+    time_zone = models.CharField(max_length=64, blank=True, default="", help_text="IANA time zone; blank: the tenant's.")
+    analysis = models.CharField(max_length=32, choices=ScheduleAnalysis.choices, default=ScheduleAnalysis.DAILY_BRIEF)
+    question = models.TextField(blank=True, default="", help_text="The question asked when the analysis is 'a free question'.")
+    slack_channel = models.CharField(max_length=32, blank=True, default="", help_text="Slack channel id (C… or G…) the answer is posted to.")
+    webhook_endpoint = models.ForeignKey(
+        "actions.WebhookEndpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="One of the tenant's webhook endpoints the answer is sent to.",
+    )
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    last_run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="uniq_analysis_schedule_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def q_schedule_name(self) -> str:
+        """The name of this schedule's django-q2 ``Schedule`` row (stable while the row exists)."""
+        return f"analysis-schedule-{self.pk}"
+
+    def cron_expression(self) -> str:
+        """The cadence as five cron fields in the schedule's time zone: ``"M H * * *"`` daily,
+        ``"M H * * D"`` weekly (D: 0 = Sunday), else ``cron`` as entered."""
+        if self.cadence == ScheduleCadence.CRON:
+            return " ".join(self.cron.split())
+        if self.time_of_day is None:
+            return ""
+        day = "*" if self.cadence == ScheduleCadence.DAILY else str(self.weekday if self.weekday is not None else "*")
+        return f"{self.time_of_day.minute} {self.time_of_day.hour} * * {day}"
+
+    def zone_name(self) -> str:
+        """The IANA time zone the cadence is read in: ``time_zone``, else the tenant's."""
+        return self.time_zone or self.tenant.time_zone
+
+
+class AlertState(TenantOwnedModel):
+    """Crossing state of one alert threshold for one entity (issue 11: once per crossing).
+
+    ``entity_kind`` ``deal`` or ``account``; ``entity_key`` its CRM name or id; ``threshold`` the
+    KB rule and level (``"stalled_in_stage_days>90"``, ``"churn_band>=Critical"``). ``above`` is
+    the latest evaluation; an evaluation that finds the entity above while ``above`` is False is a
+    crossing (``crossings`` + 1, owner notified); below re-arms it. ``value`` the latest measure
+    (days, churn risk 0-100), ``owner`` the CRM owner notified.
+    """
+
+    entity_kind = models.CharField(max_length=16)
+    entity_key = models.CharField(max_length=255)
+    threshold = models.CharField(max_length=100)
+    above = models.BooleanField(default=False)
+    value = models.FloatField(null=True, blank=True)
+    owner = models.CharField(max_length=200, blank=True, default="")
+    crossings = models.PositiveIntegerField(default=0)
+    last_crossed_at = models.DateTimeField(null=True, blank=True)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "entity_kind", "entity_key", "threshold"], name="uniq_alert_state")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_kind} {self.entity_key} {self.threshold} ({'above' if self.above else 'below'})"
