@@ -195,3 +195,5 @@ class PromptVersionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+from agents import admin_schedules  # noqa: E402,F401  (tenant schedules: agents/admin_schedules.py)

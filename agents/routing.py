@@ -17,7 +17,8 @@ EXECUTION = "execution"
 FORECAST = "forecast"
 COPILOT = "deal_copilot"
 ACCOUNT_HEALTH = "account_health"
-SPECIALISTS = (DEAL, LEAD, DATA, WEB, EXECUTION, COPILOT, FORECAST, ACCOUNT_HEALTH)
+BRIEF = "brief"
+SPECIALISTS = (DEAL, LEAD, DATA, WEB, EXECUTION, COPILOT, FORECAST, ACCOUNT_HEALTH, BRIEF)
 
 # "Paul Stokes from Acme Corporation", "Jane O'Neil at Globex": two+ capitalised words, from/at/of, a name.
 _PERSON_AT_COMPANY = re.compile(
@@ -84,6 +85,12 @@ _ACCOUNT_HEALTH_WORDS = re.compile(
     r"|\b(usage|consumption) (trends?|for|of)\b",
     re.I,
 )
+# Scheduled analyses (agents.playbooks.brief): a schedule run asks its analysis name; people ask
+# for "the daily brief" or "a weekly summary".
+_BRIEF_WORDS = re.compile(
+    r"^\s*(daily_brief|weekly_summary|alerts)\s*$|\b(daily|morning|executive|exec|weekly|week's)\s+(executive\s+)?(brief\w*|summary|digest|recap)\b",
+    re.I,
+)
 _DEAL_HEALTH = re.compile(r"\bhealth\w*\b[^?.!]*\b(deal|deals|opportunity)\b|\b(deal|deals|opportunity)\b[^?.!]*\bhealth", re.I)
 
 
@@ -108,6 +115,8 @@ def classify(query: str) -> RouteDecision:
     2. "[Person Name] from/at [Company]" or lead/ICP wording (unless it is a metric question:
        "how many marketing qualified leads", "deal size by lead source") -> lead analysis;
     3. research/news/website wording -> web search;
+    3a. a schedule's analysis name (daily_brief, weekly_summary, alerts) or daily/weekly/executive brief,
+        summary or digest wording -> brief;
     3b. forecast, gap to quota/target, coverage, best case, deals closing in a period -> forecast;
     3c. churn risk (not "churn rate"), expansion/upsell/cross-sell, "healthy" or customer health (not a
         deal's health), declining engagement, usage/consumption trends -> account health;
@@ -131,6 +140,8 @@ def classify(query: str) -> RouteDecision:
         return RouteDecision([LEAD], "lead / ICP wording")
     if _WEB_WORDS.search(text):
         return RouteDecision([WEB], "research or news wording")
+    if _BRIEF_WORDS.search(text):
+        return RouteDecision([BRIEF], "a scheduled analysis: daily brief, weekly summary or alerts")
     if _FORECAST_WORDS.search(text):
         return RouteDecision([FORECAST], "forecast / gap to target wording")
     if _ACCOUNT_HEALTH_WORDS.search(text) and not _DEAL_HEALTH.search(text):

@@ -20,6 +20,7 @@ from django_q.tasks import async_task
 from agents.callbacks import callback_deliver
 from agents.models import Conversation, Run, RunStatus
 from agents.runtime.supervisor import supervise
+from agents.scheduled.services import schedule_deliver
 from agents.slack_replies import slack_post_ack, slack_post_answer, slack_post_progress
 from agents.timeperiods import resolve_as_of
 from revops.lib.lease import Lease
@@ -183,6 +184,8 @@ def _deliver_answer(run: Run) -> None:
         slack_post_answer(run=run)
     if run.callback_url:
         callback_deliver(run=run)
+    if run.reply_to.get("schedule"):
+        schedule_deliver(run=run)  # a tenant schedule's destination (agents.scheduled)
 
 
 def _deliver_failed(run_id: int, tenant_id: int) -> None:

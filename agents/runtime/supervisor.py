@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from agents.llm.base import OFFLINE_NOTICE, LLMError, LLMProvider, Message, ToolSpec, provider_for_tenant
 from agents.models import Run, RunStatus, StepKind
-from agents.playbooks import data, deal, execution, lead, web
+from agents.playbooks import brief, data, deal, execution, lead, web
 from agents.routing import COPILOT, DEAL, EXECUTION, LEAD, SPECIALISTS, WEB, RouteDecision, classify
 from agents.runtime import grounding
 from agents.runtime.context import BudgetExceeded, RunContext, ToolError
@@ -124,6 +124,8 @@ def _playbook(ctx: RunContext, agent: str, run: Run, decision: RouteDecision, pr
         from agents.playbooks import forecast
 
         return forecast.answer(ctx, run.query, previous=previous)
+    if agent == "brief":
+        return brief.answer(ctx, run.query, previous=previous)
     if agent == COPILOT:
         from agents.playbooks import copilot
 
