@@ -28,6 +28,7 @@ from typing import Any
 
 from agents.runtime.context import RunContext, ToolError
 from agents.semantic.query import Filter, SemanticQuery, TimeRange
+from knowledge.semantic_model import SemanticModelInvalid
 
 HIGH_EVIDENCE = 100
 MEDIUM_EVIDENCE = 30
@@ -122,8 +123,6 @@ def history_load(ctx: RunContext, *, agent: str, as_of: dt.date | None = None) -
     dimension or no plain count metric of opportunities; ToolError / SemanticQueryError from the
     queries.
     """
-    from knowledge.semantic_model import SemanticModelInvalid
-
     as_of = as_of or ctx.as_of
     sm = ctx.semantic_model(agent=agent)
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from knowledge.embedders import Embedder
-from knowledge.selectors import chunk_search
+from knowledge.selectors import chunk_search, serving_embedder
 from tenants.models import Tenant
 
 STAGES = "Deal stages and MEDDPICC"
@@ -125,8 +125,6 @@ def evaluate(
             misses.append(query)
         reciprocal += 1.0 / ranks[0] if ranks else 0.0
     if embedder is None:
-        from knowledge.selectors import serving_embedder
-
         embedder = serving_embedder(tenant=tenant)
     model = embedder.name
     return QualityReport(

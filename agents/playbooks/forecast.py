@@ -45,7 +45,7 @@ from agents.playbooks.render import render_answer
 from agents.runtime.context import RunContext, ToolError, fmt_pct, fmt_usd
 from agents.runtime.entities import find_name
 from agents.semantic.query import Filter, OrderBy, SemanticQuery, TimeRange
-from agents.timeperiods import Period, current_period, find_periods, shift_period
+from agents.timeperiods import Period, current_period, find_periods, range_label, shift_period
 from knowledge.semantic_model import SemanticModelSpec
 from knowledge.targets import COMPANY, TargetsInvalid, parse_targets, quarter_range
 
@@ -110,7 +110,6 @@ def resolve_period(query: str, *, as_of: dt.date, previous: dict) -> tuple[Perio
         this = current_period(unit, as_of=as_of)
         months = {"quarter": 3, "month": 1, "year": 12}[unit]
         nxt = shift_period(Period(this.label, this.start, _full_end(this), True, unit), months=months)
-        from agents.timeperiods import range_label
 
         label = f"next {unit}, {range_label(nxt.start, nxt.end)}"
         return Period(label, nxt.start, nxt.end, True, unit), nxt.end, ""

@@ -14,7 +14,14 @@ from django.conf import settings
 
 from agents.models import Run, RunStep, StepKind
 from agents.runtime.grounding import GroundingSources
+from agents.semantic.compiler import compile_query, dimension_values_query
 from agents.semantic.query import Filter, OrderBy, SemanticQuery, SemanticQueryError
+from integrations.warehouse.base import WarehouseError
+from integrations.warehouse.selectors import warehouse_for_tenant
+from integrations.web_search.client import WebSearchUnavailable, web_search
+from knowledge.frontmatter import split_front_matter
+from knowledge.models import KnowledgeDocument
+from knowledge.selectors import chunk_search, rule_set_document
 from knowledge.semantic_model import SemanticModelInvalid, SemanticModelSpec, parse_semantic_model
 from knowledge.validation import RuleSetInvalid, document_rules
 from revops.lib.markdown import headings as markdown_headings
@@ -144,9 +151,6 @@ class RunContext:
         Raises ToolError when no such document exists (the editors must publish it; the code
         has no hidden defaults for business rules).
         """
-        from knowledge.frontmatter import split_front_matter
-        from knowledge.selectors import rule_set_document
-
         started = time.monotonic()
         params, doc = rule_set_document(rule_set=rule_set)  # newest published declaring it
         if doc is not None:
@@ -190,9 +194,6 @@ class RunContext:
 
     def kb_search(self, query: str, *, agent: str, k: int = 3, kinds: list[str] | None = None) -> list:
         """Search the tenant's KB (hybrid/cosine, tenant-filtered); cites each hit's document and heading."""
-        from knowledge.models import KnowledgeDocument
-        from knowledge.selectors import chunk_search
-
         started = time.monotonic()
         hits = chunk_search(tenant=self.run.tenant, query=query, k=k, kinds=kinds)
         self.record(
@@ -233,8 +234,6 @@ class RunContext:
                 double count (nothing is run); the message is safe to show.
             ToolError: the warehouse refused or failed (recorded in the step).
         """
-        from agents.semantic.compiler import compile_query
-
         model = self.semantic_model(agent=agent)
         compiled = compile_query(model, query)
         return self.sql(compiled.sql, compiled.params, agent=agent, purpose=purpose, semantic_query=query.as_dict())
@@ -287,8 +286,6 @@ class RunContext:
         return values
 
     def _warehouse_for(self, model: SemanticModelSpec):
-        from integrations.warehouse.selectors import warehouse_for_tenant
-
         if self._warehouse is None:
             self._warehouse = warehouse_for_tenant(allowed_tables=model.table_names())
         return self._warehouse
@@ -300,8 +297,6 @@ class RunContext:
         Records a ``tool_call`` step (SQL, params, row count, preview of rows) and a citation.
         Raises ToolError with the guard's or database's reason (also recorded in the step).
         """
-        from integrations.warehouse.base import WarehouseError
-
         self.check_budget()
         sm = self.semantic_model(agent=agent)
         started = time.monotonic()
@@ -377,8 +372,6 @@ class RunContext:
         Records a ``web_search`` step and a ``web`` citation, and adds the snippets to the
         grounding sources. Raises ToolError (recorded) when web search is unavailable.
         """
-        from integrations.web_search.client import WebSearchUnavailable, web_search
-
         started = time.monotonic()
         try:
             hits = web_search(query=query, count=count)
@@ -404,9 +397,6 @@ def dimension_values_load(model: SemanticModelSpec, warehouse) -> tuple[dict[str
     """``(values, failed)``: the distinct canonical values (as text) of every ``link_values`` text
     dimension of ``model``, read through ``warehouse`` (a guarded connector), and the error of each
     dimension whose query failed (left out, so one bad dimension does not block the others)."""
-    from agents.semantic.compiler import dimension_values_query
-    from integrations.warehouse.base import WarehouseError
-
     values: dict[str, list[str]] = {}
     failed: dict[str, str] = {}
     for name, dim in model.dimensions.items():

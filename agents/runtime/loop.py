@@ -31,6 +31,7 @@ from agents.models import StepKind
 from agents.runtime.context import BudgetExceeded, RunContext, ToolError
 from agents.runtime.prompts import prompt_ref, semantic_catalogue, specialist_prompt
 from agents.runtime.tools import tool_run, tool_specs
+from tenants.settings_schema import tenant_settings_section
 
 MAX_OUTPUT_TOKENS = 2000
 
@@ -50,8 +51,6 @@ class Budgets:
         Raises ImproperlyConfigured (``tenants.settings_schema.TenantSettingsInvalid``) naming the
         key when a value is not a positive integer (or an unknown key is set).
         """
-        from tenants.settings_schema import tenant_settings_section
-
         parsed = tenant_settings_section(tenant, "budgets")
         return cls(max_handoffs=parsed.max_handoffs, max_tool_calls=parsed.max_tool_calls, max_tokens=parsed.max_tokens)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.evaluation import EvalFileError, EvalSummary, eval_load, eval_run, eval_summary
+from agents.llm.base import provider_for_tenant
 from tenants.models import Tenant
 
 
@@ -44,8 +45,6 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         provider = None
         if opts["provider"]:
-            from agents.llm.base import provider_for_tenant
-
             tenant.settings = {**tenant.settings, "llm_provider": opts["provider"]}  # in memory only
             provider = provider_for_tenant(tenant)
         rows = eval_run(tenant=tenant, data=data, provider=provider)

@@ -16,11 +16,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.evaluation import EvalFileError, eval_load
+from agents.evaluation import EvalFileError, eval_load, eval_run
 from agents.runtime.context import dimension_values_load
 from agents.semantic.compiler import compile_query
 from agents.semantic.parser import parse_question
 from agents.timeperiods import resolve_as_of
+from integrations.warehouse.selectors import warehouse_for_tenant
 from knowledge.frontmatter import FrontMatterError
 from knowledge.selectors import rule_set_document
 from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
@@ -93,7 +94,6 @@ class Command(BaseCommand):
         )
         if opts["no_e2e"]:
             return
-        from agents.evaluation import eval_run
 
         rows = eval_run(tenant=tenant, data={"as_of": as_of.isoformat(), "questions": [{"question": q} for q in questions]})
         e2e = [r.latency_ms for r in rows]
@@ -104,6 +104,4 @@ class Command(BaseCommand):
 
     def _values(self, tenant, model) -> dict[str, list[str]]:
         """Distinct values of the linked dimensions, read once through the tenant's warehouse."""
-        from integrations.warehouse.selectors import warehouse_for_tenant
-
         return dimension_values_load(model, warehouse_for_tenant(allowed_tables=model.table_names()))[0]

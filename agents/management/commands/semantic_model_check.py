@@ -21,6 +21,14 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from agents.semantic.compiler import compile_query
+from agents.semantic.query import SemanticQuery, SemanticQueryError
+from integrations.warehouse.base import WarehouseError
+from integrations.warehouse.selectors import warehouse_for_tenant
+from knowledge.frontmatter import FrontMatterError, split_front_matter
+from knowledge.models import DocumentStatus, KnowledgeDocument
+from knowledge.selectors import rule_set_document
+from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
 from tenants.context import tenant_context
 from tenants.models import Tenant
 
@@ -35,9 +43,6 @@ def _model_document(title: str | None):
     Raises:
         knowledge.frontmatter.FrontMatterError: a candidate's stored front matter is invalid.
     """
-    from knowledge.models import DocumentStatus, KnowledgeDocument
-    from knowledge.selectors import rule_set_document
-
     if title:
         return KnowledgeDocument.objects.filter(title=title.strip()).first()
     _, doc = rule_set_document(rule_set="semantic_model")
@@ -69,13 +74,6 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=5, help="rows per breakdown with --by-dimension (default 5)")
 
     def handle(self, *args, **opts):
-        from agents.semantic.compiler import compile_query
-        from agents.semantic.query import SemanticQuery, SemanticQueryError
-        from integrations.warehouse.base import WarehouseError
-        from integrations.warehouse.selectors import warehouse_for_tenant
-        from knowledge.frontmatter import FrontMatterError, split_front_matter
-        from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
-
         tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
         if tenant is None:
             raise CommandError(f"unknown tenant {opts['tenant']!r}")

@@ -17,6 +17,11 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from agents.semantic.draft import DEFAULT_TITLE, semantic_model_document, semantic_model_draft
+from integrations.warehouse.base import WarehouseError
+from integrations.warehouse.introspect import tenant_schema_introspect
+from knowledge.models import DocumentKind, DocumentStatus, KnowledgeDocument
+from knowledge.services import document_save
 from tenants.context import tenant_context
 from tenants.models import Tenant
 
@@ -30,12 +35,6 @@ class Command(BaseCommand):
         parser.add_argument("--title", default=None, help="document title (default: 'Warehouse semantic model')")
 
     def handle(self, *args, **opts):
-        from agents.semantic.draft import DEFAULT_TITLE, semantic_model_document, semantic_model_draft
-        from integrations.warehouse.base import WarehouseError
-        from integrations.warehouse.introspect import tenant_schema_introspect
-        from knowledge.models import DocumentKind, DocumentStatus, KnowledgeDocument
-        from knowledge.services import document_save
-
         tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
         if tenant is None:
             raise CommandError(f"unknown tenant {opts['tenant']!r}")
