@@ -1,6 +1,9 @@
-"""Compile a :class:`~agents.semantic.query.SemanticQuery` to one PostgreSQL SELECT.
+"""Compile a :class:`~agents.semantic.query.SemanticQuery` to one SELECT in the tenant warehouse's
+SQL dialect.
 
-Built on sqlglot's expression builder (dialect ``postgres``). The library choice is recorded in
+Built on sqlglot's expression builder. ``dialect`` (:data:`DIALECTS`) is the engine's sqlglot
+dialect, taken from the tenant's warehouse connector (``connector.dialect``: ``postgres`` or
+``duckdb``); the statement is built once and rendered in it. The library choice is recorded in
 issue 8: boring-semantic-layer/ibis, metricflow and wren-core-py were evaluated; sqlglot keeps
 our SQL guard, read-only role and "no extra services" demo unchanged.
 
@@ -25,7 +28,8 @@ and DESIGN.md "The semantic layer"):
   ``<metric>__numerator`` / ``<metric>__denominator``; ``share_of_total``:
   ``100.0 * m / NULLIF(SUM(m) OVER (), 0)``. Nothing is rounded in SQL.
 - **Values** (filter values, alias values, period bounds, string literals of ``sql``
-  dimensions) travel as psycopg named parameters ``%(p0)s``, ``%(p1)s``...; an equal value
+  dimensions) travel as named parameters (``%(p0)s`` for psycopg / PostgreSQL, ``$p0`` for
+  DuckDB), bound from ``CompiledQuery.params`` (``{"p0": ...}``, the same for both); an equal value
   reuses its parameter, so an expression in the select list and in ``GROUP BY`` is the same
   text. No ``%`` ever appears in the SQL text otherwise.
 
@@ -59,7 +63,9 @@ __all__ = [
 ]
 
 ColumnRole = Literal["dimension", "metric", "metric_part", "grain", "field"]
-DIALECT = "postgres"
+DIALECT = "postgres"  # the default dialect
+#: sqlglot dialects the compiler renders (one per warehouse engine; the SQL guard speaks the same).
+DIALECTS = ("postgres", "duckdb")
 PERIOD_COLUMN = "period"
 GRAINS = ("day", "week", "month", "quarter", "year")
 
@@ -80,7 +86,8 @@ class CompiledColumn:
 class CompiledQuery:
     """A compiled statement.
 
-    ``sql``: PostgreSQL text with psycopg named placeholders (``%(p0)s``...), to be run through
+    ``sql``: the statement in the dialect it was compiled for, with named placeholders (``%(p0)s``
+    for PostgreSQL, ``$p0`` for DuckDB), to be run through
     the SQL guard / warehouse connector with ``params``; ``columns`` in select-list order;
     ``base_entity``: the entity whose rows are aggregated or listed; ``joins``: human
     descriptions such as ``"opportunities -> products on product_id = product_id"``.
@@ -545,8 +552,9 @@ def _check_names(model: SemanticModelSpec, query: SemanticQuery) -> None:
         raise SemanticQueryError(f"the limit must be a positive number of rows, got {query.limit}")
 
 
-def compile_query(model: SemanticModelSpec, query: SemanticQuery) -> CompiledQuery:
-    """Compile ``query`` to one guarded-SELECT-ready statement over ``model``'s tables.
+def compile_query(model: SemanticModelSpec, query: SemanticQuery, *, dialect: str = DIALECT) -> CompiledQuery:
+    """Compile ``query`` to one guarded-SELECT-ready statement over ``model``'s tables, in
+    ``dialect`` (the tenant warehouse connector's ``dialect``; see :data:`DIALECTS`).
 
     Aggregate query (``query.metrics``): one row per group (``period`` when ``grain`` is set,
     then ``group_by`` in order), columns: period, the dimensions, then each metric (a ratio is
@@ -568,21 +576,27 @@ def compile_query(model: SemanticModelSpec, query: SemanticQuery) -> CompiledQue
             without double counting, or that no relationship reaches; a period on a snapshot
             measure; a grain over measures with different (or no) time dimensions; an ORDER BY
             name that is not a metric or a column of the query; an ``sql`` dimension outside the
-            allowed expression forms; neither metrics nor fields.
+            allowed expression forms; neither metrics nor fields; an unknown ``dialect``.
     """
+    _check_dialect(dialect)
     _check_names(model, query)
     if query.metrics:
         if query.fields:
             raise SemanticQueryError("ask either for metrics (aggregates) or for fields (a list of rows), not both")
-        return _compile_aggregate(model, query)
+        return _compile_aggregate(model, query, dialect)
     if query.fields:
         if query.group_by or query.grain:
             raise SemanticQueryError("a breakdown or a grain needs a metric; fields list rows as they are")
-        return _compile_detail(model, query)
+        return _compile_detail(model, query, dialect)
     raise SemanticQueryError(f"the query names no metric and no field; metrics: {_names(model.metrics)}")
 
 
-def _compile_aggregate(model: SemanticModelSpec, query: SemanticQuery) -> CompiledQuery:
+def _check_dialect(dialect: str) -> None:
+    if dialect not in DIALECTS:
+        raise SemanticQueryError(f"unknown SQL dialect {dialect!r}; one of: {', '.join(DIALECTS)}")
+
+
+def _compile_aggregate(model: SemanticModelSpec, query: SemanticQuery, dialect: str = DIALECT) -> CompiledQuery:
     metrics = _dedupe(query.metrics)
     group_by = _dedupe(query.group_by)
     base = _base_entity(model, metrics)
@@ -658,7 +672,7 @@ def _compile_aggregate(model: SemanticModelSpec, query: SemanticQuery) -> Compil
         select = select.order_by(*order)
     if query.limit is not None:
         select = select.limit(int(query.limit))
-    return CompiledQuery(_render(select), dict(params.values), columns, base, joins)
+    return CompiledQuery(_render(select, dialect), dict(params.values), columns, base, joins)
 
 
 def _grain_dimension(model: SemanticModelSpec, query: SemanticQuery, measure: str) -> str:
@@ -755,7 +769,7 @@ def _entity_of(model: SemanticModelSpec, name: str) -> str:
     return spec.entity
 
 
-def _compile_detail(model: SemanticModelSpec, query: SemanticQuery) -> CompiledQuery:
+def _compile_detail(model: SemanticModelSpec, query: SemanticQuery, dialect: str = DIALECT) -> CompiledQuery:
     fields = _dedupe(query.fields)
     period_td: str | None = None
     if query.period is not None:
@@ -806,21 +820,22 @@ def _compile_detail(model: SemanticModelSpec, query: SemanticQuery) -> CompiledQ
     select = select.order_by(*order)
     if query.limit is not None:
         select = select.limit(int(query.limit))
-    return CompiledQuery(_render(select), dict(params.values), columns, base, joins)
+    return CompiledQuery(_render(select, dialect), dict(params.values), columns, base, joins)
 
 
 # --- distinct values ----------------------------------------------------------------------------
 
 
-def dimension_values_query(model: SemanticModelSpec, dimension: str, limit: int = 1000) -> CompiledQuery:
+def dimension_values_query(model: SemanticModelSpec, dimension: str, limit: int = 1000, *, dialect: str = DIALECT) -> CompiledQuery:
     """``SELECT DISTINCT`` the normalised (aliased) non-null values of ``dimension``, ascending,
     at most ``limit`` rows; one column named after the dimension (role ``dimension``). Used to
     cache values for the question parser's value linking.
 
     Raises:
         SemanticQueryError: unknown dimension (lists the known ones), a bad ``sql`` expression,
-            or ``limit`` < 1.
+            ``limit`` < 1, or an unknown ``dialect``.
     """
+    _check_dialect(dialect)
     if not model.has_dimension(dimension):
         raise SemanticQueryError(_unknown("dimension", dimension, [*model.dimensions, *model.time_dimensions]))
     if limit < 1:
@@ -839,8 +854,16 @@ def dimension_values_query(model: SemanticModelSpec, dimension: str, limit: int 
     select, joins = scope.from_clause(select)
     dim = model.dimensions.get(dimension)
     column = CompiledColumn(dimension, "dimension", model.dimension_label(dimension), dim.unit if dim else "")
-    return CompiledQuery(_render(select), dict(params.values), [column], entity, joins)
+    return CompiledQuery(_render(select, dialect), dict(params.values), [column], entity, joins)
 
 
-def _render(select: exp.Select) -> str:
-    return select.sql(dialect=DIALECT, normalize_functions="upper")
+def _render(select: exp.Select, dialect: str = DIALECT) -> str:
+    """``select`` as ``dialect`` writes it. DuckDB: ``CAST(x AS numeric)`` (a plain ratio's
+    numerator) becomes ``DOUBLE``, because DuckDB reads a bare ``DECIMAL`` as ``DECIMAL(18,3)``
+    and would round the numerator to three decimals (DuckDB documentation, "Numeric Types")."""
+    if dialect == "duckdb":
+        select = select.copy()
+        for node in list(select.find_all(exp.DataType)):
+            if node.this == exp.DataType.Type.DECIMAL and not node.expressions:
+                node.replace(exp.DataType.build("double"))
+    return select.sql(dialect=dialect, normalize_functions="upper")

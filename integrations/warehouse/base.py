@@ -1,7 +1,15 @@
 """The warehouse connector contract: result shape, errors, and the protocol every backend implements.
 
-Agents and playbooks only see :class:`WarehouseConnector` and :class:`WarehouseResult`; the
-PostgreSQL backend lives in :mod:`integrations.warehouse.postgres` (a Firebolt one can follow).
+Agents and playbooks only see :class:`WarehouseConnector` and :class:`WarehouseResult`. Engines:
+PostgreSQL (:mod:`integrations.warehouse.postgres`) and the embedded DuckDB
+(:mod:`integrations.warehouse.duckdb_engine`); the tenant's credential kind chooses one
+(:mod:`integrations.warehouse.selectors`).
+
+Adding an engine (Firebolt, Snowflake, BigQuery...): a class with the members of
+:class:`WarehouseConnector`, a sqlglot dialect name in :data:`integrations.warehouse.guard.DIALECTS`
+(the guard parses and renders in it; add its file/network functions to the refusals), a
+``ConnectorKind`` (with its migration) mapped in ``selectors.WAREHOUSE_KINDS`` /
+``WAREHOUSE_DIALECTS``, and tests with the real client library against a local fake.
 Every error a caller can meet derives from :class:`WarehouseError`, and no error message ever
 contains a password or token (lesson 5 of the design notes: redact secrets everywhere).
 """
@@ -10,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -108,7 +116,38 @@ class WarehouseResult:
 
 @runtime_checkable
 class WarehouseConnector(Protocol):
-    """A read-only SQL endpoint into one tenant's warehouse."""
+    """A read-only SQL endpoint into one tenant's warehouse.
+
+    Attributes:
+        dialect: the engine's sqlglot dialect name (``"postgres"``, ``"duckdb"``): the semantic
+            compiler writes SQL in it (``compile_query(..., dialect=connector.dialect)``) and the
+            guard parses it in it.
+        schema: the one schema the connector reads.
+        statement_timeout_ms: limit per statement, milliseconds.
+        default_limit: row cap of a result.
+    """
+
+    dialect: str
+    schema: str
+    statement_timeout_ms: int
+    default_limit: int
+
+    def connect(self) -> Any:
+        """A new driver connection as the reader (read-only); the caller closes it.
+
+        Raises:
+            WarehouseUnavailable: the warehouse cannot be reached.
+        """
+        ...
+
+    def connection_test(self) -> str:
+        """Connect, run a trivial read and say what was found (one line, no secret).
+
+        Raises:
+            WarehouseUnavailable: the warehouse cannot be reached.
+            WarehouseQueryError: the check failed or timed out.
+        """
+        ...
 
     def execute(self, sql: str, params: Sequence | Mapping | None = None) -> WarehouseResult:
         """Validate and run one SELECT; return at most the connector's default limit of rows.
@@ -144,5 +183,17 @@ class WarehouseConnector(Protocol):
         Raises:
             WarehouseUnavailable: the warehouse cannot be reached.
             WarehouseQueryError: the statement failed or timed out.
+        """
+        ...
+
+    def sample_columns(
+        self, columns: Iterable[tuple[str, str]], *, max_values: int = 50, scan_rows: int = 200_000
+    ) -> dict[tuple[str, str], list[tuple[str, int]] | None]:
+        """:meth:`sample_values` for many ``(table, column)`` pairs on one connection; a column
+        whose statement fails or times out is left out of the result (onboarding only).
+
+        Raises:
+            ValueError: ``max_values`` or ``scan_rows`` below 1.
+            WarehouseUnavailable: the warehouse cannot be reached.
         """
         ...

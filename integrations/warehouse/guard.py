@@ -48,6 +48,25 @@ that checked text, unchanged or with `` LIMIT n`` appended to its outermost quer
 rendering (a reordered clause, a rewritten expression, a lowered limit) is parsed and checked
 again before it is returned. Results are also remembered per process (the last
 :data:`CACHE_SIZE` distinct statements and rule sets), so a repeated statement is not parsed.
+
+**Dialects.** ``dialect`` names the engine's sqlglot dialect (:data:`DIALECTS`): the statement is
+parsed, checked and rendered in it. ``postgres`` (the default) is described above. ``duckdb``
+(the embedded warehouse, :mod:`integrations.warehouse.duckdb_engine`) applies the same rules plus:
+
+- placeholders are DuckDB's own: ``$name`` (named) and ``?`` (positional); they must survive the
+  rendering unchanged and in order. psycopg-style ``%(name)s`` / ``%s`` (what callers written for
+  PostgreSQL send) are first rewritten to ``$name`` / ``?``, so the same parameters bind;
+- nothing that reads outside the database: the file/network table functions of
+  :data:`DUCKDB_FILE_FUNCTIONS` (``read_csv``, ``read_parquet``, ``glob``, ``sqlite_scan``...)
+  are refused with a message that says so (they are not on the allow list either), and so is a
+  quoted table name that looks like a path or URL (DuckDB's "replacement scan" would read
+  ``FROM 'data.csv'`` or ``FROM 's3://...'`` as a file);
+- DuckDB's catalog views (``duckdb_*``, ``sqlite_*``, ``pragma_*``) are refused like ``pg_*``;
+- ``ATTACH``, ``INSTALL``, ``LOAD``, ``PRAGMA``, ``EXPORT``, ``COPY``, ``SET`` and every other
+  statement is refused by the "only SELECT" rule.
+
+The DuckDB connector's second layer is the connection itself: read-only, with
+``enable_external_access`` off and the configuration locked.
 """
 
 from __future__ import annotations
@@ -66,9 +85,34 @@ from integrations.warehouse.base import UnsafeSQL
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
+    "DIALECTS",
+    "DUCKDB_FILE_FUNCTIONS",
     "SYSTEM_SCHEMAS",
     "validate_select",
 ]
+
+#: sqlglot dialect names the guard speaks (one per warehouse engine).
+DIALECTS = ("postgres", "duckdb")
+
+#: DuckDB table functions that read files, URLs or other databases (DuckDB documentation, "Data
+#: Import" and the extension pages); refused in agent SQL with a message that names the reason.
+DUCKDB_FILE_FUNCTIONS = frozenset(
+    {
+        "read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "parquet_metadata",
+        "parquet_schema", "parquet_file_metadata", "parquet_kv_metadata", "read_json",
+        "read_json_auto", "read_json_objects", "read_json_objects_auto", "read_ndjson",
+        "read_ndjson_auto", "read_ndjson_objects", "read_text", "read_blob", "read_xlsx", "glob",
+        "sqlite_scan", "sqlite_attach", "postgres_scan", "postgres_query", "postgres_attach",
+        "mysql_scan", "mysql_query", "iceberg_scan", "iceberg_metadata", "iceberg_snapshots",
+        "delta_scan", "st_read", "query_table", "query", "read_csv_auto", "load_aws_credentials",
+        "getenv",
+        # sqlglot's names for the typed nodes of some of them
+        "readcsv", "readparquet", "read_c_s_v", "read_parquet",
+    }
+)
+
+#: Catalog-view name prefixes DuckDB resolves to its own system views.
+_DUCKDB_SYSTEM_PREFIXES = ("duckdb_", "sqlite_", "pragma_", "pg_")
 
 #: Schemas whose tables and functions are never reachable, qualified or not.
 SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
@@ -162,7 +206,7 @@ _WHAT_IS_ALLOWED = (
 )
 
 _DIALECT_NAME = "postgres"
-#: Distinct (statement, tables, limit, schema) results remembered per process.
+#: Distinct (statement, tables, limit, schema, dialect) results remembered per process.
 CACHE_SIZE = 512
 
 
@@ -234,6 +278,7 @@ def validate_select(
     allowed_tables: Iterable[str],
     default_limit: int,
     schema: str | None = None,
+    dialect: str = "postgres",
 ) -> str:
     """Check that ``sql`` is one safe SELECT over ``allowed_tables`` and cap its rows.
 
@@ -245,16 +290,21 @@ def validate_select(
         default_limit: the row cap (>= 1) for the outermost query.
         schema: the connector schema; ``schema.table`` is accepted only for this schema (and
             ``schema.function()`` only for this schema). ``None``: no qualifier is accepted.
+        dialect: the engine's sqlglot dialect, one of :data:`DIALECTS` (see the module notes for
+            what ``duckdb`` adds).
 
     Returns:
-        The statement rendered by sqlglot for PostgreSQL, comments removed, with the LIMIT rule
-        applied and the placeholders exactly as given.
+        The statement rendered by sqlglot in ``dialect``, comments removed, with the LIMIT rule
+        applied and the placeholders exactly as given (for ``duckdb``: psycopg-style ones
+        rewritten to ``$name`` / ``?``).
 
     Raises:
         UnsafeSQL: the statement was refused; the message says which rule and where.
         ValueError: ``default_limit`` is not a positive integer.
         TypeError: ``allowed_tables`` is a string instead of an iterable of names.
     """
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown SQL dialect {dialect!r}; one of: {', '.join(DIALECTS)}")
     if isinstance(default_limit, bool) or not isinstance(default_limit, int) or default_limit < 1:
         raise ValueError(f"default_limit must be a positive integer, got {default_limit!r}")
     if not isinstance(sql, str):
@@ -262,7 +312,46 @@ def validate_select(
     if isinstance(allowed_tables, str):
         raise TypeError("allowed_tables must be an iterable of table names, not a single string")
     allowed = frozenset(t.strip().lower() for t in allowed_tables if t and t.strip())
+    if dialect == "duckdb":
+        return _validate_duckdb(sql, allowed, default_limit, schema)
     return _validate(sql, allowed, default_limit, schema)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _validate_duckdb(sql: str, allowed: frozenset[str], default_limit: int, schema: str | None) -> str:
+    """:func:`validate_select` for DuckDB (see the module notes); refusals are not cached."""
+    text = duckdb_placeholders(sql)
+    root = _parse_one(text, dialect="duckdb")
+    _check(root, allowed=allowed, schema=schema, dialect="duckdb")
+    before = _placeholder_texts(root)
+    _apply_limit(root, default_limit)
+    rendered = root.sql(dialect="duckdb", comments=False, normalize_functions=False)
+    again = _parse_one(rendered, dialect="duckdb")
+    _check(again, allowed=allowed, schema=schema, dialect="duckdb")
+    if _placeholder_texts(again) != before:
+        raise UnsafeSQL("the guard could not keep the placeholders in place; use named $name placeholders")
+    if not _limit_within(again, default_limit):  # pragma: no cover - a sqlglot regression
+        raise UnsafeSQL("the row limit could not be applied to this statement")
+    return rendered
+
+
+_PSYCOPG_NAMED = re.compile(r"%\((?P<name>[A-Za-z_][A-Za-z0-9_]*)\)s")
+_PSYCOPG_POSITIONAL = re.compile(r"%s")
+
+
+def duckdb_placeholders(sql: str) -> str:
+    """``sql`` with psycopg placeholders rewritten for DuckDB: ``%(name)s`` -> ``$name``,
+    ``%s`` -> ``?`` and ``%%`` -> ``%`` (as psycopg would send it). Text without a psycopg
+    placeholder is returned unchanged (so ``LIKE 'A%'`` stays as written)."""
+    if "%(" not in sql and "%s" not in sql:
+        return sql
+    out = _PSYCOPG_NAMED.sub(lambda m: "$" + m.group("name"), sql)
+    out = _PSYCOPG_POSITIONAL.sub("?", out)
+    return out.replace("%%", "%")
+
+
+def _placeholder_texts(root: exp.Expression) -> list[str]:
+    return [p.sql(dialect="duckdb") for p in root.find_all(exp.Placeholder)]
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -359,10 +448,10 @@ def _unmark_placeholders(rendered: str, *, count: int, named: Counter) -> str:
 # --- parsing ------------------------------------------------------------------------------------
 
 
-def _parse_one(sql: str) -> exp.Expression:
+def _parse_one(sql: str, *, dialect: str = _DIALECT_NAME) -> exp.Expression:
     """Parse exactly one statement (a trailing semicolon is fine) or raise UnsafeSQL."""
     try:
-        statements = [s for s in sqlglot.parse(sql, read=_DIALECT_NAME) if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as exc:
         raise UnsafeSQL(f"could not parse the SQL: {_parse_message(exc)}") from None
     except TokenError as exc:
@@ -419,7 +508,7 @@ def _ident_name(ident: exp.Expression | str | None) -> str:
     return ident.name.lower()
 
 
-def _check(root: exp.Expression, *, allowed: frozenset[str], schema: str | None) -> None:
+def _check(root: exp.Expression, *, allowed: frozenset[str], schema: str | None, dialect: str = _DIALECT_NAME) -> None:
     inner = _unwrap(root)
     if not isinstance(inner, (exp.Select, exp.SetOperation)):
         raise UnsafeSQL(f"only SELECT statements are allowed; got {_statement_name(inner)}")
@@ -432,6 +521,8 @@ def _check(root: exp.Expression, *, allowed: frozenset[str], schema: str | None)
             raise UnsafeSQL("SELECT ... INTO is not allowed (it creates a table)")
         if isinstance(node, exp.Lock):
             raise UnsafeSQL("locking clauses (FOR UPDATE / FOR SHARE) are not allowed")
+        if dialect == "duckdb":
+            _check_duckdb_node(node)
         if isinstance(node, exp.Func) and not isinstance(node, _OPERATOR_NODES):
             _check_function(node, schema=schema)
         elif isinstance(node, exp.Column):
@@ -440,6 +531,26 @@ def _check(root: exp.Expression, *, allowed: frozenset[str], schema: str | None)
             _check_cast_type(node)
         if isinstance(node, exp.Table):
             _check_table(node, allowed=allowed, schema=schema)
+
+
+_PATH_LIKE = re.compile(r"[./\\:*?]")
+
+
+def _check_duckdb_node(node: exp.Expression) -> None:
+    """DuckDB only: no file/URL reading function, no path-like table name, no catalog view."""
+    if isinstance(node, exp.Func) and not isinstance(node, _OPERATOR_NODES):
+        names = {n.replace("_", "") for n in _function_names(node)}
+        if names & {n.replace("_", "") for n in DUCKDB_FILE_FUNCTIONS}:
+            raise UnsafeSQL(
+                f"function {_function_names(node)[0]}() reads files, URLs or other databases and is not "
+                "allowed in agent SQL; query the warehouse tables of the semantic model"
+            )
+    if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
+        name = node.this.this
+        if node.this.quoted and _PATH_LIKE.search(name):
+            raise UnsafeSQL(f"reading files or URLs is not allowed in agent SQL: {name!r} is not a table")
+        if name.lower().startswith(_DUCKDB_SYSTEM_PREFIXES):
+            raise UnsafeSQL(f"system catalog tables are not allowed: {name}")
 
 
 def _function_names(func: exp.Func) -> list[str]:

@@ -93,6 +93,8 @@ class PostgresWarehouse:
     module notes: at most two idle sessions per login per process, closed after a minute idle).
     """
 
+    dialect = "postgres"  # sqlglot dialect of the SQL this engine runs (WarehouseConnector.dialect)
+
     def __init__(
         self,
         *,
@@ -292,6 +294,33 @@ class PostgresWarehouse:
             duration_ms=duration_ms,
         )
 
+
+    def connection_test(self) -> str:
+        """Connect as the reader role, run ``SELECT 1`` in the read-only transaction and count the
+        schema's tables the role can read.
+
+        Returns:
+            e.g. ``"PostgreSQL localhost:5432/revops as wh_reader, schema crm: 6 table(s)"``.
+
+        Raises:
+            WarehouseUnavailable: cannot connect.
+            WarehouseQueryError: the check failed or timed out.
+        """
+        from integrations.warehouse.introspect import pg_read_only
+
+        def work(conn: psycopg.Connection, cur: psycopg.Cursor) -> int:
+            cur.execute("SELECT 1")
+            return int(
+                cur.execute(
+                    "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+                    "AND pg_catalog.has_table_privilege(c.oid, 'SELECT')",
+                    [self.schema],
+                ).fetchone()[0]
+            )
+
+        count = pg_read_only(self, work)
+        return f"PostgreSQL {self._where()} as {self.user}, schema {self.schema}: {count} table(s)"
 
     def failure_text(self, exc: psycopg.Error) -> str:
         """The message a :class:`WarehouseQueryError` carries for driver error ``exc``:

@@ -1,4 +1,11 @@
-"""Reads: the current tenant's warehouse connector, built from its ``warehouse_postgres`` credential."""
+"""Reads: the current tenant's warehouse connector, built from its warehouse credential.
+
+The credential's kind chooses the engine (:data:`WAREHOUSE_KINDS`): ``warehouse_postgres`` gives a
+:class:`~integrations.warehouse.postgres.PostgresWarehouse`, ``warehouse_duckdb`` a
+:class:`~integrations.warehouse.duckdb_engine.DuckDBWarehouse` over the tenant's own file. Both
+satisfy :class:`~integrations.warehouse.base.WarehouseConnector`; ``connector.dialect`` is the
+sqlglot dialect the semantic compiler writes for it.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,14 @@ from django.conf import settings
 from integrations.crypto import SecretDecryptError
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.selectors import credential_get
-from integrations.warehouse.base import WarehouseUnavailable
+from integrations.warehouse.base import WarehouseConnector, WarehouseUnavailable
 from integrations.warehouse.postgres import PostgresWarehouse
+
+#: Connector kinds that are a tenant's warehouse, in the order :func:`warehouse_for_tenant` looks
+#: for a ``default`` credential (a tenant holding both uses PostgreSQL).
+WAREHOUSE_KINDS: tuple[str, ...] = (ConnectorKind.WAREHOUSE_POSTGRES, ConnectorKind.WAREHOUSE_DUCKDB)
+#: kind -> the sqlglot dialect of its engine.
+WAREHOUSE_DIALECTS: dict[str, str] = {ConnectorKind.WAREHOUSE_POSTGRES: "postgres", ConnectorKind.WAREHOUSE_DUCKDB: "duckdb"}
 
 
 def app_database() -> dict[str, str]:
@@ -45,9 +58,15 @@ def warehouse_location(config: Mapping[str, Any]) -> dict[str, str] | None:
 
 def warehouse_from_credential(
     credential: ConnectorCredential, *, allowed_tables: Iterable[str] = (), secrets: Mapping[str, Any] | None = None
-) -> PostgresWarehouse:
-    """The :class:`PostgresWarehouse` one ``warehouse_postgres`` credential describes (any
-    tenant: the row is given explicitly), exposing only ``allowed_tables``.
+) -> WarehouseConnector:
+    """The connector one warehouse credential describes (any tenant: the row is given
+    explicitly), exposing only ``allowed_tables``.
+
+    ``warehouse_duckdb``: the tenant's file :func:`~integrations.warehouse.duckdb_engine.duckdb_path_for`
+    (from the credential's tenant slug, never from config) and ``config["schema"]`` (default
+    ``main``); no secrets.
+
+    ``warehouse_postgres``: a :class:`PostgresWarehouse`, as follows.
 
     ``config``: ``schema`` and ``user`` (required); ``host``, ``port``, ``dbname``, or
     ``use_app_database: true`` (see :func:`warehouse_location`). ``secrets``: ``password`` (may
@@ -57,9 +76,24 @@ def warehouse_from_credential(
 
     Raises:
         WarehouseUnavailable: a required config key is missing or the secrets cannot be
-            decrypted (the message names the key, never a secret).
+            decrypted (the message names the key, never a secret), or the kind is not a warehouse.
     """
     config: Mapping[str, Any] = credential.config or {}
+    if credential.kind == ConnectorKind.WAREHOUSE_DUCKDB:
+        from integrations.warehouse.duckdb_engine import DuckDBWarehouse, duckdb_path_for
+
+        try:
+            return DuckDBWarehouse(
+                path=duckdb_path_for(credential.tenant.slug),
+                schema=str(config.get("schema") or "main"),
+                allowed_tables=allowed_tables,
+                statement_timeout_ms=settings.WAREHOUSE_STATEMENT_TIMEOUT_MS,
+                default_limit=settings.WAREHOUSE_DEFAULT_LIMIT,
+            )
+        except ValueError as exc:
+            raise WarehouseUnavailable(f"the DuckDB warehouse connector is misconfigured: {exc}") from None
+    if credential.kind != ConnectorKind.WAREHOUSE_POSTGRES:
+        raise WarehouseUnavailable(f"a {credential.kind} connector is not a warehouse")
     for key in ("schema", "user"):
         if not config.get(key):
             raise WarehouseUnavailable(f"the warehouse connector is missing config key {key!r}")
@@ -80,17 +114,38 @@ def warehouse_from_credential(
     )
 
 
-def warehouse_for_tenant(*, allowed_tables: Iterable[str]) -> PostgresWarehouse:
-    """The current tenant's warehouse, exposing only ``allowed_tables``: its ``warehouse_postgres``
-    credential named ``default`` (scoped to the tenant in context), built by
-    :func:`warehouse_from_credential` (config, secrets, timeouts described there).
+def warehouse_credential_for_tenant() -> ConnectorCredential | None:
+    """The current tenant's warehouse credential: the first ``default`` credential of the kinds
+    in :data:`WAREHOUSE_KINDS`, or None.
+
+    Raises:
+        tenants.context.TenantNotSet: no tenant in context.
+    """
+    for kind in WAREHOUSE_KINDS:
+        credential = credential_get(kind=kind, name="default")
+        if credential is not None:
+            return credential
+    return None
+
+
+def warehouse_dialect_for_tenant() -> str | None:
+    """The sqlglot dialect of the current tenant's warehouse (``postgres`` / ``duckdb``), or None
+    when it has none."""
+    credential = warehouse_credential_for_tenant()
+    return WAREHOUSE_DIALECTS.get(credential.kind) if credential is not None else None
+
+
+def warehouse_for_tenant(*, allowed_tables: Iterable[str]) -> WarehouseConnector:
+    """The current tenant's warehouse, exposing only ``allowed_tables``: its warehouse credential
+    named ``default`` (:func:`warehouse_credential_for_tenant`, scoped to the tenant in context),
+    built by :func:`warehouse_from_credential` (config, secrets, timeouts described there).
 
     Raises:
         WarehouseUnavailable: no credential for this tenant, a required config key is missing,
             or the secrets cannot be decrypted.
         tenants.context.TenantNotSet: no tenant in context.
     """
-    credential = credential_get(kind=ConnectorKind.WAREHOUSE_POSTGRES, name="default")
+    credential = warehouse_credential_for_tenant()
     if credential is None:
         raise WarehouseUnavailable("no warehouse connector is configured for this tenant")
     return warehouse_from_credential(credential, allowed_tables=allowed_tables)
