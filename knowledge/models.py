@@ -15,31 +15,9 @@ from django.db import models
 from pgvector.django import VectorField
 
 from knowledge.frontmatter import FrontMatterError, split_front_matter
+from knowledge.kinds import DocumentKind, DocumentStatus, IndexStatus  # re-exported: the models' choices
+from knowledge.validation import validate_document_params
 from tenants.models import TenantOwnedModel
-
-
-class DocumentKind(models.TextChoices):
-    BUSINESS_LOGIC = "business_logic", "Business logic"
-    ICP = "icp", "Ideal customer profile"
-    SQL_PATTERN = "sql_pattern", "SQL pattern"
-    WORKFLOW = "workflow", "Workflow"
-    SEMANTIC_MODEL = "semantic_model", "Semantic model"
-    PLAYBOOK = "playbook", "Playbook"
-    OTHER = "other", "Other"
-
-
-class DocumentStatus(models.TextChoices):
-    """Only published documents are retrieved by the agents; drafts are indexed (so editors can
-    try them in the admin's test-retrieval box) but never returned by default."""
-
-    DRAFT = "draft", "Draft"
-    PUBLISHED = "published", "Published"
-
-
-class IndexStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    INDEXED = "indexed", "Indexed"
-    FAILED = "failed", "Failed"
 
 
 def validate_front_matter(value: str) -> None:
@@ -113,8 +91,6 @@ class KnowledgeDocument(TenantOwnedModel):
         Raises:
             ValidationError: on ``body``, listing every problem with its key path.
         """
-        from knowledge.validation import validate_document_params
-
         try:
             params, _ = split_front_matter(self.body or "")
         except FrontMatterError:

@@ -52,6 +52,9 @@ from typing import Any, Callable, Iterator, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from typing_extensions import Annotated
 
+from knowledge.kinds import DocumentKind
+from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
+
 MEDDPICC = (
     "metrics",
     "economic_buyer",
@@ -361,8 +364,6 @@ class SemanticModelRules:
 
     @staticmethod
     def parse(params: dict) -> Any:
-        from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
-
         try:
             return parse_semantic_model(params)
         except SemanticModelInvalid as exc:
@@ -482,8 +483,6 @@ def validate_document_params(*, kind: str, params: dict) -> list[str]:
     (a rule set of the editors' own, not read by the agents) as long as it is a lower-case name.
     Each problem is ``"<key path>: <message>"`` (module doc).
     """
-    from knowledge.models import DocumentKind  # circular: models imports this lazily
-
     errors: list[str] = []
     try:
         header = _validate(FrontMatterHeader, params)
