@@ -32,7 +32,10 @@ around the model (``QuerySet.update``, SQL) or from an in-memory assignment; for
 does not validate is dropped at the smallest level that holds it, its default applies, and a
 warning naming the tenant and the dotted path is logged (restrictions such as
 ``slack.members_only`` fail closed). A broken ``actions`` block therefore never stops runs, and
-no reader crashes on a stored typo. :func:`tenant_settings_section` is ``getattr`` on that object.
+no reader crashes on a stored typo. The one exception is declared in the schema
+(``refuse_when_invalid``): an unreadable pinned ``as_of_date`` would silently move every figure
+to today, so reading it (:func:`tenant_settings_section`) raises :class:`TenantSettingsInvalid`
+naming it. :func:`tenant_settings_section` is otherwise ``getattr`` on that object.
 
 The defaults are the models' field defaults, nowhere else. Unknown keys are refused (a typo such
 as ``llm_provder`` would otherwise be silently ignored). Booleans and integers are strict:
@@ -134,7 +137,12 @@ class SlackSettings(_Section):
 class TenantSettings(_Section):
     """All of ``Tenant.settings``; every key optional (defaults as documented in the module)."""
 
-    as_of_date: dt.date | None = Field(None, description="Pins the as-of date of runs (ISO date, e.g. 2025-06-30).")
+    as_of_date: dt.date | None = Field(
+        None,
+        description="Pins the as-of date of runs (ISO date, e.g. 2025-06-30).",
+        # Today instead of an unreadable pinned date would change every figure of a run silently.
+        json_schema_extra={"refuse_when_invalid": True},
+    )
     llm_provider: LLMProvider = Field("offline", description="offline, bedrock or openai.")
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     actions: ActionSettings = Field(default_factory=ActionSettings)
@@ -225,25 +233,47 @@ def tenant_config(tenant: Any) -> TenantSettings:
         key = json.dumps(raw, sort_keys=True, default=str)
     except (TypeError, ValueError):
         key = repr(raw)
+    return _config_entry(tenant, raw, key)[0]
+
+
+def _config_entry(tenant: Any, raw: Any, key: str) -> tuple[TenantSettings, dict[str, list[str]]]:
+    """``(parsed, refused)``: ``refused`` maps each ``refuse_when_invalid`` setting that did not
+    validate to its errors (dotted paths)."""
     cached = getattr(tenant, "__dict__", {}).get(_CACHE_ATTR)
     if cached is not None and cached[0] == key:
-        return cached[1]
+        return cached[1], cached[2]
+    refused: dict[str, list[str]] = {}
     try:
         parsed = tenant_settings_validate(raw)
-    except TenantSettingsInvalid:
+    except TenantSettingsInvalid as exc:
+        for path, messages in exc.errors.items():
+            field = TenantSettings.model_fields.get(path.split(".")[0])
+            if field is not None and (field.json_schema_extra or {}).get("refuse_when_invalid"):
+                refused[path] = messages
         parsed = _parse_leniently(tenant, raw)
     if hasattr(tenant, "__dict__"):
-        tenant.__dict__[_CACHE_ATTR] = (key, parsed)
-    return parsed
+        tenant.__dict__[_CACHE_ATTR] = (key, parsed, refused)
+    return parsed, refused
 
 
 def tenant_settings_section(tenant: Any, name: str) -> Any:
     """One parsed top-level setting of ``tenant``: ``"as_of_date"`` (date or None),
     ``"llm_provider"`` (str), or a section model (``"budgets"``, ``"actions"``, ``"slack"``);
-    ``getattr(tenant_config(tenant), name)``. ``KeyError`` for a name that is not a setting."""
+    ``getattr(tenant_config(tenant), name)``. ``KeyError`` for a name that is not a setting;
+    :class:`TenantSettingsInvalid` (an ``ImproperlyConfigured`` and ``ValueError``) naming the
+    setting when it is marked ``refuse_when_invalid`` (``as_of_date``) and does not validate."""
     if name not in TenantSettings.model_fields:
         raise KeyError(name)
-    return getattr(tenant_config(tenant), name)
+    raw = getattr(tenant, "settings", None) or {}
+    try:
+        key = json.dumps(raw, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        key = repr(raw)
+    parsed, refused = _config_entry(tenant, raw, key)
+    mine = {path: messages for path, messages in refused.items() if path.split(".")[0] == name}
+    if mine:
+        raise TenantSettingsInvalid(mine)
+    return getattr(parsed, name)
 
 
 # The name the action policy and Slack readers import; the policy is the same one now.

@@ -182,3 +182,14 @@ def test_a_stored_typo_is_read_as_the_default_with_a_warning_naming_it(world_a, 
         config = tenant_config(fresh(world_a.tenant))
     assert config.llm_provider == "offline" and config.budgets.max_tool_calls == 4  # the valid part kept
     assert "ignoring invalid settings llm_provider" in caplog.text and "ignoring unknown settings zz" in caplog.text
+
+
+def test_an_unreadable_pinned_as_of_date_is_refused_not_replaced_by_today(world_a):
+    from tenants.settings_schema import TenantSettingsInvalid, tenant_config, tenant_settings_section
+
+    Tenant.objects.filter(pk=world_a.tenant.pk).update(settings={"as_of_date": "2025-13-45", "budgets": {"max_tool_calls": 4}})
+    tenant = fresh(world_a.tenant)
+    with pytest.raises(TenantSettingsInvalid, match="as_of_date"):
+        tenant_settings_section(tenant, "as_of_date")
+    assert tenant_settings_section(tenant, "budgets").max_tool_calls == 4  # other settings still read
+    assert tenant_config(tenant).as_of_date is None
