@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             deliveries, unverified = receiver.deliveries, receiver.unverified
         delivered = [wid for wid in created if wid in arrivals]
         delays_ms = [(arrivals[wid] - created[wid]) * 1000 for wid in delivered]
-        succeeded = Action.objects.unscoped().filter(tenant=tenant, status=ActionStatus.SUCCEEDED).exclude(idempotency_key="warm-up").count()  # one tenant: this check's
+        succeeded = Action.objects.for_tenant(tenant).filter(status=ActionStatus.SUCCEEDED).exclude(idempotency_key="warm-up").count()
         duplicates = deliveries - len(arrivals)
         last = max((arrivals[wid] for wid in delivered), default=started)
         print(f"actions created:        {len(created)} in {enqueue_seconds:.1f} s")

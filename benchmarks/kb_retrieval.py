@@ -240,7 +240,7 @@ def run(*, n: int, tenants: int, seed: int, queries: int, warmup: int, keep: boo
                     "SELECT count(*) FROM knowledge_knowledgechunk WHERE tenant_id = %s AND embedding_model = %s",
                     [tenant.pk, MODEL],
                 )
-                KnowledgeBaseSettings.objects.unscoped().create(tenant=tenant, embedder="hashing", chunk_count=cursor.fetchone()[0])
+                KnowledgeBaseSettings.objects.for_tenant(tenant).create(tenant=tenant, embedder="hashing", chunk_count=cursor.fetchone()[0])
         query_list = corpus.queries(queries + warmup)
         by_id = {t.pk: t for t in tenant_rows}
         everything = 10**9
