@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from agents.llm.base import OFFLINE_NOTICE, LLMError, LLMProvider, Message, ToolSpec, provider_for_tenant
 from agents.models import Run, RunStatus, StepKind
-from agents.playbooks import brief, data, deal, execution, lead, web
+from agents.playbooks import account_health, brief, copilot, data, deal, execution, forecast, lead, web
 from agents.routing import COPILOT, DEAL, EXECUTION, LEAD, SPECIALISTS, WEB, RouteDecision, classify
 from agents.runtime import grounding
 from agents.runtime.context import BudgetExceeded, RunContext, ToolError
@@ -117,18 +117,12 @@ def _playbook(ctx: RunContext, agent: str, run: Run, decision: RouteDecision, pr
     if agent == EXECUTION:
         return execution.answer(ctx, run.query, prior_markdown="\n\n".join(sections))
     if agent == "account_health":
-        from agents.playbooks import account_health
-
         return account_health.answer(ctx, run.query, previous=previous)
     if agent == "forecast":
-        from agents.playbooks import forecast
-
         return forecast.answer(ctx, run.query, previous=previous)
     if agent == "brief":
         return brief.answer(ctx, run.query, previous=previous)
     if agent == COPILOT:
-        from agents.playbooks import copilot
-
         return copilot.answer(ctx, run.query, previous=previous)
     return data.answer(ctx, run.query, previous=previous)
 
