@@ -18,8 +18,7 @@ from agents.tests.sfdc_shape import SFDC_MODEL_TITLE
 from integrations.models import ConnectorKind
 from integrations.services import credential_set
 from integrations.warehouse.base import WarehouseQueryError
-from integrations.warehouse.introspect import tenant_schema_introspect
-from integrations.warehouse.selectors import warehouse_for_tenant
+from integrations.warehouse.selectors import tenant_schema_introspect, warehouse_for_tenant
 from knowledge.frontmatter import split_front_matter
 from knowledge.models import DocumentStatus, KnowledgeDocument
 from knowledge.semantic_model import parse_semantic_model

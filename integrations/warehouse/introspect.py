@@ -168,9 +168,24 @@ class SchemaInfo:
 # -- PostgreSQL side (called by PostgresWarehouse.describe_schema / sample_values) -------------
 
 
+def pg_read_only_begin(cur: psycopg.Cursor, *, statement_timeout_ms: int, schema: str) -> None:
+    """Open the transaction every warehouse statement runs in, on ``cur``'s connection (not in
+    autocommit): ``SET TRANSACTION READ ONLY``, ``SET LOCAL statement_timeout`` (milliseconds)
+    and ``SET LOCAL search_path TO <schema>`` (quoted identifier). The settings end with the
+    transaction (the callers roll it back). Used by :meth:`PostgresWarehouse.execute` and
+    :func:`pg_read_only`.
+
+    Raises:
+        psycopg.Error: from the driver (e.g. the connection is gone).
+    """
+    cur.execute("SET TRANSACTION READ ONLY")
+    cur.execute(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
+    cur.execute(pg_sql.SQL("SET LOCAL search_path TO {}").format(pg_sql.Identifier(schema)))
+
+
 def pg_read_only(warehouse: "PostgresWarehouse", work: Callable[[psycopg.Connection, psycopg.Cursor], T]) -> T:
     """Run ``work(conn, cur)`` in one read-only transaction of ``warehouse`` (its reader role),
-    opened by :func:`integrations.warehouse.postgres.pg_read_only_begin` as
+    opened by :func:`pg_read_only_begin` as
     :meth:`PostgresWarehouse.execute` does (statement timeout, ``search_path``); the transaction
     is rolled back and the connection closed afterwards.
 
@@ -179,8 +194,6 @@ def pg_read_only(warehouse: "PostgresWarehouse", work: Callable[[psycopg.Connect
         WarehouseQueryError: a statement failed or timed out (message from
             :meth:`PostgresWarehouse.failure_text`, redacted; the driver error is not chained).
     """
-    from integrations.warehouse.postgres import pg_read_only_begin
-
     conn = warehouse.connect()
     failure: str | None = None
     try:
@@ -385,16 +398,3 @@ def schema_introspect(
             kind=t.get("kind", "table"),
         )
     return SchemaInfo(schema=str(getattr(warehouse, "schema", "")), tables=dict(sorted(tables.items())))
-
-
-def tenant_schema_introspect(**kwargs: Any) -> SchemaInfo:
-    """:func:`schema_introspect` over the current tenant's warehouse (its ``warehouse_postgres``
-    credential, see :func:`integrations.warehouse.selectors.warehouse_for_tenant`).
-
-    Raises:
-        WarehouseUnavailable: no credential, or the warehouse cannot be reached.
-        tenants.context.TenantNotSet: no tenant in context.
-    """
-    from integrations.warehouse.selectors import warehouse_for_tenant
-
-    return schema_introspect(warehouse_for_tenant(allowed_tables=()), **kwargs)

@@ -31,7 +31,6 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg import sql as pg_sql
 
 from integrations.warehouse.base import (
     WarehouseQueryError,
@@ -39,6 +38,13 @@ from integrations.warehouse.base import (
     WarehouseUnavailable,
 )
 from integrations.warehouse.guard import validate_select
+from integrations.warehouse.introspect import (
+    pg_describe_schema,
+    pg_read_only,
+    pg_read_only_begin,
+    pg_sample_columns,
+    pg_sample_values,
+)
 
 CONNECT_TIMEOUT_S = 5
 APPLICATION_NAME = "revops-warehouse"
@@ -306,8 +312,6 @@ class PostgresWarehouse:
             WarehouseUnavailable: cannot connect.
             WarehouseQueryError: the check failed or timed out.
         """
-        from integrations.warehouse.introspect import pg_read_only
-
         def work(conn: psycopg.Connection, cur: psycopg.Cursor) -> int:
             cur.execute("SELECT 1")
             return int(
@@ -357,8 +361,6 @@ class PostgresWarehouse:
             WarehouseUnavailable: cannot connect.
             WarehouseQueryError: a catalog statement failed or timed out.
         """
-        from integrations.warehouse.introspect import pg_describe_schema, pg_read_only
-
         return pg_read_only(self, lambda conn, cur: pg_describe_schema(conn, cur, self.schema))
 
     def sample_values(
@@ -379,8 +381,6 @@ class PostgresWarehouse:
             WarehouseUnavailable: cannot connect.
             WarehouseQueryError: unknown table/column, no privilege, or a timeout.
         """
-        from integrations.warehouse.introspect import pg_read_only, pg_sample_values
-
         if int(max_values) < 1 or int(scan_rows) < 1:
             raise ValueError("max_values and scan_rows must be >= 1")
         return pg_read_only(
@@ -405,8 +405,6 @@ class PostgresWarehouse:
             WarehouseUnavailable: cannot connect.
             WarehouseQueryError: the connection failed (not one column's statement).
         """
-        from integrations.warehouse.introspect import pg_read_only, pg_sample_columns
-
         if int(max_values) < 1 or int(scan_rows) < 1:
             raise ValueError("max_values and scan_rows must be >= 1")
         pairs = list(columns)
@@ -418,21 +416,6 @@ class PostgresWarehouse:
                 conn, cur, self.schema, pairs, max_values=int(max_values), scan_rows=int(scan_rows)
             ),
         )
-
-
-def pg_read_only_begin(cur: psycopg.Cursor, *, statement_timeout_ms: int, schema: str) -> None:
-    """Open the transaction every warehouse statement runs in, on ``cur``'s connection (not in
-    autocommit): ``SET TRANSACTION READ ONLY``, ``SET LOCAL statement_timeout`` (milliseconds)
-    and ``SET LOCAL search_path TO <schema>`` (quoted identifier). The settings end with the
-    transaction (the callers roll it back). Used by :meth:`PostgresWarehouse.execute` and
-    :func:`integrations.warehouse.introspect.pg_read_only`.
-
-    Raises:
-        psycopg.Error: from the driver (e.g. the connection is gone).
-    """
-    cur.execute("SET TRANSACTION READ ONLY")
-    cur.execute(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
-    cur.execute(pg_sql.SQL("SET LOCAL search_path TO {}").format(pg_sql.Identifier(schema)))
 
 
 def _pg_message(exc: psycopg.Error) -> str:

@@ -18,6 +18,7 @@ from integrations.crypto import SecretDecryptError
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.selectors import credential_get
 from integrations.warehouse.base import WarehouseConnector, WarehouseUnavailable
+from integrations.warehouse.introspect import SchemaInfo, schema_introspect
 from integrations.warehouse.postgres import PostgresWarehouse
 
 #: Connector kinds that are a tenant's warehouse, in the order :func:`warehouse_for_tenant` looks
@@ -149,3 +150,14 @@ def warehouse_for_tenant(*, allowed_tables: Iterable[str]) -> WarehouseConnector
     if credential is None:
         raise WarehouseUnavailable("no warehouse connector is configured for this tenant")
     return warehouse_from_credential(credential, allowed_tables=allowed_tables)
+
+
+def tenant_schema_introspect(**kwargs: Any) -> SchemaInfo:
+    """:func:`integrations.warehouse.introspect.schema_introspect` over the current tenant's warehouse (its ``warehouse_postgres``
+    credential, see :func:`warehouse_for_tenant`).
+
+    Raises:
+        WarehouseUnavailable: no credential, or the warehouse cannot be reached.
+        tenants.context.TenantNotSet: no tenant in context.
+    """
+    return schema_introspect(warehouse_for_tenant(allowed_tables=()), **kwargs)

@@ -1,7 +1,7 @@
 """``manage.py semantic_model_draft --tenant SLUG [--publish] [--title T]``: onboard a warehouse.
 
 Introspects the tenant's connected warehouse schema as its read-only reader role
-(:func:`integrations.warehouse.introspect.tenant_schema_introspect`), drafts a semantic model
+(:func:`integrations.warehouse.selectors.tenant_schema_introspect`), drafts a semantic model
 (:func:`agents.semantic.draft.semantic_model_draft`) and saves it as the tenant's
 ``semantic_model`` KB document titled ``T`` (default "Warehouse semantic model") through
 :func:`knowledge.services.document_save`: created, or updated as a new version. The document is a
@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents.semantic.draft import DEFAULT_TITLE, semantic_model_document, semantic_model_draft
 from integrations.warehouse.base import WarehouseError
-from integrations.warehouse.introspect import tenant_schema_introspect
+from integrations.warehouse.selectors import tenant_schema_introspect
 from knowledge.models import DocumentKind, DocumentStatus, KnowledgeDocument
 from knowledge.services import document_save
 from tenants.context import tenant_context
