@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from knowledge.embedders import STOPWORDS as _STOPWORDS, Embedder, default_embedder_spec, get_embedder
 from knowledge.frontmatter import split_front_matter
 from knowledge.models import DocumentKind, DocumentStatus, KnowledgeBaseSettings, KnowledgeDocument
-from knowledge.services import TEXT_SEARCH_CONFIG, normalise_tags
+from knowledge.search_terms import TEXT_SEARCH_CONFIG, normalise_tags
 from tenants.models import Tenant
 
 MAX_K = 100

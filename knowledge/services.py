@@ -4,7 +4,6 @@ chunks, and moving a tenant to another embedding model without downtime."""
 from __future__ import annotations
 
 import logging
-import re
 from typing import Iterable
 
 from django.core.exceptions import ValidationError
@@ -24,6 +23,7 @@ from knowledge.models import (
     KnowledgeDocumentVersion,
     ReembedStatus,
 )
+from knowledge.search_terms import TEXT_SEARCH_CONFIG, normalise_tags  # normalise_tags: also used by the admin and transfer
 from knowledge.vector_index import ensure_hnsw_index
 from tenants.models import Tenant
 
@@ -32,30 +32,6 @@ logger = logging.getLogger(__name__)
 # Chunk sizes in characters (about 300 and 40 English tokens).
 CHUNK_MAX_CHARS = 1200
 CHUNK_OVERLAP_CHARS = 150
-# Text-search configuration of chunk search vectors; selectors use the same one for queries.
-TEXT_SEARCH_CONFIG = "english"
-_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9 _.-]{0,49}$")
-
-
-def normalise_tags(tags: Iterable[str] | str | None) -> list[str]:
-    """Tags as stored: stripped, lower-case, duplicates removed, order kept.
-
-    Accepts a list or one comma-separated string. Raises ValidationError (field ``tags``) for a
-    tag that is not 1-50 characters of letters, digits, spaces, ``_ . -``.
-    """
-    if tags is None:
-        return []
-    items = tags.split(",") if isinstance(tags, str) else list(tags)
-    result: list[str] = []
-    for item in items:
-        tag = " ".join(str(item).split()).lower()
-        if not tag:
-            continue
-        if not _TAG_RE.match(tag):
-            raise ValidationError({"tags": f"Invalid tag {tag!r}: use 1-50 letters, digits, spaces, '_', '.' or '-'."})
-        if tag not in result:
-            result.append(tag)
-    return result
 
 
 def document_save(
