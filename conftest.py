@@ -20,6 +20,7 @@ pytest_plugins = [
     "agents.tests.fake_openai",  # fake_openai
     "agents.tests.sfdc_shape",  # sfdc, sfdc_warehouse
     "agents.tests.usage_tenant",  # usage_tenant, usage_warehouse
+    "agents.tests.duckdb_tenant",  # duckdb_demo, duckdb_warehouse_dir
 ]
 
 

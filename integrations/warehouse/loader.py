@@ -1,9 +1,11 @@
 """Load the demo CRM CSVs into a warehouse schema and create its read-only reader role.
 
-Runs as Django's default database user (a superuser for the embedded database). The data is
-loaded exactly as published (see ``demo_crm/PROVENANCE.md``): ``GTXPro``, ``technolgy`` and the
-opportunities without an account stay; only two conversions happen: an empty field becomes NULL
-and a US date ``M/D/YYYY`` becomes a ``date``.
+A use of the CSV import (:mod:`integrations.warehouse.importer`) with the demo's column types
+fixed (:data:`DEMO_TABLES`) instead of inferred. Runs as Django's default database user (a
+superuser for the embedded database). The data is loaded exactly as published (see
+``demo_crm/PROVENANCE.md``): ``GTXPro``, ``technolgy`` and the opportunities without an account
+stay; only two conversions happen: an empty field becomes NULL and a US date ``M/D/YYYY`` becomes
+a ``date``.
 
 Roles are cluster-wide while schemas live in one database: derive the role name with
 :func:`reader_role_name` so the dev database and pytest's ``test_revops`` never share a role.
@@ -11,10 +13,7 @@ Roles are cluster-wide while schemas live in one database: derive the role name 
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import logging
-import re
 from pathlib import Path
 
 from django.db import connection, transaction
@@ -79,7 +78,13 @@ DEMO_TABLES: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+# PostgreSQL type of DEMO_TABLES -> the importer's column type.
+_IMPORT_TYPES = {"integer": "integer", "numeric": "decimal", "text": "text", "date": "date"}
+
+
+def demo_column_types() -> dict[str, list[tuple[str, str]]]:
+    """:data:`DEMO_TABLES` as the importer's fixed column types (``{table: [(column, type)]}``)."""
+    return {table: [(name, _IMPORT_TYPES[pg_type]) for name, pg_type in cols] for table, cols in DEMO_TABLES.items()}
 
 
 def reader_role_name(*, dbname: str, schema: str) -> str:
@@ -90,32 +95,6 @@ def reader_role_name(*, dbname: str, schema: str) -> str:
     Example: ``reader_role_name(dbname="test_revops", schema="crm") == "wh_test_revops_crm"``.
     """
     return role_name("wh", dbname, schema)
-
-
-def _cell(value: str, pg_type: str) -> object:
-    """One CSV field as loaded: '' -> NULL, M/D/YYYY -> date, anything else verbatim text."""
-    if value == "":
-        return None
-    if pg_type == "date":
-        m = _US_DATE.match(value)
-        if not m:
-            raise ValueError(f"expected a M/D/YYYY date, got {value!r}")
-        month, day, year = (int(g) for g in m.groups())
-        return dt.date(year, month, day)
-    return value  # PostgreSQL parses integer/numeric text itself, exactly
-
-
-def _read_rows(path: Path, columns: list[tuple[str, str]]):
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader)]
-        expected = [name for name, _ in columns]
-        if header != expected:
-            raise ValueError(f"{path.name}: expected columns {expected}, found {header}")
-        for line_no, row in enumerate(reader, start=2):
-            if len(row) != len(columns):
-                raise ValueError(f"{path.name} record {line_no}: {len(row)} fields, expected {len(columns)}")
-            yield [_cell(value, pg_type) for value, (_, pg_type) in zip(row, columns)]
 
 
 def warehouse_load_demo(
@@ -161,34 +140,41 @@ def warehouse_load_demo(
         if not (csv_dir / f"{table}.csv").is_file():
             raise FileNotFoundError(f"missing demo CSV {csv_dir / f'{table}.csv'}")
 
+    from integrations.warehouse.importer import WarehouseImportError, import_files_read, import_tables_load_postgres
+
+    try:
+        tables = import_files_read([csv_dir / f"{table}.csv" for table in DEMO_TABLES], column_types=demo_column_types())
+    except WarehouseImportError as exc:
+        raise ValueError(str(exc)) from None
+    with transaction.atomic():
+        try:
+            counts = import_tables_load_postgres(schema=schema, tables=tables, replace_schema=True)
+        except WarehouseImportError as exc:
+            raise ValueError(str(exc)) from None
+        reader_grant(schema=schema, reader_role=reader_role, reader_password=reader_password)
+    logger.info("loaded demo CRM into schema %s: %s", schema, counts)
+    return counts
+
+
+def reader_grant(*, schema: str, reader_role: str, reader_password: str) -> None:
+    """Create (or alter: roles are cluster-wide) ``reader_role`` as a read-only login and grant it
+    ``USAGE`` on ``schema`` and ``SELECT`` on its tables, in the caller's transaction on Django's
+    default connection (see :func:`warehouse_load_demo` for the exact privileges).
+
+    Raises:
+        ValueError: bad identifier or empty password.
+        django.db.Error / psycopg.Error: the database refused a statement.
+    """
+    check_identifier(schema, "schema")
+    check_identifier(reader_role, "reader_role")
+    if not reader_password:
+        raise ValueError("reader_password must not be empty")
     schema_id = pg_sql.Identifier(schema)
     role_id = pg_sql.Identifier(reader_role)
-    counts: dict[str, int] = {}
     with transaction.atomic():
         connection.ensure_connection()
-        raw = connection.connection  # psycopg connection, in the atomic block's transaction
+        raw = connection.connection
         with raw.cursor() as cur:
-            cur.execute(pg_sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema_id))
-            cur.execute(pg_sql.SQL("CREATE SCHEMA {}").format(schema_id))
-            for table, columns in DEMO_TABLES.items():
-                table_id = pg_sql.Identifier(schema, table)
-                column_ids = [pg_sql.Identifier(name) for name, _ in columns]
-                ddl = pg_sql.SQL("CREATE TABLE {} ({})").format(
-                    table_id,
-                    pg_sql.SQL(", ").join(
-                        pg_sql.SQL("{} {}").format(pg_sql.Identifier(name), pg_sql.SQL(pg_type))
-                        for name, pg_type in columns
-                    ),
-                )
-                cur.execute(ddl)
-                copy_sql = pg_sql.SQL("COPY {} ({}) FROM STDIN").format(table_id, pg_sql.SQL(", ").join(column_ids))
-                n = 0
-                with cur.copy(copy_sql) as copy:
-                    for row in _read_rows(csv_dir / f"{table}.csv", columns):
-                        copy.write_row(row)
-                        n += 1
-                counts[table] = n
-
             login_role_upsert(raw, cur, role=reader_role, password=reader_password)
             cur.execute(pg_sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role_id))
             cur.execute(pg_sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role_id))
@@ -205,8 +191,6 @@ def warehouse_load_demo(
                     "run REVOKE CREATE ON SCHEMA public FROM PUBLIC to close that",
                     reader_role,
                 )
-    logger.info("loaded demo CRM into schema %s: %s", schema, counts)
-    return counts
 
 
 def warehouse_drop(*, schema: str, reader_role: str) -> None:
