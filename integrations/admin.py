@@ -19,10 +19,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from integrations.connector_checks import CheckResult, connector_check, slack_credential_hints
+from integrations.health import connector_health_label
 from integrations.forms import SECRET_NOT_SET, SECRET_SET, SPECS, ConnectorForm, ConnectorSpec, connector_form_class, spec_for, stored_secret_keys
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.services import credential_save
@@ -35,13 +37,16 @@ def _report(request: HttpRequest, credential: ConnectorCredential, result: Check
     for hint in result.hints:
         messages.warning(request, f"{credential}: {hint}")
 
+# Read-only lifecycle fields on the change page (integrations.health, integrations.rotation).
+HEALTH_FIELDS = ["health_status", "last_success_at", "last_error", "last_error_at", "consecutive_failures", "rotation_status"]
+
 
 @admin.register(ConnectorCredential)
 class ConnectorCredentialAdmin(TenantScopedAdmin):
     """Per-kind connector forms (see the module docstring). Secret values are never rendered."""
 
     change_roles = ROLES_THAT_CONFIGURE
-    list_display = ["__str__", "tenant", "kind", "name", "secret_status", "updated_at"]
+    list_display = ["__str__", "tenant", "kind", "name", "secret_status", "health_status", "updated_at"]
     list_filter = ["kind", "tenant"]
     actions = ["test_connection"]
     change_form_template = "admin/integrations/connectorcredential/change_form.html"
@@ -101,7 +106,7 @@ class ConnectorCredentialAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        fields = ["tenant", "kind", "secret_status"]
+        fields = ["tenant", "kind", "secret_status", *HEALTH_FIELDS]
         if obj.kind == ConnectorKind.SLACK:
             fields.append("events_endpoint")
         if self._spec(obj) is None:
@@ -119,6 +124,16 @@ class ConnectorCredentialAdmin(TenantScopedAdmin):
         keys = [s.key for s in spec.secrets] if spec else sorted(stored)
         labels = {s.key: s.label for s in spec.secrets} if spec else {}
         return "; ".join(f"{labels.get(k, k)}: {SECRET_SET if k in stored else SECRET_NOT_SET}" for k in keys) or "none"
+
+    @admin.display(description="Health")
+    def health_status(self, obj: ConnectorCredential) -> str:
+        return connector_health_label(obj)
+
+    @admin.display(description="Previous secrets (rotation)")
+    def rotation_status(self, obj: ConnectorCredential) -> str:
+        if obj.previous_secret_token and obj.previous_valid_until and obj.previous_valid_until > timezone.now():
+            return f"also accepted until {timezone.localtime(obj.previous_valid_until):%Y-%m-%d %H:%M %Z}"
+        return "none"
 
     @admin.display(description="Events endpoint")
     def events_endpoint(self, obj: ConnectorCredential) -> str:

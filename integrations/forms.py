@@ -106,7 +106,24 @@ def _slack_fields() -> dict[str, forms.Field]:
 
 
 def _web_search_fields() -> dict[str, forms.Field]:
-    return {"base_url": _optional_url("API base URL", "Blank: the Brave Search API (https://api.search.brave.com/res/v1/).")}
+    # Read by integrations.web_search.client (provider, base_url, timeout_seconds) and .tavily.
+    return {
+        "provider": forms.ChoiceField(
+            label="Provider", required=False, choices=[("", "Brave Search (default)"), ("brave", "Brave Search"), ("tavily", "Tavily")],
+        ),
+        "base_url": _optional_url(
+            "API base URL", "Blank: the provider's own (Brave https://api.search.brave.com/res/v1/, Tavily https://api.tavily.com/)."
+        ),
+        "search_depth": forms.ChoiceField(
+            label="Search depth (Tavily)", required=False, choices=[("", "basic (default)"), ("basic", "basic"), ("advanced", "advanced")],
+            help_text="Tavily only: advanced costs 2 credits a search.",
+        ),
+        "topic": forms.ChoiceField(
+            label="Topic (Tavily)", required=False, choices=[("", "general (default)"), ("general", "general"), ("news", "news")],
+            help_text="Tavily only: news results carry their publication dates.",
+        ),
+        "timeout_seconds": forms.FloatField(label="Timeout (seconds)", required=False, min_value=0.1, max_value=60, help_text="Per request; blank: 10."),
+    }
 
 
 def _salesforce_fields() -> dict[str, forms.Field]:
@@ -160,7 +177,7 @@ SPECS: dict[str, ConnectorSpec] = {
             description="Print the app manifest with manage.py slack_manifest --tenant SLUG --host HOST.",
         ),
         ConnectorSpec(
-            "web_search", ConnectorKind.WEB_SEARCH, "Web search (Brave Search API)", _web_search_fields,
+            "web_search", ConnectorKind.WEB_SEARCH, "Web search (Brave Search or Tavily)", _web_search_fields,
             (SecretSpec("api_key", "API key", required=True),),
         ),
         ConnectorSpec(

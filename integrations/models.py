@@ -33,6 +33,14 @@ class ConnectorCredential(TenantOwnedModel):
     secret_token = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Credential lifecycle (integrations.rotation, integrations.health): the secrets replaced by the
+    # last rotation, accepted until previous_valid_until; and the outcome of the last calls.
+    previous_secret_token = models.TextField(blank=True, default="", editable=False)
+    previous_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, default="", editable=False)  # redacted: no secret value
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta(TenantOwnedModel.Meta):
         constraints = [models.UniqueConstraint(fields=["tenant", "kind", "name"], name="uniq_credential")]

@@ -21,6 +21,7 @@ must not take every web process out of the load balancer):
   3 s; in Redis with the Redis broker, else in the ``django_q`` cache, the ``revops_cache``
   database table: either way shared by every machine). ``READYZ_REQUIRE_WORKER=1`` makes "none
   alive" a reason (default off).
+- ``connectors``: tenants' connectors marked unhealthy (:func:`_check_connectors`); never a reason.
 
 Public answer: ``{"status": "ready"|"not_ready", "reasons": [<short code>, ...]}`` with codes
 ``database_unreachable``, ``migrations_unapplied``, ``<check>_check_failed``, ``queue_stale``,
@@ -101,8 +102,8 @@ def readiness(alias: str | None = None) -> tuple[dict[str, Any], int]:
         reasons.append("database_unreachable")
         _discard(connection)
     else:
-        required = {"migrations": True, "queue": bool(settings.READYZ_MAX_QUEUE_AGE_SECONDS), "workers": settings.READYZ_REQUIRE_WORKER}
-        for name, check in (("migrations", _check_migrations), ("queue", _check_queue), ("workers", _check_workers)):
+        required = {"migrations": True, "queue": bool(settings.READYZ_MAX_QUEUE_AGE_SECONDS), "workers": settings.READYZ_REQUIRE_WORKER, "connectors": False}
+        for name, check in (("migrations", _check_migrations), ("queue", _check_queue), ("workers", _check_workers), ("connectors", _check_connectors)):
             try:
                 checks[name] = check(connection, reasons)
             except Exception as exc:  # a probe must answer JSON whatever happens
@@ -220,6 +221,17 @@ def _check_workers(connection, reasons: list[str]) -> dict[str, Any]:
         logger.warning("readiness: no django-q2 worker cluster has reported a heartbeat in the last 3 s")
         reasons.append("no_worker")
     return {"ok": bool(clusters) or not required, "required": required, "clusters": clusters}
+
+
+def _check_connectors(connection, reasons: list[str]) -> dict[str, Any]:
+    """Tenants' connectors that failed ``CONNECTOR_UNHEALTHY_AFTER_FAILURES`` times in a row
+    (:func:`integrations.health.connectors_unhealthy`: tenant slug, kind, name, counts and times,
+    no error text, no secret). Reported only: one tenant's broken connector must not take every
+    web process out of the load balancer."""
+    from integrations.health import connectors_unhealthy
+
+    unhealthy = connectors_unhealthy(connection.alias)
+    return {"ok": not unhealthy, "required": False, "unhealthy": unhealthy}
 
 
 def _age(now, then) -> float | None:

@@ -266,6 +266,8 @@ CACHES = {
 READYZ_DATABASE = "default"
 READYZ_MAX_QUEUE_AGE_SECONDS = env_int("READYZ_MAX_QUEUE_AGE_SECONDS", 0, minimum=0)  # 0: report only
 READYZ_REQUIRE_WORKER = env_bool("READYZ_REQUIRE_WORKER", False)
+# A connector that fails this many calls in a row is marked unhealthy (admin, /readyz): integrations/health.py.
+CONNECTOR_UNHEALTHY_AFTER_FAILURES = env_int("CONNECTOR_UNHEALTHY_AFTER_FAILURES", 5, minimum=1)
 
 ACTIONS_MAX_ATTEMPTS = env_int("ACTIONS_MAX_ATTEMPTS", 8, minimum=1)
 ACTIONS_RETRY_BASE_SECONDS = env_float("ACTIONS_RETRY_BASE_SECONDS", 1.0, minimum=0.0)

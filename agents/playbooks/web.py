@@ -20,6 +20,6 @@ def answer(ctx: RunContext, query: str) -> SpecialistAnswer:
         hits, ref = ctx.web_search(terms, agent=AGENT)
     except ToolError as exc:
         return SpecialistAnswer(AGENT, render_answer("web_research", {"terms": terms, "error": str(exc)}))
-    shown = [{"title": h.title, "url": h.url, "snippet": h.snippet[:240]} for h in hits]
+    shown = [{"title": h.title, "url": h.url, "snippet": h.snippet[:240], "published": h.published} for h in hits]
     markdown = render_answer("web_research", {"terms": terms, "ref": ref, "hits": shown})
     return SpecialistAnswer(AGENT, markdown, {"web_query": terms} if hits else {})

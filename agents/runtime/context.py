@@ -388,7 +388,8 @@ class RunContext:
             output={"results": [h.__dict__ for h in hits]},
             duration_ms=(time.monotonic() - started) * 1000,
         )
-        self.citations.append({"ref": ref, "type": "web", "query": query, "urls": [h.url for h in hits], "step": step.position})
+        pages = [{"url": h.url, "title": h.title, "published": h.published} for h in hits]  # published: YYYY-MM-DD or ""
+        self.citations.append({"ref": ref, "type": "web", "query": query, "urls": [h.url for h in hits], "pages": pages, "step": step.position})
         self.sources.add([h.snippet for h in hits])
         return hits, ref
 

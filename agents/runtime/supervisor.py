@@ -245,5 +245,6 @@ def render_sources(citations: list[dict], body: str | None = None) -> str:
             heading = f" › {section}" if section else ""
             lines.append(f"[{c['ref']}] knowledge base: {c['title']} v{c['version']}{heading}")
         elif c["type"] == "web":
-            lines.append(f"[{c['ref']}] web search: “{c['query']}”")
+            pages = "; ".join(p["url"] + (f" ({p['published']})" if p.get("published") else "") for p in c.get("pages") or [])
+            lines.append(f"[{c['ref']}] web search: “{c['query']}”" + (f": {pages}" if pages else ""))
     return "\n".join(lines)

@@ -72,7 +72,7 @@ def slack_endpoint_get(*, tenant_slug: str) -> SlackEndpoint | None:
         credential = (
             ConnectorCredential.objects.unscoped()  # by primary key, of the tenant found above
             .filter(pk=credential_id, tenant_id=tenant_id)
-            .only("pk", "config", "secret_token", "updated_at")
+            .only("pk", "config", "secret_token", "updated_at", "previous_secret_token", "previous_valid_until")
             .first()
         )
         if credential is None:  # deleted meanwhile
@@ -136,7 +136,7 @@ def slack_request_verify(request: HttpRequest, tenant_slug: str, *, what: str) -
     endpoint = slack_endpoint_get(tenant_slug=tenant_slug)
     if endpoint is None:
         return slack_text_response(404, "Not found")
-    if not slack_signature_valid(endpoint.app.signing_secret, body, request):
+    if not any(slack_signature_valid(secret, body, request) for secret in endpoint.app.signing_secrets()):
         logger.warning("slack %s for tenant %s: invalid or stale signature", what, tenant_slug[:64])
         return slack_text_response(401, "Invalid signature")
     return endpoint, body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -23,6 +24,7 @@ from integrations.forms import (
     validate_name,
 )
 from integrations.models import ConnectorCredential, ConnectorKind
+from integrations.rotation import DEFAULT_GRACE, RotationError, credential_previous_clear, credential_rotate
 from integrations.services import credential_save
 from tenants.models import Tenant
 
@@ -84,10 +86,12 @@ def _read_secret(arg: str, spec: ConnectorSpec, stdin_used: list[bool]) -> tuple
 class Command(BaseCommand):
     help = (
         "Create or change a tenant's connector: connector_set --tenant SLUG --kind KIND [--name NAME] "
-        "[--config-json JSON] [--secret KEY=@FILE | KEY=-] ... [--remove-secret KEY]. Kinds: "
+        "[--config-json JSON] [--secret KEY=@FILE | KEY=-] ... [--remove-secret KEY] [--rotate [--grace-minutes N]]. Kinds: "
         + ", ".join(SPECS)
         + ". The config is validated per kind and replaces the stored one (omitted: kept). Secrets are read "
-        "from a file or stdin only, never from an argument; keys not given keep their stored value."
+        "from a file or stdin only, never from an argument; keys not given keep their stored value. With --rotate "
+        "the replaced secrets stay valid for --grace-minutes (default 60) where the provider allows two "
+        "(Slack signing secret); a new secret without --rotate ends any earlier window at once."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -97,6 +101,11 @@ class Command(BaseCommand):
         parser.add_argument("--config-json", help="the non-secret settings as a JSON object")
         parser.add_argument("--secret", action="append", default=[], metavar="KEY=@FILE|KEY=-", help="a secret from a file or stdin")
         parser.add_argument("--remove-secret", action="append", default=[], metavar="KEY", help="remove a stored secret")
+        parser.add_argument("--rotate", action="store_true", help="keep the replaced secrets valid for the grace period")
+        parser.add_argument(
+            "--grace-minutes", type=int, default=None, metavar="N",
+            help=f"with --rotate: minutes the replaced secrets stay valid (default {int(DEFAULT_GRACE.total_seconds() // 60)}, at most 10080)",
+        )
 
     def handle(self, *args, **opts) -> None:
         tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
@@ -141,8 +150,18 @@ class Command(BaseCommand):
         missing = [s.key for s in missing_required_secrets(spec, stored=stored, updates=updates)]
         if missing:
             raise CommandError(f"{spec.key} needs the secret(s) {', '.join(missing)}: pass --secret {missing[0]}=@FILE")
+        if opts["grace_minutes"] is not None and not opts["rotate"]:
+            raise CommandError("--grace-minutes needs --rotate")
         try:
-            row = credential_save(tenant=tenant, kind=spec.kind, name=name, config=config, secret_updates=updates)
+            if opts["rotate"]:
+                grace = DEFAULT_GRACE if opts["grace_minutes"] is None else timedelta(minutes=opts["grace_minutes"])
+                row = credential_rotate(tenant=tenant, kind=spec.kind, name=name, config=config, secret_updates=updates, grace=grace)
+            else:
+                row = credential_save(tenant=tenant, kind=spec.kind, name=name, config=config, secret_updates=updates)
+                if any(updates.values()):
+                    credential_previous_clear(tenant=tenant, credential_id=row.pk)
+        except RotationError as exc:
+            raise CommandError(f"--rotate: {exc}") from None
         except SecretDecryptError:
             raise CommandError("the stored secrets cannot be decrypted with the configured keys") from None
         state = ", ".join(f"{s.key} {'set' if s.key in after else 'not set'}" for s in spec.secrets) or "none"
@@ -150,6 +169,8 @@ class Command(BaseCommand):
             f"{'changed' if existing else 'created'} {spec.key} connector {name!r} for tenant {tenant.slug}: "
             f"config keys {', '.join(sorted(config)) or 'none'}; secrets: {state}"
         )
+        if opts["rotate"] and row.previous_valid_until:
+            self.stdout.write(f"rotated: the replaced secrets stay valid until {row.previous_valid_until.isoformat(timespec='seconds')}")
         if row.kind == ConnectorKind.SLACK:
             for hint in slack_credential_hints(credential=row):
                 self.stdout.write(f"hint: {hint}")
