@@ -95,9 +95,11 @@ def analysis_schedule_sync(*, schedule: AnalysisSchedule) -> Schedule | None:
             "cron": expression,
             "repeats": -1,
             "intended_date_kwarg": INTENDED_KWARG,
-            "next_run": next_fire(expression, zone, after=timezone.now()),
         },
     )
+    # Schedule.save() sets next_run from the cron read in UTC when it creates the row: ours wins.
+    row.next_run = next_fire(expression, zone, after=timezone.now())
+    Schedule.objects.filter(pk=row.pk).update(next_run=row.next_run)
     return row
 
 
