@@ -267,3 +267,16 @@ def test_schedule_fires_in_a_real_worker_and_posts_the_brief_once(demo_warehouse
     assert Run.objects.unscoped().filter(tenant=tenant, channel="schedule").count() == 1
     # The row moved to tomorrow's firing time in the tenant's time zone.
     assert Schedule.objects.get(name=schedule.q_schedule_name).next_run > timezone.now() + dt.timedelta(hours=23)
+
+
+def test_the_brief_eval_file_passes_offline(demo):
+    """``manage.py eval --tenant demo agents/evals/brief.yaml`` in-process: >= 95% routing and answers."""
+    from agents.evaluation import eval_load, eval_run, eval_summary
+
+    data = eval_load(ROOT / "agents" / "evals" / "brief.yaml")
+    assert len(data["questions"]) >= 6
+    rows = eval_run(tenant=demo.tenant, data=data)
+    summary = eval_summary(rows)
+    failed = [(r.question, r.route, r.missing) for r in rows if not (r.route_ok and r.answer_ok)]
+    assert summary.routing_accuracy >= 0.95 and summary.answer_accuracy >= 0.95, failed
+    assert max(r.latency_ms for r in rows) < 5000
