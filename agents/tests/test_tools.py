@@ -46,8 +46,8 @@ def test_safe_sql_gets_a_limit_and_a_citation(ctx):
 
 
 def test_rules_come_from_kb_and_are_cited(ctx):
-    params = ctx.rules("deal_health", agent="deal_analysis")
-    assert params["bands"][0] == {"min": 90, "label": "Excellent"}
+    params = ctx.rules("deal_health", agent="deal_analysis")  # typed: knowledge.validation.DealHealthRules
+    assert (params.bands[0].min, params.bands[0].label) == (90, "Excellent")
     assert ctx.citations[-1]["title"] == "Deal health score"
 
 
