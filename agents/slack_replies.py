@@ -16,6 +16,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from agents.models import Run, RunStatus
 from integrations.slack.blocks import SlackMessage, answer_messages, answered_below_message, progress_message
+from integrations.health import connector_record_for_kind
+from integrations.models import ConnectorKind
 from integrations.slack.client import slack_client
 from integrations.slack.selectors import SlackApp, slack_app_get
 
@@ -41,11 +43,14 @@ def _call(run: Run, app: SlackApp, method: str, **kwargs) -> dict | None:
     except SlackApiError as exc:
         # Only Slack's error code: the response object carries request details we do not log.
         logger.warning("run %s: Slack %s failed: %s", run.tracking_id, method, exc.response.get("error"))
+        connector_record_for_kind(kind=ConnectorKind.SLACK, ok=False, error=f"Slack {method} failed: {exc.response.get('error')}")
     except (SlackClientError, OSError) as exc:
         logger.warning("run %s: Slack unreachable: %s", run.tracking_id, type(exc).__name__)
+        connector_record_for_kind(kind=ConnectorKind.SLACK, ok=False, error=f"Slack unreachable: {type(exc).__name__}")
     except Exception as exc:  # the worker must never die on a reply
         logger.error("run %s: Slack %s failed: %s", run.tracking_id, method, type(exc).__name__)
     else:
+        connector_record_for_kind(kind=ConnectorKind.SLACK, ok=True)
         return response.data if isinstance(response.data, dict) else {}
     return None
 

@@ -125,3 +125,16 @@ def connectors_unhealthy(using: str = "default") -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def connector_record_for_kind(*, kind: str, ok: bool, error: str = "") -> None:
+    """:func:`connector_record` for the current tenant's credential of ``kind`` (the first by id,
+    the one :func:`integrations.selectors.credential_get` and the kind's selectors use), for call
+    sites that hold a connection value rather than the row (Slack replies, Salesforce updates).
+    Does nothing when the tenant has no such credential. Raises ``TenantNotSet`` without a tenant
+    in context."""
+    from integrations.selectors import credential_get
+
+    credential = credential_get(kind=kind)
+    if credential is not None:
+        connector_record(credential, ok=ok, error=error)

@@ -29,6 +29,8 @@ from actions.models import Action, ActionKind
 from integrations.outbound import outbound_check
 from actions.selectors import action_policy_get
 from integrations.salesforce.client import salesforce_client
+from integrations.health import connector_record_for_kind
+from integrations.models import ConnectorKind
 from integrations.salesforce.selectors import SalesforceNotConfigured, salesforce_connection_get
 from revops.lib.urls import UnsafeURL
 
@@ -95,6 +97,7 @@ class CrmUpdateHandler(Handler):
             before = {name: current.get(name) for name in fields}
             status_code = sobject.update(payload["record_id"], fields)
         except SalesforceExpiredSession:
+            connector_record_for_kind(kind=ConnectorKind.SALESFORCE, ok=False, error="Salesforce refused the access token (expired or revoked)")
             raise PermanentError("Salesforce refused the access token (expired or revoked); update the credential") from None
         except SalesforceResourceNotFound:
             raise PermanentError(f"{payload['object']} {payload['record_id']} does not exist in Salesforce") from None
@@ -107,10 +110,13 @@ class CrmUpdateHandler(Handler):
             raise PermanentError(f"Salesforce refused the request: {code or 'forbidden'}") from None
         except SalesforceGeneralError as exc:
             if exc.status == 429 or exc.status >= 500:
+                connector_record_for_kind(kind=ConnectorKind.SALESFORCE, ok=False, error=f"Salesforce answered HTTP {exc.status}")
                 raise RetryableError(f"Salesforce answered HTTP {exc.status}") from None
             raise PermanentError(f"Salesforce answered HTTP {exc.status}: {_sf_error_code(exc)}") from None
         except SalesforceError as exc:
             raise PermanentError(f"Salesforce answered HTTP {exc.status}") from None
         except requests.RequestException as exc:
+            connector_record_for_kind(kind=ConnectorKind.SALESFORCE, ok=False, error=f"Salesforce unreachable: {type(exc).__name__}")
             raise RetryableError(f"Salesforce unreachable: {type(exc).__name__}") from None
+        connector_record_for_kind(kind=ConnectorKind.SALESFORCE, ok=True)
         return {"object": payload["object"], "record_id": payload["record_id"], "before": before, "after": fields, "status_code": status_code}
