@@ -4,6 +4,7 @@ request shape, hits with dates and URLs in the run's answer and sources, and eve
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -209,3 +210,55 @@ def test_the_tavily_base_url_passes_the_outbound_guard(world_a):
     with tenant_context(world_a.tenant), pytest.raises(WebSearchUnavailable, match="web search URL refused: .*non-public address"):
         web_search(query="acme")
     assert _credential(world_a).consecutive_failures == 0  # our guard, not the provider's failure
+
+
+# --- configuration and the Brave provider's dates ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_provider_is_chosen_and_validated_in_connector_set_and_the_admin(client, world_a, tmp_path):
+    from django.core.management import CommandError, call_command
+    from django.urls import reverse
+
+    key = tmp_path / "key"
+    key.write_text(API_KEY)
+    base = ["connector_set", "--tenant", world_a.tenant.slug, "--kind", "web_search", "--secret", f"api_key=@{key}"]
+    call_command(*base, "--config-json", '{"provider": "tavily", "search_depth": "advanced", "topic": "news", "timeout_seconds": 5}', stdout=io.StringIO())
+    assert _credential(world_a).config == {"provider": "tavily", "search_depth": "advanced", "topic": "news", "timeout_seconds": 5.0}
+    for config, message in (('{"provider": "bing"}', "provider: Select a valid choice"), ('{"timeout_seconds": 0}', "timeout_seconds: Ensure this value is greater than or equal to 0.1")):
+        with pytest.raises(CommandError, match=message):
+            call_command(*base, "--config-json", config, stdout=io.StringIO())
+    client.force_login(world_a.owner)
+    form = client.get(reverse("admin:integrations_connectorcredential_add") + "?kind=web_search").content.decode()
+    assert 'name="config_provider"' in form and '<option value="tavily">Tavily</option>' in form and 'name="config_topic"' in form
+
+
+@pytest.mark.django_db
+def test_brave_hits_carry_their_page_age_as_the_date(world_a):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"web": {"results": [
+                {"title": "Dated", "url": "https://news.example/a", "description": "d", "page_age": "2026-03-02T11:00:00", "age": "March 2, 2026"},
+                {"title": "Relative age only", "url": "https://news.example/b", "description": "r", "age": "2 days ago"},
+            ]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        credential_set(
+            tenant=world_a.tenant, kind="web_search",
+            config={"base_url": f"http://127.0.0.1:{server.server_address[1]}/res/v1/"}, secrets={"api_key": "brave-key-123456"},
+        )
+        with tenant_context(world_a.tenant):
+            hits = web_search(query="acme")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(h.url, h.published) for h in hits] == [("https://news.example/a", "2026-03-02"), ("https://news.example/b", "")]
