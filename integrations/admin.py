@@ -224,3 +224,5 @@ class ConnectorCredentialAdmin(TenantScopedAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_test_connection"] = bool(obj is not None and obj.pk and self.has_change_permission(request, obj))
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+import integrations.salesforce.admin  # noqa: E402,F401  (registers the read-only SyncState admin)

@@ -73,3 +73,46 @@ class SlackEvent(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class SyncSource(models.TextChoices):
+    SALESFORCE = "salesforce", "Salesforce"
+    GONG = "gong", "Gong"
+
+
+class SyncStatus(models.TextChoices):
+    NEVER = "never", "Never run"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class SyncState(TenantOwnedModel):
+    """Progress of one incremental sync stream (a Salesforce object, Gong calls) into the
+    tenant's warehouse schema: the watermark of the last committed batch and the last run.
+
+    ``watermark`` is the greatest ``SystemModstamp`` (Salesforce) or call start time (Gong) of
+    the rows committed so far: it moves in the same database transaction as each batch, so a
+    failed run resumes from the last committed batch. ``rows_upserted`` / ``rows_deleted``
+    count the last run's inserted-or-changed and deleted rows; ``last_error`` is a message safe
+    to show (never a secret). Written by ``integrations.salesforce.sync`` and
+    ``integrations.gong.sync`` only.
+    """
+
+    source = models.CharField(max_length=16, choices=SyncSource.choices)
+    stream = models.CharField(max_length=64)  # Salesforce object API name, or "calls"
+    table = models.CharField(max_length=63, blank=True, default="")
+    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)
+    watermark = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    rows_upserted = models.PositiveIntegerField(default=0)
+    rows_deleted = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "source", "stream"], name="uniq_sync_state")]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.stream}: {self.status}"

@@ -5,6 +5,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from integrations.models import SlackEvent
+from integrations.salesforce.services import salesforce_sync_run
+from tenants.models import Tenant
 
 SLACK_EVENT_KEEP = timedelta(days=2)  # Slack stops retrying an event about an hour after the first attempt
 
@@ -16,3 +18,15 @@ def slack_events_purge(*, older_than: timedelta = SLACK_EVENT_KEEP) -> int:
     cutoff = timezone.now() - older_than
     deleted, _ = SlackEvent.objects.unscoped().filter(received_at__lt=cutoff).delete()  # all tenants: maintenance
     return deleted
+
+
+def salesforce_sync_tenant(tenant_id: int, full: bool = False) -> dict:
+    """Sync one tenant's Salesforce objects into its warehouse (django-q2; schedule it per
+    tenant). Safe to retry: the watermark only moves with committed batches and a running
+    stream is claimed with a conditional UPDATE. Returns ``{"ok", "error", "objects": {name:
+    [upserted, deleted]}}``; a Salesforce or credential failure is recorded on the sync state,
+    not raised."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    report, offer = salesforce_sync_run(tenant=tenant, full=bool(full))
+    return {"ok": report.ok, "error": report.error, "objects": {o.object: [o.upserted, o.deleted] for o in report.objects},
+            "model": offer.action if offer else None}
