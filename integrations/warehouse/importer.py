@@ -14,7 +14,7 @@ and the demo loader (:func:`integrations.warehouse.loader.warehouse_load_demo`).
 
 **Type inference** (CSV; Parquet files carry their own types). An empty field is NULL. A column's
 type is the first of ``boolean`` (true/false/yes/no, any case), ``integer`` (``-12``; a number
-with a leading zero such as ``007`` stays text: it is a code), ``decimal`` (``1223.72``,
+with a leading zero such as ``007`` stays text: it is a code; so for decimals), ``decimal`` (``1223.72``,
 ``-0.5``), ``date`` (``M/D/YYYY`` as the demo CSVs write it, or ISO ``YYYY-MM-DD``) and
 ``timestamp`` (ISO ``YYYY-MM-DD HH:MM[:SS[.ffffff]]``, ``T`` allowed) that every non-empty value
 matches; otherwise ``text``. When at least :data:`TYPED_SHARE` (98%) of at least
@@ -57,7 +57,7 @@ MAX_ERRORS = 20  # bad-row messages reported per import (the rest are counted)
 PREVIEW_ROWS = 5
 
 _INT = re.compile(r"^[+-]?(0|[1-9][0-9]*)$")
-_DEC = re.compile(r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)$")
+_DEC = re.compile(r"^[+-]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)$")
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _ISO_TS = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$")
@@ -103,7 +103,7 @@ class ImportColumn:
     def postgres_type(self, values: Sequence[Any] = ()) -> str:
         """The PostgreSQL column type (see the module notes)."""
         if self.type == "integer":
-            fits32 = all(v is None or _INT32[0] <= v <= _INT32[1] for v in values)
+            fits32 = all(not isinstance(v, int) or _INT32[0] <= v <= _INT32[1] for v in values)
             return "integer" if fits32 else "bigint"
         return {"decimal": "numeric", "double": "double precision", "boolean": "boolean", "date": "date",
                 "timestamp": "timestamp", "text": "text"}[self.type]
@@ -402,7 +402,10 @@ def _read_csv(path: Path, name: str, fixed: Sequence[tuple[str, str]] | None, er
             try:
                 out.append(_parse(value, kind))
             except ValueError:
-                errors.append(f"{label} row {row_no}: {col} {value!r} {_EXPECTED.get(kind, 'is not valid')}")
+                expected = _EXPECTED.get(kind, "is not valid")
+                if kind == "integer" and not _DEC.match(value.strip()):
+                    expected = "is not a number"
+                errors.append(f"{label} row {row_no}: {col} {value!r} {expected}")
                 bad = True
                 out.append(None)
         if not bad:
@@ -702,6 +705,14 @@ def warehouse_import(
     return report
 
 
+def preview_cell(value: Any, width: int = 40) -> str:
+    """One value as shown in a preview: empty for NULL, one line, at most ``width`` characters."""
+    if value is None:
+        return ""
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def import_report_text(report: ImportReport, *, tenant_slug: str, preview_rows: int = PREVIEW_ROWS) -> str:
     """The report as plain text for the command and the admin page: per table its columns with
     types, the first rows, the row count; then where it went and the next step."""
@@ -710,7 +721,7 @@ def import_report_text(report: ImportReport, *, tenant_slug: str, preview_rows: 
         out.write(f"{t.path.name} -> table {report.schema}.{t.name}: {t.row_count} row(s)\n")
         out.write("  columns: " + ", ".join(f"{c.name} {c.type}" for c in t.columns) + "\n")
         for row in t.preview(preview_rows):
-            out.write("  | " + " | ".join("" if v is None else str(v) for v in row) + "\n")
+            out.write("  | " + " | ".join(preview_cell(v) for v in row) + "\n")
     if report.dry_run:
         out.write(f"Dry run: nothing was written (engine {report.engine}, {report.location}).\n")
     else:
