@@ -59,6 +59,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from integrations.health import connector_record
 from integrations.models import ConnectorCredential, ConnectorKind, SyncSource, SyncState, SyncStatus
 from integrations.salesforce.auth import (
     SalesforceAuthError,
@@ -81,7 +82,12 @@ REQUEST_ATTEMPTS = 3
 
 
 class SalesforceSyncError(Exception):
-    """The sync could not finish; the message says why and never holds a secret."""
+    """The sync could not finish; the message says why and never holds a secret. ``connector``
+    is False when the fault is on our side (the warehouse), not Salesforce's or the credential's."""
+
+    def __init__(self, message: str, *, connector: bool = True):
+        super().__init__(message)
+        self.connector = connector
 
 
 @dataclass(frozen=True)
@@ -606,7 +612,7 @@ def _object_sync(reader: SalesforceReader, *, tenant, target: SyncTarget, obj: S
         report.error = f"the {obj.api_name} batch could not be written to schema {target.schema} ({type(exc).__name__})"
         logger.exception("salesforce sync of %s failed for tenant %s", obj.api_name, tenant.slug)
         sync_state_fail(state, report.error)
-        raise SalesforceSyncError(report.error) from exc
+        raise SalesforceSyncError(report.error, connector=False) from exc
     now = timezone.now()
     SyncState.objects.for_tenant(tenant).filter(pk=state.pk).update(
         status=SyncStatus.SUCCEEDED, last_success_at=now, last_error="", rows_upserted=report.upserted, rows_deleted=report.deleted,
@@ -649,6 +655,9 @@ def salesforce_sync(*, tenant, full: bool = False, objects: Iterable[str] | None
     except SalesforceSyncError as exc:
         report.error = str(exc)
         _fail_all(tenant, chosen, report.error)
+        credential = ConnectorCredential.objects.for_tenant(tenant).filter(kind=ConnectorKind.SALESFORCE).order_by("pk").first()
+        if credential is not None:
+            _connector_record(tenant, credential.pk, ok=False, error=report.error)
         return report
     for name in chosen:
         obj = SYNC_OBJECTS_BY_NAME[name]
@@ -657,12 +666,23 @@ def salesforce_sync(*, tenant, full: bool = False, objects: Iterable[str] | None
         except SalesforceSyncError as exc:
             report.objects.append(ObjectReport(obj.api_name, obj.table, error=str(exc)))
             report.error = f"{obj.api_name}: {exc}"
+            if exc.connector:
+                _connector_record(tenant, reader.oauth.credential_id, ok=False, error=report.error)
             break
+    else:
+        _connector_record(tenant, reader.oauth.credential_id, ok=True)
     logger.info(
         "salesforce sync for tenant %s: %s", tenant.slug,
         ", ".join(f"{o.object} +{o.upserted}/-{o.deleted}" + (" failed" if o.error else "") for o in report.objects),
     )
     return report
+
+
+def _connector_record(tenant, credential_id: int, *, ok: bool, error: str = "") -> None:
+    """The connector's health (last success / last error, failures in a row) after a run."""
+    credential = ConnectorCredential.objects.for_tenant(tenant).filter(pk=credential_id).first()
+    if credential is not None:
+        connector_record(credential, ok=ok, error=error)
 
 
 def _fail_all(tenant, names: list[str], message: str) -> SyncReport:

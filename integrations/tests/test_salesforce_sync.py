@@ -263,6 +263,8 @@ def test_wrong_credentials_are_a_clear_error_on_the_sync_state(fake_sf, made_sch
     assert "refused the connector's credentials" in report.error and "invalid_grant" in report.error
     assert "not-the-token" not in report.error and fake_sf.client_secret not in report.error
     assert "invalid_grant" in _failed(tenant).last_error
+    connector = ConnectorCredential.objects.for_tenant(tenant).get(kind="salesforce")
+    assert "invalid_grant" in connector.last_error and connector.consecutive_failures == 1  # shown on the connector too
     with pytest.raises(CommandError, match="refused the connector's credentials"):
         call_command("salesforce_sync", "--tenant", "sfwrong", "--object", "Account")
 
@@ -298,6 +300,7 @@ def test_bad_responses_are_clear_errors(fake_sf, made_schemas, plan, message):
     made_schemas.append(report.schema)
     assert not report.ok and message in report.error, report.error
     assert message in _failed(tenant).last_error
+    assert message in ConnectorCredential.objects.for_tenant(tenant).get(kind="salesforce").last_error
     assert _count(report.schema, "sf_account") == 0
 
 
@@ -377,3 +380,23 @@ def test_admin_another_tenants_sync_state_is_a_404(client, world_a, world_b, fai
     client.force_login(world_b.owner)
     assert client.get(reverse("admin:integrations_syncstate_change", args=[failed_state.pk])).status_code == 404
     assert "API request limit" not in client.get(reverse("admin:integrations_syncstate_changelist")).content.decode()
+
+
+def test_jwt_bearer_flow(fake_sf, made_schemas):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fake_sf.jwt_public_key = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    fake_sf.seed({"Account": demo_records()["Account"]})
+    tenant = _tenant("sfjwt", fake_sf)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    credential_set(tenant=tenant, kind="salesforce",
+                   config={"instance_url": fake_sf.instance_url, "login_url": fake_sf.instance_url, "client_id": fake_sf.client_id,
+                           "username": fake_sf.username},
+                   secrets={"private_key": pem})
+    report = salesforce_sync(tenant=tenant, objects=["Account"], retry_wait=0)
+    made_schemas.append(report.schema)
+    assert report.ok, report.error
+    assert fake_sf.token_requests == 1 and report.objects[0].upserted == len(_csv("accounts"))
+    assert ConnectorCredential.objects.for_tenant(tenant).get(kind="salesforce").last_success_at is not None
