@@ -54,6 +54,7 @@ from typing_extensions import Annotated
 
 from knowledge.kinds import DocumentKind
 from knowledge.semantic_model import SemanticModelInvalid, parse_semantic_model
+from knowledge.targets import TargetsInvalid, parse_targets
 
 MEDDPICC = (
     "metrics",
@@ -266,6 +267,8 @@ class DealRisksRules(RuleModel):
     """``rule_set: deal_risks``: ``thresholds`` {warning: integer >= 0 (days or contacts)}."""
 
     thresholds: dict[str, Count] = Field(min_length=1)
+    # Next best action per warning (agents.playbooks.copilot, agents.playbooks.forecast).
+    actions: dict[str, Text] = Field(default_factory=dict)
 
 
 class ChurnRules(RuleModel):
@@ -274,6 +277,13 @@ class ChurnRules(RuleModel):
     segments: list[Text] = Field(default_factory=list)
     weights: dict[str, dict[str, Percent]] = Field(min_length=1)
     bands: list[RiskBand] = Field(min_length=1)
+    # Read by agents.account_signals (which re-validates them with its own model): signal windows
+    # and caps, the usage/contract names in the semantic model, an intervention per top driver,
+    # the expansion score's weights (points out of 100).
+    signals: dict[str, NonNegative] = Field(default_factory=dict)
+    model_names: dict[str, Text] = Field(default_factory=dict)
+    interventions: dict[str, Text] = Field(default_factory=dict)
+    expansion_weights: dict[str, Percent] = Field(default_factory=dict)
 
     @field_validator("bands")
     @classmethod
@@ -326,6 +336,11 @@ class CompetitorsRules(RuleModel):
 
     competitors: list[Text] = Field(min_length=1)
     generic_phrases: list[Text] = Field(default_factory=list)
+    # The deal copilot (agents.playbooks.notes): advice when a competitor is present, the cue
+    # phrases that mark an objection, and objection categories with their keywords.
+    when_present: Text | None = None
+    objection_cues: list[Text] = Field(default_factory=list)
+    objection_categories: dict[str, list[Text]] = Field(default_factory=dict)
 
 
 # --- kinds without a rule_set ---------------------------------------------------------------------
@@ -370,7 +385,20 @@ class SemanticModelRules:
             raise RuleSetInvalid(exc.errors) from None
 
 
-RULE_SETS: dict[str, type[RuleModel] | type[SemanticModelRules]] = {
+class TargetsRules:
+    """``rule_set: targets``: quotas per quarter and team scope, parsed by
+    :func:`knowledge.targets.parse_targets` into a ``TargetsSpec`` (registered like the semantic model)."""
+
+    @staticmethod
+    def parse(params: dict) -> Any:
+        try:
+            return parse_targets(params)
+        except TargetsInvalid as exc:
+            raise RuleSetInvalid(exc.errors) from None
+
+
+RULE_SETS: dict[str, type[RuleModel] | type[SemanticModelRules] | type[TargetsRules]] = {
+    "targets": TargetsRules,
     "deal_stages": DealStagesRules,
     "deal_health": DealHealthRules,
     "deal_risks": DealRisksRules,
@@ -443,8 +471,8 @@ def rule_set_parse(rule_set: str, params: dict) -> Any:
         RuleSetInvalid: ``errors`` lists every problem by key path.
     """
     model = RULE_SETS.get(rule_set, RuleModel)
-    if model is SemanticModelRules:
-        return SemanticModelRules.parse(params)
+    if model in (SemanticModelRules, TargetsRules):
+        return model.parse(params)
     return _validate(model, params)
 
 

@@ -435,6 +435,8 @@ def _plain(params) -> dict:
     ``items()``) or a dict; pydantic models nested in it are dumped back to mappings."""
     if isinstance(params, dict):
         return params
+    if not hasattr(params, "items"):  # a TargetsSpec (knowledge.validation.TargetsRules)
+        return params.model_dump()
     return {k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in params.items()}
 
 

@@ -18,6 +18,8 @@ from knowledge.validation import (
     validate_document_params,
 )
 
+from knowledge.targets import TargetsSpec
+
 DEMO_DOCS = Path(__file__).resolve().parent.parent / "demo_docs"
 
 
@@ -29,9 +31,20 @@ def test_every_demo_rule_set_parses_into_its_model():
     for path in sorted(DEMO_DOCS.glob("*.md")):
         params = split_front_matter(path.read_text())[0]
         rule_set = params.get("rule_set")
-        if rule_set in RULE_SETS and rule_set != "semantic_model":
+        if rule_set == "targets":
+            assert isinstance(rule_set_parse(rule_set, params), TargetsSpec), path.name
+        elif rule_set in RULE_SETS and rule_set != "semantic_model":
             parsed = rule_set_parse(rule_set, params)
             assert isinstance(parsed, RULE_SETS[rule_set]), path.name
+
+
+def test_targets_rule_set_messages_name_the_key_path():
+    params = {"rule_set": "targets", "targets": [{"period": "Q5 2025", "amount": -1}]}
+    with pytest.raises(RuleSetInvalid) as exc:
+        rule_set_parse("targets", params)
+    text = "; ".join(exc.value.errors)
+    assert "targets[0].period" in text or "targets.0.period" in text
+    assert "amount" in text
 
 
 def test_the_typed_model_carries_the_documents_figures():
