@@ -6,7 +6,7 @@
 - ``slack``: ``auth.test`` with the bot token through slack-sdk (``settings.SLACK_API_URL``), plus
   what ``/slack/events/<slug>`` needs (:func:`slack_credential_hints`);
 - ``salesforce``: the REST ``limits`` resource through simple-salesforce;
-- ``web_search``: one query to the provider.
+- ``web_search``: one query to the configured provider (Brave or Tavily), as the agents search.
 
 A check never raises for a failed connection and never returns a traceback: it returns a
 :class:`CheckResult` with the reason in words. Every text it returns has the credential's secret
@@ -18,7 +18,6 @@ from __future__ import annotations
 import urllib.error
 from dataclasses import dataclass, field
 
-import httpx
 import psycopg
 import requests
 from django.conf import settings
@@ -35,7 +34,7 @@ from integrations.salesforce.client import DEFAULT_API_VERSION, salesforce_clien
 from integrations.slack.client import slack_client
 from integrations.warehouse.base import WarehouseUnavailable
 from integrations.warehouse.selectors import warehouse_from_credential, warehouse_location
-from integrations.web_search.client import DEFAULT_BASE_URL, TIMEOUT_SECONDS, search_client
+from integrations.web_search.client import WebSearchUnavailable, web_search_with
 
 TEST_QUERY = "RevOps AI connection test"
 
@@ -208,28 +207,10 @@ def _check_salesforce(credential: ConnectorCredential, config: dict, secrets: di
 
 
 def _check_web_search(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
-    api_key = str(secrets.get("api_key") or "")
-    if not api_key:
+    if not str(secrets.get("api_key") or ""):
         return CheckResult(False, "No API key is stored.")
-    base_url = str(config.get("base_url") or DEFAULT_BASE_URL)
-    refused = _url_refused(credential, base_url)
-    if refused is not None:
-        return refused
-    try:
-        with search_client(base_url=base_url, api_key=api_key) as client:
-            response = client.get("web/search", params={"q": TEST_QUERY, "count": 1})
-    except httpx.TimeoutException:
-        return CheckResult(False, f"The search provider at {base_url} did not answer within {TIMEOUT_SECONDS:.0f} s.")
-    except httpx.HTTPError as exc:
-        return CheckResult(False, f"Cannot reach the search provider at {base_url} ({type(exc).__name__}).")
-    if response.status_code in (401, 403):
-        return CheckResult(False, f"The search provider refused the API key (HTTP {response.status_code}).")
-    if response.status_code == 429:
-        return CheckResult(False, "The search provider is rate limiting this key (HTTP 429); try again later.")
-    if response.status_code != 200:
-        return CheckResult(False, f"The search provider answered HTTP {response.status_code}.")
-    try:
-        results = ((response.json().get("web") or {}).get("results")) or []
-    except (ValueError, AttributeError):
-        return CheckResult(False, "The search provider answered, but not with JSON search results.")
-    return CheckResult(True, f"One query answered with {len(results)} result(s).")
+    try:  # the agents' own path: provider from the config, outbound guard, retries, health recorded
+        hits = web_search_with(credential, query=TEST_QUERY, count=1)
+    except WebSearchUnavailable as exc:
+        return CheckResult(False, f"{exc}.")
+    return CheckResult(True, f"One query answered with {len(hits)} result(s).")

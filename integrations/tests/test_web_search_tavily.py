@@ -262,3 +262,20 @@ def test_brave_hits_carry_their_page_age_as_the_date(world_a):
         server.shutdown()
         server.server_close()
     assert [(h.url, h.published) for h in hits] == [("https://news.example/a", "2026-03-02"), ("https://news.example/b", "")]
+
+
+@pytest.mark.django_db
+def test_test_connection_uses_the_configured_provider(client, world_a, world_b, tavily):
+    from django.urls import reverse
+
+    row = _connect(world_a, tavily)
+    url = reverse("admin:integrations_connectorcredential_test", args=[row.pk])
+    client.force_login(world_a.owner)
+    texts = [str(m) for m in client.post(url, follow=True).context["messages"]]
+    assert any("One query answered with 1 result(s)." in t for t in texts), texts
+    assert tavily.seen[-1]["path"] == "/search" and tavily.seen[-1]["body"]["max_results"] == 1
+    tavily.replies = [(401, {}, b'{"detail": {"error": "Unauthorized"}}', 0.0)]
+    texts = [str(m) for m in client.post(url, follow=True).context["messages"]]
+    assert any("Tavily refused the API key (HTTP 401)" in t for t in texts) and not any(API_KEY in t for t in texts)
+    client.force_login(world_b.owner)
+    assert client.post(url).status_code == 404  # another tenant's connector

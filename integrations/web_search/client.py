@@ -23,14 +23,14 @@ from typing import Any
 import httpx
 
 from integrations.health import connector_record
-from integrations.models import ConnectorKind
+from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.outbound import outbound_allowlist_get, outbound_check
 from integrations.selectors import credential_get
 from integrations.web_search.base import TIMEOUT_SECONDS, SearchHit, WebSearchUnavailable, iso_date, request_json, web_url
 from integrations.web_search.tavily import DEFAULT_TAVILY_URL, tavily_client, tavily_search
 from revops.lib.urls import UnsafeURL
 
-__all__ = ["DEFAULT_BASE_URL", "PROVIDERS", "TIMEOUT_SECONDS", "SearchHit", "WebSearchUnavailable", "search_client", "web_search"]
+__all__ = ["DEFAULT_BASE_URL", "PROVIDERS", "TIMEOUT_SECONDS", "SearchHit", "WebSearchUnavailable", "search_client", "web_search", "web_search_with"]
 
 DEFAULT_BASE_URL = "https://api.search.brave.com/res/v1/"
 PROVIDERS = {"brave": DEFAULT_BASE_URL, "tavily": DEFAULT_TAVILY_URL}  # provider -> default base URL
@@ -85,6 +85,12 @@ def web_search(*, query: str, count: int = 5) -> list[SearchHit]:
     cred = credential_get(kind=ConnectorKind.WEB_SEARCH)
     if cred is None:
         raise WebSearchUnavailable("web search is not configured for this tenant (no web_search connector)")
+    return web_search_with(cred, query=query, count=count)
+
+
+def web_search_with(cred: ConnectorCredential, *, query: str, count: int = 5) -> list[SearchHit]:
+    """:func:`web_search` with the given ``web_search`` credential (any tenant: the row is given;
+    the connector's "Test connection" uses it). Same hits, errors and health recording."""
     config = cred.config or {}
     provider = str(config.get("provider") or "brave")
     if provider not in PROVIDERS:
