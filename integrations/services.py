@@ -69,7 +69,9 @@ def credential_save(
 def credentials_rotate() -> int:
     """Re-encrypt every credential under the primary key; returns the number of rows rewritten."""
     count = 0
-    for row in ConnectorCredential.objects.unscoped().only("pk", "tenant_id", "secret_token").iterator():  # all tenants: key rotation
-        ConnectorCredential.objects.for_tenant(row.tenant_id).filter(pk=row.pk).update(secret_token=rotate_token(row.secret_token))
+    for row in ConnectorCredential.objects.unscoped().only("pk", "tenant_id", "secret_token", "previous_secret_token").iterator():  # all tenants: key rotation
+        ConnectorCredential.objects.for_tenant(row.tenant_id).filter(pk=row.pk).update(
+            secret_token=rotate_token(row.secret_token), previous_secret_token=rotate_token(row.previous_secret_token)  # the rotation window's set too
+        )
         count += 1
     return count

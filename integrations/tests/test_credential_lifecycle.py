@@ -180,3 +180,21 @@ def test_readyz_lists_unhealthy_connectors_only_with_the_token_and_stays_ready(c
         assert secret not in text  # no secret and no error text in the probe
     connector_record(_row(world_a), ok=True)
     assert client.get("/readyz", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()["checks"]["connectors"] == {"ok": True, "required": False, "unhealthy": []}
+
+
+@pytest.mark.django_db
+def test_key_rotation_re_encrypts_the_previous_secrets_too(world_a, settings, tmp_path):
+    from cryptography.fernet import Fernet
+
+    from integrations.rotation import previous_secrets
+    from integrations.services import credentials_rotate
+
+    _slack(world_a)
+    _rotate(world_a, tmp_path, "--rotate")
+    old_key = settings.FIELD_ENCRYPTION_KEYS[0]
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    assert credentials_rotate() == 1
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is gone
+    row = _row(world_a)
+    assert row.secrets()["signing_secret"] == NEW and previous_secrets(row)["signing_secret"] == OLD
