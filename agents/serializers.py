@@ -78,6 +78,14 @@ class KbCitationSerializer(serializers.Serializer):
     heading_path = serializers.CharField(allow_blank=True)
 
 
+class WebPageSerializer(serializers.Serializer):
+    """One page a web search returned (integrations.web_search.base.SearchHit)."""
+
+    url = serializers.URLField()
+    title = serializers.CharField(allow_blank=True)
+    published = serializers.CharField(allow_blank=True, help_text="Publication date YYYY-MM-DD given by the provider; empty when it gave none")
+
+
 class WebCitationSerializer(serializers.Serializer):
     """A web search and the pages it returned."""
 
@@ -85,6 +93,7 @@ class WebCitationSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["web"])
     query = serializers.CharField()
     urls = serializers.ListField(child=serializers.URLField())
+    pages = WebPageSerializer(many=True, required=False, help_text="The pages with their titles and dates, in the order of ``urls``")
     step = serializers.IntegerField()
 
 
