@@ -2,7 +2,9 @@
 
 Keys come from ``settings.FIELD_ENCRYPTION_KEYS`` (environment ``FIELD_ENCRYPTION_KEYS``, comma
 separated). The first key encrypts; every key decrypts, so rotation is: prepend a new key, run
-``manage.py credentials_rotate`` (re-encrypts every secret with the first key), drop the old key.
+``manage.py credentials_rotate`` (re-encrypts every secret with the first key, the rotation
+window's previous secrets included), drop the old key. Rotating a connector's *secret values*
+(as opposed to these keys) is :mod:`integrations.rotation`.
 """
 
 from __future__ import annotations
