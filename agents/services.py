@@ -149,11 +149,12 @@ def run_execute(*, run: Run, provider=None) -> Run:
         run.usage = outcome.usage
         run.grounding = outcome.grounding
         run.interpretation = outcome.interpretation
+        run.charts = outcome.charts
     run.finished_at = timezone.now()
     # Store the outcome only if the run is still ours: the reaper may have requeued or failed it
     # meanwhile (a worker that overran), and its decision must not be overwritten.
     fields = ["status", "route", "route_reason", "answer_markdown", "answer_plain", "citations", "entities", "interpretation",
-              "provider", "usage", "grounding", "error", "finished_at"]
+              "provider", "usage", "grounding", "error", "finished_at", "charts"]
     stored = RUN_LEASE.release(run, **{f: getattr(run, f) for f in fields})
     if not stored:
         logger.warning("run %s was taken over while it ran; this attempt's outcome is dropped", run.pk)

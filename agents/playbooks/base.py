@@ -15,3 +15,5 @@ class SpecialistAnswer:
     markdown: str
     entities: dict = field(default_factory=dict)
     interpretation: dict | None = None
+    # Charts the section offers (agents.charts.ChartSpec as JSON dicts), stored on Run.charts.
+    charts: list[dict] = field(default_factory=list)

@@ -19,6 +19,7 @@ from rapidfuzz import fuzz, process
 
 from agents.playbooks.base import SpecialistAnswer
 from agents.playbooks.formatting import fmt_count, fmt_days, fmt_key, fmt_pct, fmt_usd
+from agents.charts import ChartSpec, chart_from_columns
 from agents.playbooks.render import render_answer
 from agents.runtime.context import QueryResult, RunContext
 from agents.semantic.parser import ParseResult, parse_question
@@ -224,7 +225,49 @@ def compute(ctx: RunContext, model: SemanticModelSpec, parsed: ParseResult) -> S
     context["to_date"] = ctx.as_of.isoformat() if query.period is not None and not query.period.complete else ""
     context["semantic_ref"] = ctx.semantic_document.get("ref")
     entities = {"semantic_query": query.as_dict(), "metric": query.metrics[0] if query.metrics else None}
-    return SpecialistAnswer(AGENT, render_answer("data_answer", context), entities, interpretation=_interpretation("answered", parsed, query))
+    charts = [c.model_dump() for c in [breakdown_chart(model, query, res, title)] if c is not None] if "groups" in context else []
+    return SpecialistAnswer(
+        AGENT, render_answer("data_answer", context), entities, interpretation=_interpretation("answered", parsed, query), charts=charts
+    )
+
+
+_CHART_UNITS = {"usd": "USD", "percent": "percent", "count": "count", "days": "days"}
+
+
+def breakdown_chart(model: SemanticModelSpec, query: SemanticQuery, res: QueryResult, title: str) -> ChartSpec | None:
+    """A chart of a breakdown's first metric (``agents.charts``): bars over one dimension, a line
+    over a time grain (the period, optionally one series per value of one dimension). ``None`` for
+    a truncated result, more than one breakdown dimension without a grain, or fewer than two
+    groups. Figures are the query's rows as shown in the table (citation ``res.citation``)."""
+    if res.truncated or not res.rows or not query.metrics:
+        return None
+    first = query.metrics[0]
+    spec = model.metrics.get(first)
+    unit = "percent" if spec is not None and (spec.is_ratio and spec.percent or spec.transform == "share_of_total") else _CHART_UNITS.get(spec.unit if spec else "", "number")
+    label = model.metric_label(first).capitalize()
+    zero = model.zero_when_empty(first)
+
+    def value(row: dict):
+        v = row.get(first)
+        return 0 if v is None and zero else v
+
+    if query.grain and len(query.group_by) <= 1:
+        periods = list(dict.fromkeys(fmt_key(r.get("period")) for r in res.rows))
+        if query.group_by:
+            dim = query.group_by[0]
+            series: dict[str, list] = {}
+            for r in res.rows:
+                series.setdefault(fmt_key(r.get(dim)), [None] * len(periods))[periods.index(fmt_key(r.get("period")))] = value(r)
+        else:
+            series = {label: [value(r) for r in res.rows]}
+        return chart_from_columns(title=title, categories=periods, series=series, unit=unit, x_label=query.grain, time_grain=True, source_ref=res.citation)
+    if len(query.group_by) == 1 and not query.grain:
+        dim = query.group_by[0]
+        return chart_from_columns(
+            title=title, categories=[fmt_key(r.get(dim)) for r in res.rows], series={label: [value(r) for r in res.rows]}, unit=unit,
+            x_label=model.dimension_label(dim), source_ref=res.citation,
+        )
+    return None
 
 
 def companion_counts(model: SemanticModelSpec, metrics: tuple[str, ...]) -> dict[str, str]:

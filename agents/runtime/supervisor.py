@@ -44,6 +44,7 @@ class Outcome:
     usage: dict = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
     grounding: dict = field(default_factory=dict)
     interpretation: dict = field(default_factory=dict)
+    charts: list[dict] = field(default_factory=list)
 
 
 def previous_runs(run: Run) -> list[Run]:
@@ -161,6 +162,7 @@ def supervise(
     sections: list[str] = []
     entities: dict = {}
     interpretation: dict = {}
+    charts: list[dict] = []
     for position, agent in enumerate(agents):
         if progress is not None:
             progress(list(agents), list(agents[:position]))
@@ -173,6 +175,7 @@ def supervise(
         finally:
             ctx.flush_computations(agent=agent)
         entities.update(result.entities)
+        charts.extend(result.charts)
         if result.interpretation:
             interpretation = result.interpretation
             ctx.record(
@@ -219,6 +222,7 @@ def supervise(
         usage=usage.as_dict(),
         grounding=checked.as_dict(),
         interpretation=interpretation,
+        charts=charts,
     )
 
 

@@ -71,3 +71,52 @@ def test_inconsistent_specs_are_refused():
         ChartSpec(title="t", categories=["a", "b", "c"], series=[{"name": "s", "values": [1, 2]}])
     with pytest.raises(ValidationError, match="needs a target"):
         ChartSpec(kind="bar_target", title="t", categories=["a", "b"], series=[{"name": "s", "values": [1, 2]}])
+
+
+# --- Charts offered by answers (the run pipeline on the demo tenant) -------------------------------
+
+
+def _ask(tenant, query: str):
+    from agents.models import Run
+    from agents.services import run_create
+    from agents.tasks import execute_run
+    from tenants.context import tenant_context
+
+    run = run_create(tenant=tenant, channel="cli", query=query, enqueue=False)
+    execute_run(run.pk)
+    with tenant_context(tenant):
+        return Run.objects.get(pk=run.pk)
+
+
+def test_a_breakdown_answer_offers_a_bar_chart_of_its_figures(demo):
+    run = _ask(demo.tenant, "won revenue by product")
+    assert run.status == "succeeded", run.error
+    assert len(run.charts) == 1
+    spec = ChartSpec.model_validate(run.charts[0])
+    assert spec.kind == "bar" and spec.unit == "USD"
+    expected = {("GTX Pro" if p == "GTXPro" else p): v for p, v in _won_by_product().items()}
+    merged: dict[str, int] = defaultdict(int)
+    for product, value in expected.items():
+        merged[product] += value
+    assert dict(zip(spec.categories, spec.series[0].values)) == {k: float(v) for k, v in merged.items()}
+    # The chart traces to the query the table came from.
+    assert f"[{spec.source_ref}]" in run.answer_markdown
+    assert _decode(render_png(spec)).size == (1000, 560)
+
+
+def test_a_monthly_trend_offers_a_line_chart_and_a_single_figure_none(demo):
+    run = _ask(demo.tenant, "won deals by month in 2025")
+    assert run.status == "succeeded", run.error
+    assert [ChartSpec.model_validate(c).kind for c in run.charts] == ["line"]
+    spec = ChartSpec.model_validate(run.charts[0])
+    # Every month's count equals the CSV's count of deals won in that month of 2025.
+    counts: dict[str, int] = defaultdict(int)
+    with open(CRM / "sales_pipeline.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            # 2025 is read to date: the demo tenant's as-of date is 2025-06-30.
+            if row["deal_stage"] == "Won" and row["close_date"].endswith("/2025"):
+                month = int(row["close_date"].split("/")[0])
+                if month <= 6:
+                    counts[month] += 1
+    assert [v for v in spec.series[0].values] == [float(counts[m]) for m in sorted(counts)]
+    assert _ask(demo.tenant, "total won revenue in 2024").charts == []
