@@ -226,3 +226,4 @@ class ConnectorCredentialAdmin(TenantScopedAdmin):
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
 import integrations.salesforce.admin  # noqa: E402,F401  (registers the read-only SyncState admin)
+import integrations.admin_import  # noqa: E402,F401  (the warehouse file upload page)
