@@ -45,6 +45,7 @@ from agents.playbooks.render import render_answer
 from agents.runtime.context import RunContext, ToolError, fmt_pct, fmt_usd
 from agents.runtime.entities import find_name
 from agents.semantic.query import Filter, OrderBy, SemanticQuery, TimeRange
+from agents.charts import ChartSeries, ChartSpec
 from agents.timeperiods import Period, current_period, find_periods, range_label, shift_period
 from knowledge.semantic_model import SemanticModelSpec
 from knowledge.targets import COMPANY, TargetsInvalid, parse_targets, quarter_range
@@ -427,7 +428,15 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         "forecast_scope": {"dimension": scope_dim, "value": scope_value},
         "forecast": round(forecast, 2),
     }
-    return SpecialistAnswer(AGENT, render_answer("forecast", context), entities)
+    chart = ChartSpec(
+        kind="bar_target" if target_amount is not None else "bar",
+        title=f"Forecast vs target, {period.label}" + (f" ({scope_value})" if scope_value else ""),
+        categories=["Closed-won to date", "Weighted open pipeline", "Forecast"],
+        series=[ChartSeries(name="USD", values=[round(won_total, 2), round(weighted, 2), round(forecast, 2)])],
+        unit="USD",
+        target=round(target_amount, 2) if target_amount is not None else None,
+    )
+    return SpecialistAnswer(AGENT, render_answer("forecast", context), entities, charts=[chart.model_dump()])
 
 
 def _plain(params) -> dict:

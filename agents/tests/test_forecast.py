@@ -170,6 +170,13 @@ def test_gap_to_quota_for_q3_2025_on_the_demo_tenant(demo):
     assert "Agree a dated next step" in text or "Re-qualify" in text  # interventions from the KB
     assert not run.grounding.get("unmatched"), run.grounding
     assert elapsed < 5
+    # The forecast-vs-target chart carries the same figures, and its alt text states them.
+    from agents.charts import ChartSpec, alt_text
+
+    chart = ChartSpec.model_validate(run.charts[0])
+    assert chart.kind == "bar_target" and chart.target == 3_300_000
+    assert [round(v) for v in chart.series[0].values] == [round(exp["won"]), round(exp["weighted"]), round(exp["won"] + exp["weighted"])]
+    assert f"Forecast: {_usd(exp['won'] + exp['weighted'])}" in alt_text(chart) and "Target: $3,300,000." in alt_text(chart)
 
 
 def test_forecast_vs_target_this_quarter(demo):
