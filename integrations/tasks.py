@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from integrations.models import SlackEvent
+from integrations.gong.services import gong_sync_run
 from integrations.salesforce.services import salesforce_sync_run
 from tenants.models import Tenant
 
@@ -30,3 +31,12 @@ def salesforce_sync_tenant(tenant_id: int, full: bool = False) -> dict:
     report, offer = salesforce_sync_run(tenant=tenant, full=bool(full))
     return {"ok": report.ok, "error": report.error, "objects": {o.object: [o.upserted, o.deleted] for o in report.objects},
             "model": offer.action if offer else None}
+
+
+def gong_sync_tenant(tenant_id: int) -> dict:
+    """Sync one tenant's Gong calls into its warehouse (django-q2; schedule it per tenant). Safe
+    to retry (watermark per committed page, claimed stream). Returns ``{"ok", "error", "calls":
+    [read, inserted or changed], "model"}``; a Gong failure is recorded, not raised."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    report, offer = gong_sync_run(tenant=tenant)
+    return {"ok": report.ok, "error": report.error, "calls": [report.fetched, report.upserted], "model": offer.action if offer else None}

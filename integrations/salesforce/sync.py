@@ -702,7 +702,8 @@ def _fail_all(tenant, names: list[str], message: str) -> SyncReport:
 def salesforce_stage_semantics(*, target: SyncTarget) -> list[tuple[str, bool, bool, float | None, int]]:
     """The stages the synced opportunities use, with Salesforce's own flags: ``[(stage_name,
     is_won, is_closed, most common probability (percent) or None, opportunities)]``, ordered by
-    closed last, then probability, then name. Fixed SQL on Django's connection."""
+    closed last, then probability, then name; ``[]`` before Opportunity is synced. Fixed SQL on
+    Django's connection."""
     table_id = pg_sql.Identifier(target.schema, "sf_opportunity")
     statement = pg_sql.SQL(
         "SELECT stage_name, bool_or(is_won), bool_or(is_closed), mode() WITHIN GROUP (ORDER BY probability), count(*) "
@@ -710,6 +711,8 @@ def salesforce_stage_semantics(*, target: SyncTarget) -> list[tuple[str, bool, b
     ).format(table_id)
     connection.ensure_connection()
     with connection.connection.cursor() as cur:
+        if not cur.execute("SELECT to_regclass(%s)", [f'"{target.schema}"."sf_opportunity"']).fetchone()[0]:
+            return []  # Opportunity not synced (yet)
         rows = cur.execute(statement).fetchall()
     out = [(str(s), bool(w), bool(c), float(p) if p is not None else None, int(n)) for s, w, c, p, n in rows]
     return sorted(out, key=lambda r: (r[2], 0 if r[1] else 1, r[3] if r[3] is not None else 0.0, r[0]))
