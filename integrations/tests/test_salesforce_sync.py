@@ -9,6 +9,7 @@ tenant's read-only reader role, on its own connection.
 from __future__ import annotations
 
 import csv
+import io
 import datetime as dt
 import socket
 from collections import Counter, defaultdict
@@ -28,6 +29,7 @@ from integrations.models import ConnectorCredential, SyncState, SyncStatus
 from integrations.salesforce.services import salesforce_sync_run
 from integrations.salesforce.sync import SYNC_OBJECTS, salesforce_sync
 from integrations.services import credential_set
+from integrations.tasks import salesforce_sync_tenant
 from integrations.tests.fake_salesforce import CRM_DIR, demo_records, opportunity_sfid, start_fake_salesforce
 from integrations.warehouse.loader import reader_role_name, warehouse_drop
 from integrations.warehouse.postgres import warehouse_connections_close
@@ -311,6 +313,12 @@ def test_transient_503_is_retried(fake_sf, made_schemas):
     report = salesforce_sync(tenant=tenant, objects=["Account"], retry_wait=0)
     made_schemas.append(report.schema)
     assert report.ok and report.objects[0].upserted == len(_csv("accounts"))
+    out = io.StringIO()
+    call_command("salesforce_sync", "--tenant", "sfretry", "--object", "Account", "--no-model", stdout=out)
+    assert "Account -> sf_account: 1 read, 0 inserted or changed, 0 deleted, 1 batch(es)" in out.getvalue()
+    fake_sf.update("Account", "001000000001003", Name="Renamed Co")
+    result = salesforce_sync_tenant(tenant.pk)  # the django-q2 task body
+    assert result["ok"] and result["objects"]["Account"] == [1, 0] and result["model"] == "published"
 
 
 def test_failure_mid_object_keeps_committed_batches_and_resumes(fake_sf, made_schemas):
