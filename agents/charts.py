@@ -187,3 +187,25 @@ def _as_float(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(out) else out
+
+
+def stored_charts(raw: object) -> list[tuple[int, ChartSpec]]:
+    """The charts stored on a run (``Run.charts``: a list of ChartSpec dicts) as ``(n, spec)``
+    pairs, ``n`` 1-based in stored order (the ``<n>`` of ``/api/v1/runs/<id>/charts/<n>.png``).
+
+    An entry that no longer validates (a spec stored by an older version) is left out, its number
+    is not reused, so URLs stay stable. Anything but a list gives ``[]``."""
+    if not isinstance(raw, list):
+        return []
+    out: list[tuple[int, ChartSpec]] = []
+    for n, item in enumerate(raw, start=1):
+        try:
+            out.append((n, ChartSpec.model_validate(item)))
+        except ValueError:  # pydantic.ValidationError is a ValueError
+            continue
+    return out
+
+
+def stored_chart(raw: object, n: int) -> ChartSpec | None:
+    """Chart ``n`` (1-based) of a run's stored charts, or ``None`` when there is no such valid chart."""
+    return next((spec for k, spec in stored_charts(raw) if k == n), None)
