@@ -29,7 +29,7 @@ def dispatch_due_actions() -> dict[str, int]:
 
 
 def _load(action_id: int) -> Action | None:
-    return Action.objects.unscoped().select_related("tenant", "run").filter(pk=action_id).first()  # the task loader resolves the tenant
+    return Action.objects.for_task(action_id, related=("run",))
 
 
 def post_approval_prompt(action_id: int) -> bool:

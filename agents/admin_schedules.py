@@ -21,7 +21,7 @@ from actions.models import WebhookEndpoint
 from agents.models import AnalysisSchedule, ScheduleAnalysis, ScheduleCadence
 from agents.scheduled.services import ScheduleInvalid, analysis_schedule_remove, analysis_schedule_sync, cron_check, zone_check
 from integrations.models import ConnectorCredential, ConnectorKind
-from tenants.admin_base import TenantScopedAdmin, member_tenant_ids
+from tenants.admin_base import TenantScopedAdmin, tenant_rows
 from tenants.models import ROLES_THAT_EDIT
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
@@ -89,7 +89,7 @@ class AnalysisScheduleAdmin(TenantScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "webhook_endpoint":
-            endpoints = WebhookEndpoint.objects.unscoped() if request.user.is_superuser else WebhookEndpoint.objects.for_tenants(member_tenant_ids(request, self.change_roles))
+            endpoints = tenant_rows(request, WebhookEndpoint, self.change_roles)
             kwargs["queryset"] = endpoints.select_related("tenant").order_by("tenant__slug", "pk")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

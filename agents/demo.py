@@ -9,9 +9,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
+
+from actions.insights import insights_table_provision
 
 from integrations.models import ConnectorKind
 from integrations.services import credential_set
+from integrations.warehouse.loader import reader_role_name, warehouse_load_demo
 from knowledge.frontmatter import split_front_matter
 from knowledge.models import KnowledgeDocument
 from knowledge.services import document_save
@@ -72,17 +76,11 @@ def demo_tenant_configure(*, tenant_slug: str, schema: str, reader_role: str, re
 def demo_setup(*, tenant_slug: str = DEMO_SLUG, schema: str = DEMO_SCHEMA) -> DemoInfo:
     """Load the warehouse and configure the demo tenant; returns it with a fresh API key (older
     demo keys revoked). Idempotent."""
-    from django.utils import timezone
-
-    from integrations.warehouse.loader import reader_role_name, warehouse_load_demo
-
     role = reader_role_name(dbname=connection.settings_dict["NAME"], schema=schema)
     password = secrets.token_urlsafe(24)
     tables = warehouse_load_demo(schema=schema, reader_role=role, reader_password=password)
     tenant = demo_tenant_configure(tenant_slug=tenant_slug, schema=schema, reader_role=role, reader_password=password)
     # An insert-only insights table for the execution agent's warehouse_write actions.
-    from actions.insights import insights_table_provision
-
     insights_table_provision(tenant=tenant, schema=f"{schema}_insights")
     with transaction.atomic():
         ApiKey.objects.for_tenant(tenant).filter(name="demo", revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -19,7 +19,7 @@ def index_document(document_id: int) -> int | None:
     its tenant is put in context. An unknown id (document deleted after the save) is logged and
     ignored (returns None). Safe to retry: indexing replaces the chunks atomically.
     """
-    document = KnowledgeDocument.objects.unscoped().select_related("tenant").filter(pk=document_id).first()
+    document = KnowledgeDocument.objects.for_task(document_id)
     if document is None:
         logger.warning("index_document: document %s does not exist (deleted?); nothing to do", document_id)
         return None

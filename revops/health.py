@@ -27,7 +27,7 @@ Public answer: ``{"status": "ready"|"not_ready", "reasons": [<short code>, ...]}
 ``database_unreachable``, ``migrations_unapplied``, ``<check>_check_failed``, ``queue_stale``,
 ``no_worker``. The full ``checks`` (hosts, cluster ids, counts, migration names) and
 ``duration_ms`` are added only for a request carrying the metrics bearer token
-(``Authorization: Bearer <METRICS_TOKEN>``, :func:`revops.metrics.metrics_token_ok`).
+(``Authorization: Bearer <METRICS_TOKEN>``, :func:`metrics_token_ok`).
 
 Probe responses are marked as logged (``_has_been_logged``): a failing probe is logged here at
 WARNING with its reason, not again by ``django.request`` at ERROR.
@@ -36,6 +36,7 @@ WARNING with its reason, not again by ``django.request`` at ERROR.
 from __future__ import annotations
 
 import functools
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -45,13 +46,31 @@ from django.conf import settings
 from django.db import Error as DatabaseError
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db.models import Count, Min, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from actions.models import Action, ActionStatus
+from agents.models import Run, RunStatus
+from integrations.health import connectors_unhealthy
+from revops.lib.api import error_json
 
 logger = logging.getLogger(__name__)
 
 HEALTHZ_PATH = "/healthz"
 READYZ_PATH = "/readyz"
 _migrations_applied: set[str] = set()  # database aliases known to be fully migrated
+
+
+def metrics_token_ok(request: HttpRequest) -> bool:
+    """True when ``METRICS_TOKEN`` is set and ``request`` carries ``Authorization: Bearer <it>``
+    (compared in constant time). Used by ``/metrics`` and by ``/readyz`` for its full report."""
+    token: str = getattr(settings, "METRICS_TOKEN", "") or ""
+    if not token:
+        return False
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+
 
 
 class HealthCheckMiddleware:
@@ -64,16 +83,12 @@ class HealthCheckMiddleware:
         path = request.path_info.rstrip("/") or "/"
         if path not in (HEALTHZ_PATH, READYZ_PATH):
             return self.get_response(request)
-        from revops.lib.api import error_json
-
         if request.method not in ("GET", "HEAD"):
             response: HttpResponse = error_json(405, "method_not_allowed", "Use GET or HEAD.")
             response["Allow"] = "GET, HEAD"
         elif path == HEALTHZ_PATH:
             response = JsonResponse({"status": "ok"})
         else:
-            from revops.metrics import metrics_token_ok
-
             body, status = readiness()
             if not metrics_token_ok(request):
                 body = {"status": body["status"], "reasons": body["reasons"]}
@@ -151,12 +166,6 @@ def queue_snapshot(using: str = "default") -> dict[str, Any]:
     oldest due action's age runs from ``next_attempt_at`` (or ``created_at`` on a first attempt).
     Two queries. Raises ``django.db.Error`` when the database fails.
     """
-    from django.db.models import Count, Min, Q
-    from django.db.models.functions import Coalesce
-
-    from actions.models import Action, ActionStatus
-    from agents.models import Run, RunStatus
-
     now = timezone.now()
     runs = Run.objects.unscoped().using(using).filter(status=RunStatus.QUEUED).aggregate(n=Count("pk"), oldest=Min("queued_at"))
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
@@ -228,8 +237,6 @@ def _check_connectors(connection, reasons: list[str]) -> dict[str, Any]:
     (:func:`integrations.health.connectors_unhealthy`: tenant slug, kind, name, counts and times,
     no error text, no secret). Reported only: one tenant's broken connector must not take every
     web process out of the load balancer."""
-    from integrations.health import connectors_unhealthy
-
     unhealthy = connectors_unhealthy(connection.alias)
     return {"ok": not unhealthy, "required": False, "unhealthy": unhealthy}
 

@@ -19,12 +19,11 @@ others reuse the text.
 
 Access: ``Authorization: Bearer <METRICS_TOKEN>``. Without ``METRICS_TOKEN`` set the endpoint is
 off (403); a missing or wrong token is 401. Both answer JSON in the API's error shape. The same
-token unlocks the full ``/readyz`` report (:func:`metrics_token_ok`).
+token unlocks the full ``/readyz`` report (:func:`revops.health.metrics_token_ok`).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from datetime import timedelta
 from typing import Iterable, Iterator
@@ -40,7 +39,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from actions.models import Action
+from agents.models import Run, RunStatus
+from revops.health import metrics_token_ok, queue_snapshot, worker_clusters
 from revops.lib.api import error_json
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 CACHE_KEY = "revops:metrics:database"
@@ -56,16 +59,6 @@ def _error(status: int, code: str, detail: str) -> JsonResponse:
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
     return response
-
-
-def metrics_token_ok(request: HttpRequest) -> bool:
-    """True when ``METRICS_TOKEN`` is set and ``request`` carries ``Authorization: Bearer <it>``
-    (compared in constant time). Used by ``/metrics`` and by ``/readyz`` for its full report."""
-    token: str = getattr(settings, "METRICS_TOKEN", "") or ""
-    if not token:
-        return False
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
 
 
 def _authorized(request: HttpRequest) -> JsonResponse | None:
@@ -156,10 +149,6 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Query the database and yield the families described in the class docstring."""
-        from actions.models import Action
-        from agents.models import Run, RunStatus
-        from revops.health import queue_snapshot, worker_clusters
-
         all_runs = Run.objects.unscoped()  # all tenants: operator metrics
         runs = GaugeMetricFamily("revops_runs", "Runs by tenant and status", labels=["tenant", "status"])
         queued_runs = 0
@@ -226,9 +215,6 @@ def _llm_tokens() -> CounterMetricFamily:
     Raw SQL because a JSON value that is not a number (never written by the runtime, but the
     column is free-form) must be skipped rather than fail the cast and the whole scrape.
     """
-    from agents.models import Run
-    from tenants.models import Tenant
-
     run_table = connection.ops.quote_name(Run._meta.db_table)
     tenant_table = connection.ops.quote_name(Tenant._meta.db_table)
     parts = []

@@ -30,7 +30,7 @@ from django.http import Http404, HttpRequest
 from django.template.response import SimpleTemplateResponse
 
 from tenants.context import current_tenant_or_none, tenant_context
-from tenants.models import ROLES_THAT_EDIT, Membership, Role, Tenant
+from tenants.models import ROLES_THAT_EDIT, Membership, Role, Tenant, TenantOwnedModel
 
 ALL_ROLES: frozenset[str] = frozenset(Role.values)
 ROLES_THAT_CONFIGURE: frozenset[str] = frozenset({Role.OWNER, Role.ADMIN})
@@ -53,6 +53,15 @@ def member_roles(request: HttpRequest) -> dict[int, str]:
 def member_tenant_ids(request: HttpRequest, roles: Collection[str] | None = None) -> set[int]:
     """Ids of the tenants where the user's role is in ``roles`` (None: any role)."""
     return {tenant_id for tenant_id, role in member_roles(request).items() if roles is None or role in roles}
+
+
+def tenant_rows(request: HttpRequest, model: type[TenantOwnedModel], roles: Collection[str] | None = None) -> QuerySet:
+    """Rows of tenant-owned ``model`` the user may see in the admin: every tenant's for superusers,
+    else those of the tenants where the user's role is in ``roles`` (None: any role). Used for the
+    admin's own rows and for choices of another tenant-owned model (a form's foreign key)."""
+    if request.user.is_superuser:
+        return model.objects.unscoped()  # superusers administer every tenant
+    return model.objects.for_tenants(member_tenant_ids(request, roles))
 
 
 def tenant_choices(request: HttpRequest, roles: Collection[str] | None = None) -> QuerySet[Tenant]:
@@ -103,10 +112,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
     # --- which rows -------------------------------------------------------------------------
 
     def get_queryset(self, request):
-        if request.user.is_superuser:
-            queryset = self.model.objects.unscoped()  # superusers administer every tenant
-        else:
-            queryset = self.model.objects.for_tenants(member_tenant_ids(request, self.view_roles))
+        queryset = tenant_rows(request, self.model, self.view_roles)
         ordering = self.get_ordering(request)
         if ordering:
             queryset = queryset.order_by(*ordering)

@@ -79,6 +79,12 @@ class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
         ids = tenant_ids if isinstance(tenant_ids, models.QuerySet) else list(tenant_ids)
         return super().get_queryset().filter(tenant_id__in=ids)
 
+    def for_task(self, pk: int, *, related: tuple[str, ...] = ()) -> models.Model | None:
+        """The task loader's read: row ``pk`` whatever its tenant, with ``tenant`` (and ``related``)
+        loaded, or None when it does not exist. A django-q2 task is given an id; this is where it
+        resolves the tenant (DESIGN.md §3.4), then it enters ``tenant_context(row.tenant)``."""
+        return self.unscoped().select_related("tenant", *related).filter(pk=pk).first()
+
     def unscoped(self) -> TenantScopedQuerySet:
         """All tenants' rows. Every call site must say why it needs them (and is pinned in a test)."""
         return super().get_queryset()

@@ -12,6 +12,9 @@ from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 
+from integrations.models import ConnectorCredential, ConnectorKind
+from tenants.settings_schema import tenant_settings_section
+
 
 @dataclass(frozen=True)
 class ToolSpec:
@@ -123,15 +126,11 @@ def provider_for_tenant(tenant) -> LLMProvider:
     an unknown provider or a missing credential, so a misconfigured tenant fails loudly instead
     of silently answering offline.
     """
-    from tenants.settings_schema import tenant_settings_section
-
     name = tenant_settings_section(tenant, "llm_provider")  # ImproperlyConfigured when unknown
     if name == "offline":
         return OfflineProvider()
     if name not in PROVIDERS:
         raise ImproperlyConfigured(f"unknown LLM provider {name!r}; choose one of {', '.join(PROVIDERS)}")
-    from integrations.models import ConnectorCredential, ConnectorKind
-
     cred = ConnectorCredential.objects.for_tenant(tenant).filter(kind=ConnectorKind.LLM, name=name).first()
     if name == "bedrock":
         from agents.llm.bedrock import BedrockProvider

@@ -26,7 +26,7 @@ def analysis_schedule_fire(schedule_id: int, intended: str | None = None) -> str
     ``last_fired_at`` already there and creates nothing. A firing whose intended time is not a
     firing time in the schedule's time zone (django-q2's UTC reading) only reschedules.
     """
-    schedule = AnalysisSchedule.objects.unscoped().select_related("tenant").filter(pk=schedule_id).first()
+    schedule = AnalysisSchedule.objects.for_task(schedule_id)
     if schedule is None:
         return "skipped: no such schedule"
     when = dt.datetime.fromisoformat(intended) if intended else timezone.now()

@@ -24,14 +24,14 @@ PINNED: dict[tuple[str, str], str] = {
     # Claims by id, the reaper and the resender: one place for runs and actions.
     ("revops/lib/lease.py", "Lease._all_tenants"): "claims by id come before the tenant is known; "
     "the reaper and the lost-message resender cover every tenant (runs and actions)",
-    # Task loaders: the tenant comes from the row.
-    ("actions/tasks.py", "_load"): "task loader: the action's tenant is read from the row",
-    ("knowledge/tasks.py", "index_document"): "task loader: the document's tenant is read from the row",
+    # Task loaders (actions, documents, schedules): the tenant comes from the row.
+    ("tenants/models.py", "TenantScopedManager.for_task"): "the task loader's read: a task is given an id and "
+    "resolves the tenant from the row (DESIGN.md §3.4)",
     # Entry points that resolve the tenant.
     ("tenants/services.py", "apikey_authenticate"): "the API key is what tells the tenant (lookup by prefix)",
     ("integrations/slack/verification.py", "slack_endpoint_get"): "the Slack route resolves the tenant from "
     "the URL's slug (DESIGN.md §3.4); its by-pk re-read is the owner's to move to for_tenant",
-    ("tenants/admin_base.py", "TenantScopedAdmin.get_queryset"): "superusers administer every tenant "
+    ("tenants/admin_base.py", "tenant_rows"): "superusers administer every tenant in the admin "
     "(members get for_tenants(their memberships))",
     # Maintenance across tenants.
     ("tenants/idempotency.py", "idempotency_keys_purge"): "maintenance: expired idempotency keys of every tenant",
@@ -40,6 +40,7 @@ PINNED: dict[tuple[str, str], str] = {
     # Operator views.
     ("revops/metrics.py", "DatabaseCollector.collect"): "operator metrics: runs and actions of every tenant",
     ("revops/health.py", "queue_snapshot"): "operator readiness: queue depth and ages over every tenant",
+    ("integrations/health.py", "connectors_unhealthy"): "operator readiness: every tenant's failing connectors",
     ("integrations/health.py", "connectors_unhealthy"): "operator readiness: unhealthy connectors of every tenant",
     # Not yet converted (the tenant is known there): files owned by the layering work.
     ("actions/handlers/webhook.py", "WebhookPayload.validate"): "tenant given: to move to for_tenant(tenant)",
