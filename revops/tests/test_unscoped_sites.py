@@ -40,7 +40,6 @@ PINNED: dict[tuple[str, str], str] = {
     # Operator views.
     ("revops/metrics.py", "DatabaseCollector.collect"): "operator metrics: runs and actions of every tenant",
     ("revops/health.py", "queue_snapshot"): "operator readiness: queue depth and ages over every tenant",
-    ("integrations/health.py", "connectors_unhealthy"): "operator readiness: every tenant's failing connectors",
     ("integrations/health.py", "connectors_unhealthy"): "operator readiness: unhealthy connectors of every tenant",
     # Not yet converted (the tenant is known there): files owned by the layering work.
     ("actions/handlers/webhook.py", "WebhookPayload.validate"): "tenant given: to move to for_tenant(tenant)",
