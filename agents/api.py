@@ -1,16 +1,20 @@
-"""REST API v1 for runs: list, create (202, queued) and read. The tenant comes from the API key only."""
+"""REST API v1 for runs: list, create (202, queued), read, and the PNG of a run's chart. The tenant
+comes from the API key only."""
 
 from __future__ import annotations
 
 from django.db import transaction
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agents.charts import render_png, stored_chart
 from agents.models import Channel, Run
 from agents.serializers import RunCreateSerializer, RunDetailSerializer, RunQueuedSerializer, RunStatusField, RunSummarySerializer
 from agents.services import run_create
@@ -110,4 +114,56 @@ class RunDetail(APIView):
             raise NotFound("No such run.")
         # The steps' full ``output`` is never shown by the API: do not fetch it.
         steps = list(run.steps.defer("output").order_by("position")) if "steps" in include else None
-        return Response(RunDetailSerializer(run, context={"steps": steps}).data)
+        return Response(RunDetailSerializer(run, context={"steps": steps, "request": request}).data)
+
+
+class PNGRenderer(BaseRenderer):
+    """Lets ``Accept: image/png`` through content negotiation; the chart view answers with an
+    ``HttpResponse`` of PNG bytes itself, and errors are always JSON (``RunChart.handle_exception``)."""
+
+    media_type = "image/png"
+    format = "png"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else b""
+
+
+# Charts are immutable once the run has finished (the spec is stored with the answer): browsers
+# and Slack clients may keep the PNG for a day, but only privately (it carries tenant figures).
+CHART_CACHE_CONTROL = "private, max-age=86400"
+
+
+class RunChart(APIView):
+    """``GET /api/v1/runs/{tracking_id}/charts/{n}.png``: chart ``n`` (1-based) of a run as a PNG."""
+
+    renderer_classes = [JSONRenderer, PNGRenderer]
+
+    @extend_schema(
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            **error_responses(401, 404, 406, 429, descriptions={404: "No such run for this tenant, or the run has no chart n (`not_found`)"}),
+        },
+    )
+    def get(self, request, tracking_id, n: int):
+        """The PNG (1000 x 560 px) of the run's chart ``n`` (1-based, in the order of the run
+        detail's ``charts``), rendered on demand from the stored figures. ``Cache-Control: private,
+        max-age=86400``. 404 for another tenant's run, an unknown run, or no chart ``n``."""
+        run = Run.objects.filter(tracking_id=tracking_id).only("pk", "charts").first()  # scoped: other tenants' runs are invisible
+        if run is None:
+            raise NotFound("No such run.")
+        spec = stored_chart(run.charts, n)
+        if spec is None:
+            raise NotFound(f"This run has no chart {n}.")
+        response = HttpResponse(render_png(spec), content_type="image/png")
+        response["Cache-Control"] = CHART_CACHE_CONTROL
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def handle_exception(self, exc):
+        # Errors are JSON whatever the client accepts (the one error shape, revops.lib.api).
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import get_args
 
+from django.urls import reverse
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from agents.charts import MAX_CATEGORIES, Unit, alt_text, data_table, stored_charts
 from agents.models import Run, RunStatus, RunStep
 from agents.routing import SPECIALISTS
 from agents.semantic.query import FilterOp, Grain
@@ -259,14 +261,69 @@ class StepsField(serializers.Field):
         raise serializers.ValidationError("steps are read-only")
 
 
-class RunDetailSerializer(RunSummarySerializer):
-    """``GET /api/v1/runs/{tracking_id}``: status, answer, citations and, with ``?include=steps``,
-    the steps (the view passes them as ``context["steps"]``; ``None`` there leaves the field out)."""
+class ChartDataSerializer(serializers.Serializer):
+    """A chart's underlying figures as a table (:func:`agents.charts.data_table`)."""
 
+    columns = serializers.ListField(child=serializers.CharField(allow_blank=True), help_text="The category column's name, then one column per series")
+    rows = serializers.ListField(
+        child=serializers.ListField(child=serializers.JSONField()),
+        max_length=MAX_CATEGORIES,
+        help_text="One row per category: [category label (string), value of each series (number, or null when missing)]",
+    )
+    unit = serializers.ChoiceField(choices=list(get_args(Unit)), help_text="Unit of the values: USD, count, percent (0-100), ratio, days or number")
+
+
+class ChartSerializer(serializers.Serializer):
+    """A chart the answer offers: its PNG's URL, alt text stating every figure, and the figures."""
+
+    title = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["bar", "line", "bar_target"], help_text="bar: a breakdown; line: a trend over a time grain; bar_target: bars with a target line")
+    unit = serializers.ChoiceField(choices=list(get_args(Unit)))
+    alt_text = serializers.CharField(help_text="A description stating every figure the chart shows")
+    url = serializers.URLField(help_text="The PNG (GET with the same API key; rendered on demand, 1000 x 560 px)")
+    data = ChartDataSerializer()
+    source_ref = serializers.IntegerField(allow_null=True, help_text="Citation number [n] of the query the figures came from; null when none")
+
+
+def chart_url(request, tracking_id, n: int) -> str:
+    """``/api/v1/runs/<id>/charts/<n>.png``, absolute when the request is known."""
+    path = reverse("run-chart", kwargs={"tracking_id": tracking_id, "n": n})
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+@extend_schema_field(ChartSerializer(many=True))
+class ChartsField(serializers.Field):
+    """The run's charts (``Run.charts`` specs) as the API shows them; output only."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, run):
+        request = self.context.get("request")
+        return [
+            {
+                "title": spec.title,
+                "kind": spec.kind,
+                "unit": spec.unit,
+                "alt_text": alt_text(spec),
+                "url": chart_url(request, run.tracking_id, n),
+                "data": data_table(spec),
+                "source_ref": spec.source_ref,
+            }
+            for n, spec in stored_charts(run.charts)
+        ]
+
+
+class RunDetailSerializer(RunSummarySerializer):
+    """``GET /api/v1/runs/{tracking_id}``: status, answer, citations, charts and, with
+    ``?include=steps``, the steps (the view passes them as ``context["steps"]``; ``None`` there
+    leaves the field out). Chart URLs are absolute when ``context["request"]`` is given."""
+
+    charts = ChartsField(help_text="Charts the answer offers (breakdowns, trends, forecast vs target); [] when none")
     steps = StepsField()
 
     class Meta(RunSummarySerializer.Meta):
-        fields = RunSummarySerializer.Meta.fields + ["steps"]
+        fields = RunSummarySerializer.Meta.fields + ["charts", "steps"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

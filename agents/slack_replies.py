@@ -3,19 +3,25 @@
 Called by the run's worker (:mod:`agents.services`) inside ``tenant_context(run.tenant)``; never
 raises into it: the acknowledgement is posted once per run, updated in place as specialists
 finish and then replaced by the answer in Block Kit (layouts: :mod:`integrations.slack.blocks`;
-Web API calls through :func:`integrations.slack.client.slack_client`).
+Web API calls through :func:`integrations.slack.client.slack_client`). After the answer, its charts
+(``Run.charts``) and an image of each wide table are uploaded into the thread
+(``files_upload_v2``); an upload Slack refuses is logged and recorded on the run, and never
+takes the text answer with it.
 """
 
 from __future__ import annotations
 
 import logging
+from urllib.error import HTTPError
 
 from django.conf import settings
 from django.urls import reverse
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from agents.charts import alt_text, render_png, stored_charts
 from agents.models import Run, RunStatus
-from integrations.slack.blocks import SlackMessage, answer_messages, answered_below_message, progress_message
+from agents.table_image import render_table_png
+from integrations.slack.blocks import SlackMessage, answer_messages, answered_below_message, progress_message, wide_tables
 from integrations.health import connector_record_for_kind
 from integrations.models import ConnectorKind
 from integrations.slack.client import slack_client
@@ -154,11 +160,12 @@ def slack_post_progress(*, run: Run, planned: list[str], done: list[str]) -> boo
     return _update(run=run, app=app, ts=ts, message=progress_message(run_ref=str(run.tracking_id), planned=planned, done=done))
 
 
-def run_answer_messages(*, run: Run) -> list[SlackMessage]:
+def run_answer_messages(*, run: Run, table_images: bool = False) -> list[SlackMessage]:
     """The run's answer as Block Kit messages (:func:`integrations.slack.blocks.answer_messages`).
 
     Header: the question; a failed run shows its failure message (never ``run.error``, which may
-    hold internals) and "failed" after the run id in the context line.
+    hold internals) and "failed" after the run id in the context line. ``table_images``: wide
+    tables say their image is attached (the caller uploads it).
     """
     failed = run.status == RunStatus.FAILED
     if failed:
@@ -171,6 +178,7 @@ def run_answer_messages(*, run: Run) -> list[SlackMessage]:
         run_ref=str(run.tracking_id),
         run_url=_run_url(run),
         note="failed" if failed else "",
+        table_images=table_images,
     )
 
 
@@ -181,21 +189,122 @@ def slack_post_answer(*, run: Run) -> int:
     (over 50 blocks or ``blocks.MESSAGE_CHARS`` characters): the acknowledgement says the answer
     follows and the messages are posted in order, stopping at the first one Slack refuses (a
     later piece alone would read out of context). Without an acknowledgement, or when the update
-    is refused, the answer is posted as new messages. Called by the worker inside
+    is refused, the answer is posted as new messages. Once the answer is in the thread, its
+    files follow (:func:`slack_upload_answer_files`). Called by the worker inside
     ``tenant_context(run.tenant)``; never raises.
     """
     app = _app_for_posting(run)
     if app is None:
         return 0
-    messages = run_answer_messages(run=run)
+    succeeded = run.status == RunStatus.SUCCEEDED
+    messages = run_answer_messages(run=run, table_images=succeeded)
     ack_ts = _ack_ts(run)
-    if ack_ts and len(messages) == 1 and _update(run=run, app=app, ts=ack_ts, message=messages[0]):
-        return 1
-    if ack_ts and len(messages) > 1:
-        _update(run=run, app=app, ts=ack_ts, message=answered_below_message(run_ref=str(run.tracking_id), count=len(messages)))
     posted = 0
-    for message in messages:
-        if _post(run=run, app=app, message=message) is None:
-            break
-        posted += 1
+    if ack_ts and len(messages) == 1 and _update(run=run, app=app, ts=ack_ts, message=messages[0]):
+        posted = 1
+    else:
+        if ack_ts and len(messages) > 1:
+            _update(run=run, app=app, ts=ack_ts, message=answered_below_message(run_ref=str(run.tracking_id), count=len(messages)))
+        for message in messages:
+            if _post(run=run, app=app, message=message) is None:
+                break
+            posted += 1
+    if posted and succeeded:
+        slack_upload_answer_files(run=run, app=app)
     return posted
+
+
+# --- files: charts and wide tables as images ---------------------------------------------------------
+
+# Slack refuses a longer ``alt_txt`` (files.getUploadURLExternal: ``alt_txt_too_large``,
+# https://api.slack.com/methods/files.getUploadURLExternal).
+SLACK_ALT_TXT_CHARS = 1000
+_ALT_CUT_NOTE = " … (cut to Slack's 1,000-character limit; every figure is in the run's chart data)"
+
+
+def slack_alt_text(text: str) -> str:
+    """``text`` within Slack's 1,000-character ``alt_txt`` limit: cut after the last whole figure
+    (``"; "``) that fits, with a note saying it was cut and where the figures are."""
+    text = " ".join(text.split())
+    if len(text) <= SLACK_ALT_TXT_CHARS:
+        return text
+    room = SLACK_ALT_TXT_CHARS - len(_ALT_CUT_NOTE)
+    cut = text.rfind("; ", 0, room)
+    return text[: cut if cut > 0 else room].rstrip() + _ALT_CUT_NOTE
+
+
+def _answer_files(run: Run) -> list[dict]:
+    """What to attach after the answer: ``[{"name", "title", "alt", "render"}]`` in order, charts
+    first (``chart-<n>.png``), then wide tables (``table-<k>.png``, numbered as the answer's
+    "Full table in the attached image k." lines). ``render`` draws the PNG when called."""
+    files: list[dict] = []
+    for n, spec in stored_charts(run.charts):
+        files.append({"name": f"chart-{n}.png", "title": spec.title, "alt": slack_alt_text(alt_text(spec)),
+                      "render": lambda spec=spec: render_png(spec)})
+    for k, table in enumerate(wide_tables(run.answer_markdown or ""), start=1):
+        columns = ", ".join(table.header)
+        alt = f"Table image {k}: {len(table.rows)} row{'s' if len(table.rows) != 1 else ''}, columns {columns}; the same rows are in the answer's text."
+        files.append({"name": f"table-{k}.png", "title": f"Table {k}", "alt": slack_alt_text(alt),
+                      "render": lambda table=table, k=k: render_table_png(header=table.header, rows=table.rows, aligns=table.aligns, title=f"Table {k}")})
+    return files
+
+
+def _upload(run: Run, app: SlackApp, *, channel: str, thread_ts: str, name: str, title: str, alt: str, png: bytes) -> tuple[bool, str]:
+    """One ``files_upload_v2`` (files.getUploadURLExternal -> upload -> files.completeUploadExternal)
+    into the thread; ``(ok, error)`` where ``error`` is Slack's error code or the failure's kind."""
+    try:
+        slack_client(token=app.bot_token).files_upload_v2(
+            filename=name, content=png, title=title, alt_txt=alt, channel=channel, thread_ts=thread_ts
+        )
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "slack_error")
+    except HTTPError as exc:  # the upload URL answered an HTTP error
+        error = f"upload failed (HTTP {exc.code})"
+    except (SlackClientError, OSError) as exc:  # SlackRequestError: the upload URL answered another non-200
+        error = f"upload failed ({type(exc).__name__})"
+    except Exception as exc:  # rendering or anything else: the answer is already delivered
+        error = f"internal error ({type(exc).__name__})"
+    else:
+        connector_record_for_kind(kind=ConnectorKind.SLACK, ok=True)
+        return True, ""
+    logger.warning("run %s: Slack file upload %s failed: %s", run.tracking_id, name, error)
+    connector_record_for_kind(kind=ConnectorKind.SLACK, ok=False, error=f"Slack file upload failed: {error}")
+    return False, error
+
+
+def slack_upload_answer_files(*, run: Run, app: SlackApp | None = None) -> list[dict]:
+    """Upload the answer's charts (PNG, alt text stating every figure, title = chart title) and an
+    image of each wide table into the run's thread, after the answer; returns the delivery record.
+
+    The record ``[{"name": "chart-1.png", "title": str, "ok": bool, "error": str}]`` is stored on
+    the run as ``reply_to["slack"]["files"]`` (shown on the admin run page). A file already
+    recorded as uploaded is not uploaded again (a second delivery of the same run). A failure is
+    logged (Slack's error code only), recorded, and the next file is tried: the text answer is
+    never affected. Needs the bot scope ``files:write``. Never raises.
+    """
+    app = app or _app_for_posting(run)
+    target = _target(run)
+    if app is None or target is None:
+        return []
+    channel, thread_ts = target
+    stored = Run.objects.filter(pk=run.pk).values_list("reply_to", flat=True).first()
+    if isinstance(stored, dict):
+        run.reply_to = stored
+    done = {f.get("name") for f in (run.reply_to.get("slack") or {}).get("files") or [] if f.get("ok")}
+    record: list[dict] = []
+    for item in _answer_files(run):
+        if item["name"] in done:
+            record.append({"name": item["name"], "title": item["title"], "ok": True, "error": ""})
+            continue
+        try:
+            png = item["render"]()
+        except Exception as exc:  # a spec matplotlib cannot draw must not stop the others
+            logger.error("run %s: could not render %s: %s", run.tracking_id, item["name"], type(exc).__name__)
+            ok, error = False, f"could not render ({type(exc).__name__})"
+        else:
+            ok, error = _upload(run, app, channel=channel, thread_ts=thread_ts, name=item["name"], title=item["title"], alt=item["alt"], png=png)
+        record.append({"name": item["name"], "title": item["title"], "ok": ok, "error": error})
+    if record:
+        run.reply_to = {**run.reply_to, "slack": {**(run.reply_to.get("slack") or {}), "files": record}}
+        Run.objects.filter(pk=run.pk).update(reply_to=run.reply_to)
+    return record

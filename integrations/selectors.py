@@ -18,6 +18,7 @@ def credential_get(*, kind: str, name: str | None = None) -> ConnectorCredential
 SLACK_BOT_SCOPES: dict[str, str] = {
     "app_mentions:read": "the app_mention event (questions asked with @RevOps AI in channels)",
     "chat:write": "chat.postMessage, chat.update, chat.postEphemeral (answers, progress, approvals)",
+    "files:write": "files.getUploadURLExternal, files.completeUploadExternal (charts and wide tables as images in answers)",
     "im:history": "the message.im event (questions asked in a direct message)",
 }
 SLACK_BOT_EVENTS = ("app_mention", "message.im")

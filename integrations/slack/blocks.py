@@ -14,7 +14,9 @@ with its Slack mrkdwn renderer and tables read from its table nodes. Reading rul
 - a Markdown table becomes aligned section fields when it has two columns and few rows, an
   aligned monospace block when its rendered width is at most 60 columns (Slack wraps wider code
   blocks on phones), and otherwise a compact list: one line per row, the first cell in bold and
-  the other cells as ``column: value``;
+  the other cells as ``column: value``; such a *wide* table (:func:`wide_tables`) is also
+  attached to the thread as an image of the full grid by the caller (``table_images=True`` adds
+  the line "Full table in the attached image N." under the list, which keeps every row as text);
 - the answer's ``Sources`` section moves to a context line with the run id (linked to the run
   page when a public URL is known);
 - a long answer becomes several messages of <= ``MESSAGE_CHARS`` section characters and <= 50
@@ -122,10 +124,22 @@ def _parts(nodes: list[SyntaxTreeNode]) -> list[tuple[str, object]]:
     return parts
 
 
-def _table_blocks(table: Table) -> list[dict]:
+def _fits_fields(table: Table) -> bool:
+    return len(table.header) == 2 and len(table.rows) <= FIELD_TABLE_MAX_ROWS
+
+
+def is_wide_table(table: Table) -> bool:
+    """Whether ``table`` is too wide for Slack's section fields and a monospace block (it becomes a
+    compact list): more than two columns (or over 15 rows) and an aligned width over 60 characters."""
+    if _fits_fields(table):
+        return False
+    return max(len(line) for line in aligned_table(table, slack_escape)) > NARROW_TABLE_COLUMNS
+
+
+def _table_blocks(table: Table, image_note: str = "") -> list[dict]:
     names = [slack_escape(c) for c in table.header]
     grid = [[slack_escape(c) for c in row] for row in table.rows]
-    if len(names) == 2 and len(grid) <= FIELD_TABLE_MAX_ROWS:
+    if _fits_fields(table):
         fields = [f"*{n}*" if n else " " for n in names]
         for row in grid:
             fields.extend(cell or "–" for cell in row)
@@ -141,6 +155,8 @@ def _table_blocks(table: Table) -> list[dict]:
         first = row[0] or "–"
         rest = " · ".join(f"{n}: {v}" if n else v for n, v in zip(names[1:], row[1:]) if v)
         lines.append(f"• *{first}*" + (f" — {rest}" if rest else ""))
+    if image_note:
+        lines.append(f"_{slack_escape(image_note)}_")
     return [_section(piece) for piece in split_message("\n".join(lines), limit=SECTION_CHARS)]
 
 
@@ -155,11 +171,16 @@ def table_blocks(header: str, separator: str, rows: list[str]) -> list[dict]:
     return _table_blocks(parse_table("\n".join([header, separator, *rows])))
 
 
-def _body_blocks(doc: Document, nodes: list[SyntaxTreeNode]) -> list[dict]:
+def _body_blocks(doc: Document, nodes: list[SyntaxTreeNode], table_images: bool = False) -> list[dict]:
     blocks: list[dict] = []
+    wide = 0
     for kind, value in _parts(nodes):
         if kind == "table":
-            rendered = _table_blocks(value)  # type: ignore[arg-type]
+            note = ""
+            if table_images and is_wide_table(value):  # type: ignore[arg-type]
+                wide += 1
+                note = table_image_note(wide)
+            rendered = _table_blocks(value, note)  # type: ignore[arg-type]
             last = blocks[-1] if blocks else None
             if last and "fields" in rendered[0] and "fields" not in last and last["text"]["text"].count("\n") == 0:
                 last["fields"] = rendered.pop(0)["fields"]  # a one-line heading and its key/value table: one block
@@ -167,6 +188,20 @@ def _body_blocks(doc: Document, nodes: list[SyntaxTreeNode]) -> list[dict]:
         else:
             blocks.extend(_section(piece) for piece in split_message(to_mrkdwn(doc, value), limit=SECTION_CHARS))  # type: ignore[arg-type]
     return blocks
+
+
+def table_image_note(n: int) -> str:
+    """The line under the ``n``-th wide table (1-based) when its image is attached."""
+    return f"Full table in the attached image {n}."
+
+
+def wide_tables(markdown: str) -> list[Table]:
+    """The answer's wide tables (:func:`is_wide_table`), in order, outside its ``Sources`` section:
+    the tables a caller attaches as images (``answer_messages(table_images=True)`` numbers them
+    1, 2, ... in the same order)."""
+    doc = parse(markdown)
+    body, _ = _split_sources(doc)
+    return [value for kind, value in _parts(body) if kind == "table" and is_wide_table(value)]  # type: ignore[arg-type]
 
 
 def body_blocks(markdown: str) -> list[dict]:
@@ -210,7 +245,7 @@ def feedback_block(*, run_ref: str) -> dict:
 
 
 def answer_messages(
-    *, title: str, markdown: str, run_ref: str, run_url: str = "", note: str = "", feedback: bool = True
+    *, title: str, markdown: str, run_ref: str, run_url: str = "", note: str = "", feedback: bool = True, table_images: bool = False
 ) -> list[SlackMessage]:
     """The answer as Slack messages, in order (at least one).
 
@@ -220,11 +255,13 @@ def answer_messages(
     after the run id (e.g. "failed"). Each message holds <= 50 blocks and <= ``MESSAGE_CHARS``
     characters of section text (one oversized block still gets a message of its own); the first
     starts with the header, the last ends with the context line and (``feedback``) the buttons.
+    ``table_images``: the caller attaches each wide table (:func:`wide_tables`) as an image; its
+    text list then ends with "Full table in the attached image N." (the rows stay as text).
     ``text`` of each message is its sections' mrkdwn, cut to 3,000 characters.
     """
     doc = parse(markdown)
     body, sources = _split_sources(doc)
-    blocks = _body_blocks(doc, body) or [_section("_(no answer text)_")]
+    blocks = _body_blocks(doc, body, table_images) or [_section("_(no answer text)_")]
     tail = [context_block(sources=sources, run_ref=run_ref, run_url=run_url, note=note)]
     if feedback:
         tail.append(feedback_block(run_ref=run_ref))
@@ -285,6 +322,9 @@ __all__ = [
     "body_blocks",
     "context_block",
     "feedback_block",
+    "is_wide_table",
     "progress_message",
     "table_blocks",
+    "table_image_note",
+    "wide_tables",
 ]

@@ -120,7 +120,7 @@ def test_slack_manifest_yaml_and_json(world_a):
     assert settings_["event_subscriptions"]["request_url"] == "https://revops.example.com/slack/events/acme-a"
     assert sorted(settings_["event_subscriptions"]["bot_events"]) == ["app_mention", "message.im"]
     assert settings_["interactivity"] == {"is_enabled": True, "request_url": "https://revops.example.com/slack/interactivity/acme-a"}
-    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == ["app_mentions:read", "chat:write", "im:history"]
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == ["app_mentions:read", "chat:write", "files:write", "im:history"]
     assert manifest["features"]["bot_user"]["display_name"] == "RevOps AI"
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
     as_json = json.loads(run("slack_manifest", "--tenant", "acme-a", "--host", "https://revops.example.com:8443/", "--format", "json"))
