@@ -235,7 +235,9 @@ class RunContext:
             ToolError: the warehouse refused or failed (recorded in the step).
         """
         model = self.semantic_model(agent=agent)
-        compiled = compile_query(model, query)
+        from integrations.warehouse.selectors import warehouse_dialect_for_tenant  # the engine's SQL dialect
+
+        compiled = compile_query(model, query, dialect=getattr(self._warehouse, "dialect", None) or warehouse_dialect_for_tenant() or "postgres")
         return self.sql(compiled.sql, compiled.params, agent=agent, purpose=purpose, semantic_query=query.as_dict())
 
     def rows_where(
@@ -404,7 +406,7 @@ def dimension_values_load(model: SemanticModelSpec, warehouse) -> tuple[dict[str
         if not dim.link_values or dim.type != "string":
             continue
         try:
-            compiled = dimension_values_query(model, name)
+            compiled = dimension_values_query(model, name, dialect=getattr(warehouse, "dialect", "postgres"))
             result = warehouse.execute(compiled.sql, compiled.params)
         except (WarehouseError, SemanticQueryError) as exc:
             failed[name] = str(exc)
