@@ -1,9 +1,14 @@
 """Admin for runs (a readable page: rendered answer, interpretation, sources, grounding, timeline) and prompt versions."""
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpResponse
+from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from agents.charts import alt_text, data_table, format_value, render_png, stored_chart, stored_charts
 from agents.models import PromptVersion, Run, StepKind
 from revops.lib.markdown import to_html
 from tenants.admin_base import TenantScopedAdmin
@@ -43,15 +48,62 @@ class RunAdmin(TenantScopedAdmin):
     search_fields = ["query", "tracking_id"]
     fieldsets = [
         (None, {"fields": ["query", "tenant", "status", "channel", "as_of", "created_by", "when"]}),
-        ("Answer", {"fields": ["answer", "error", "interpreted_as", "sources", "grounding_text", "usage_text", "feedback_text"]}),
+        ("Answer", {"fields": ["answer", "charts_html", "error", "interpreted_as", "sources", "grounding_text", "usage_text", "feedback_text"]}),
         ("Steps", {"fields": ["timeline"]}),
-        ("Delivery", {"classes": ["collapse"], "fields": ["tracking_id", "route_text", "route_reason", "source_system", "source_process", "callback_url", "callback_status"]}),
+        ("Delivery", {"classes": ["collapse"], "fields": ["tracking_id", "route_text", "route_reason", "source_system", "source_process", "callback_url", "callback_status", "slack_files"]}),
     ]
     readonly_fields = [
-        "query", "tenant", "status", "channel", "as_of", "created_by", "when", "answer", "error", "interpreted_as", "sources",
+        "query", "tenant", "status", "channel", "as_of", "created_by", "when", "answer", "charts_html", "error", "interpreted_as", "sources",
         "grounding_text", "usage_text", "feedback_text", "timeline", "tracking_id", "route_text", "route_reason",
-        "source_system", "source_process", "callback_url", "callback_status",
+        "source_system", "source_process", "callback_url", "callback_status", "slack_files",
     ]
+
+    # --- charts: <img> from a staff-only, tenant-scoped view, alt text, the data table below ------
+
+    def get_urls(self):
+        chart = path("<path:object_id>/charts/<int:n>.png", self.admin_site.admin_view(self.chart_png_view), name="agents_run_chart")
+        return [chart, *super().get_urls()]
+
+    def chart_png_view(self, request, object_id: str, n: int) -> HttpResponse:
+        """Chart ``n`` (1-based) of a run as PNG, for the run page's ``<img>``: staff only (the admin
+        site's login), 404 for a run outside the user's tenants, an unknown run or no chart ``n``."""
+        run = self.get_object(request, unquote(object_id))  # Http404 outside the user's tenants
+        if not self.has_view_permission(request, run):
+            raise Http404("No such run.")
+        spec = stored_chart(run.charts, n)
+        if spec is None:
+            raise Http404(f"This run has no chart {n}.")
+        response = HttpResponse(render_png(spec), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+    @admin.display(description="charts")
+    def charts_html(self, run: Run) -> str:
+        """Each chart as an image with its alt text (every figure) and its data table
+        (``templates/admin/agents/run/charts.html``)."""
+        charts = []
+        for n, spec in stored_charts(run.charts):
+            table = data_table(spec)
+            charts.append({
+                "n": n, "title": spec.title, "unit": spec.unit, "alt": alt_text(spec), "source_ref": spec.source_ref,
+                "src": reverse("admin:agents_run_chart", args=[run.pk, n]),
+                "columns": table["columns"],
+                "rows": [[row[0], *(format_value(v, spec.unit) for v in row[1:])] for row in table["rows"]],
+            })
+        if not charts:
+            return "No charts."
+        return render_to_string("admin/agents/run/charts.html", {"charts": charts})
+
+    @admin.display(description="Slack files")
+    def slack_files(self, run: Run) -> str:
+        """The answer's files uploaded to Slack (charts, wide tables): each as uploaded or why not."""
+        files = (run.reply_to.get("slack") or {}).get("files") or []
+        if not files:
+            return "-"
+        return format_html_join(
+            "", "<div>{}: {}</div>",
+            ((f.get("name", "?"), "uploaded" if f.get("ok") else f"not uploaded ({f.get('error') or 'unknown error'})") for f in files),
+        )
 
     @admin.display(description="answer")
     def answer(self, run: Run) -> str:

@@ -248,3 +248,40 @@ def test_slack_question_end_to_end_gets_the_chart_in_its_thread(client, demo, fa
         assert f"{product}: ${value:,.0f}" in upload.alt_txt
     assert _decode(upload.data).size == (1000, 560)
     assert all(r.authorization == f"Bearer {TOKEN}" for r in fake_slack.calls("files.completeUploadExternal"))
+
+
+# --- admin run page --------------------------------------------------------------------------------
+
+
+def test_admin_run_page_shows_each_chart_with_alt_text_and_data(client, demo, world_b):
+    from django.contrib.auth import get_user_model
+    from django.utils.html import escape
+
+    from agents.services import run_create
+    from agents.tasks import execute_run
+    from tenants.models import Membership
+
+    viewer = get_user_model().objects.create_user("chart-viewer", password="x", is_staff=True)
+    Membership.objects.create(user=viewer, tenant=demo.tenant, role="viewer")
+    run = run_create(tenant=demo.tenant, channel="cli", query="won revenue by product", enqueue=False)
+    execute_run(run.pk)
+    run = Run.objects.unscoped().get(pk=run.pk)
+    assert run.status == "succeeded" and len(run.charts) == 1
+    client.force_login(viewer)
+    html = client.get(f"/admin/agents/run/{run.pk}/change/").content.decode()
+    src = f"/admin/agents/run/{run.pk}/charts/1.png"
+    assert f'<img src="{src}"' in html
+    charts = html[html.index("revops-charts"):]
+    for product, value in _won_by_product().items():
+        assert escape(f"{product}: ${value:,.0f}") in charts  # the alt text
+        assert f"<td>{escape(product)}</td><td style=\"text-align:right\">${value:,.0f}</td>" in charts  # the data table
+    png = client.get(src)
+    assert png.status_code == 200 and png["Content-Type"] == "image/png" and png["Cache-Control"].startswith("private")
+    assert _decode(png.content).size == (1000, 560)
+    assert client.get(f"/admin/agents/run/{run.pk}/charts/2.png").status_code == 404
+    # Another tenant's member: 404; anonymous: sent to the login page, no image.
+    client.force_login(world_b.editor)
+    assert client.get(src).status_code == 404
+    client.logout()
+    anonymous = client.get(src)
+    assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
