@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from integrations.crypto import SecretDecryptError, decrypt_json
 from integrations.models import ConnectorCredential
+from integrations.selectors import credential_get
 
 ERROR_MAX_CHARS = 500
 SUCCESS_WRITE_INTERVAL_SECONDS = 60
@@ -133,8 +134,6 @@ def connector_record_for_kind(*, kind: str, ok: bool, error: str = "") -> None:
     sites that hold a connection value rather than the row (Slack replies, Salesforce updates).
     Does nothing when the tenant has no such credential. Raises ``TenantNotSet`` without a tenant
     in context."""
-    from integrations.selectors import credential_get
-
     credential = credential_get(kind=kind)
     if credential is not None:
         connector_record(credential, ok=ok, error=error)
