@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -117,19 +117,6 @@ class RunDetail(APIView):
         return Response(RunDetailSerializer(run, context={"steps": steps, "request": request}).data)
 
 
-class PNGRenderer(BaseRenderer):
-    """Lets ``Accept: image/png`` through content negotiation; the chart view answers with an
-    ``HttpResponse`` of PNG bytes itself, and errors are always JSON (``RunChart.handle_exception``)."""
-
-    media_type = "image/png"
-    format = "png"
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data if isinstance(data, bytes) else b""
-
-
 # Charts are immutable once the run has finished (the spec is stored with the answer): browsers
 # and Slack clients may keep the PNG for a day, but only privately (it carries tenant figures).
 CHART_CACHE_CONTROL = "private, max-age=86400"
@@ -138,12 +125,12 @@ CHART_CACHE_CONTROL = "private, max-age=86400"
 class RunChart(APIView):
     """``GET /api/v1/runs/{tracking_id}/charts/{n}.png``: chart ``n`` (1-based) of a run as a PNG."""
 
-    renderer_classes = [JSONRenderer, PNGRenderer]
+    renderer_classes = [JSONRenderer]
 
     @extend_schema(
         responses={
             (200, "image/png"): OpenApiTypes.BINARY,
-            **error_responses(401, 404, 406, 429, descriptions={404: "No such run for this tenant, or the run has no chart n (`not_found`)"}),
+            **error_responses(401, 404, 429, descriptions={404: "No such run for this tenant, or the run has no chart n (`not_found`)"}),
         },
     )
     def get(self, request, tracking_id, n: int):
@@ -161,9 +148,7 @@ class RunChart(APIView):
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
-    def handle_exception(self, exc):
-        # Errors are JSON whatever the client accepts (the one error shape, revops.lib.api).
-        response = super().handle_exception(exc)
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = JSONRenderer.media_type
-        return response
+    def perform_content_negotiation(self, request, force=False):
+        # Any Accept header is fine: the chart itself is an HttpResponse of PNG bytes, and errors
+        # are JSON in the one error shape (revops.lib.api) whatever the client accepts.
+        return JSONRenderer(), JSONRenderer.media_type
