@@ -17,7 +17,7 @@ from agents.runtime.grounding import GroundingSources
 from agents.semantic.compiler import compile_query, dimension_values_query
 from agents.semantic.query import Filter, OrderBy, SemanticQuery, SemanticQueryError
 from integrations.warehouse.base import WarehouseError
-from integrations.warehouse.selectors import warehouse_for_tenant
+from integrations.warehouse.selectors import warehouse_dialect_for_tenant, warehouse_for_tenant
 from integrations.web_search.client import WebSearchUnavailable, web_search
 from knowledge.frontmatter import split_front_matter
 from knowledge.models import KnowledgeDocument
@@ -235,8 +235,6 @@ class RunContext:
             ToolError: the warehouse refused or failed (recorded in the step).
         """
         model = self.semantic_model(agent=agent)
-        from integrations.warehouse.selectors import warehouse_dialect_for_tenant  # the engine's SQL dialect
-
         compiled = compile_query(model, query, dialect=getattr(self._warehouse, "dialect", None) or warehouse_dialect_for_tenant() or "postgres")
         return self.sql(compiled.sql, compiled.params, agent=agent, purpose=purpose, semantic_query=query.as_dict())
 

@@ -44,6 +44,17 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
+from django.db import DatabaseError, connection, transaction
+from psycopg import sql as pg_sql
+
+from integrations.models import ConnectorKind
+from integrations.services import credential_set
+from integrations.warehouse.duckdb_engine import duckdb_path_for
+from integrations.warehouse.roles import check_identifier, reader_grant, reader_role_name
+from integrations.warehouse.selectors import warehouse_credential_for_tenant, warehouse_location
+from tenants.context import tenant_context
+
 logger = logging.getLogger(__name__)
 
 ColumnType = Literal["boolean", "integer", "decimal", "double", "date", "timestamp", "text"]
@@ -437,8 +448,6 @@ def _parquet_type(duck_type: str) -> tuple[str, int, int]:
 
 def _read_parquet(path: Path, name: str) -> ImportTable:
     """A Parquet file read with DuckDB's own reader (column types from the file)."""
-    import duckdb
-
     conn = duckdb.connect()  # in memory, product side: reading the uploaded file is the point
     try:
         described = conn.execute("DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(path)}).fetchall()
@@ -478,9 +487,6 @@ def import_tables_load_duckdb(*, path: Path, schema: str, tables: Sequence[Impor
             DuckDB refused a statement; nothing was written.
         ValueError: ``schema`` or a table name is not an identifier.
     """
-    import duckdb
-
-    from integrations.warehouse.roles import check_identifier
 
     check_identifier(schema, "schema")
     for t in tables:
@@ -541,10 +547,6 @@ def import_tables_load_postgres(
         WarehouseImportError: the database refused a statement; nothing was written.
     """
     import psycopg
-    from django.db import DatabaseError, connection, transaction
-    from psycopg import sql as pg_sql
-
-    from integrations.warehouse.roles import check_identifier
 
     check_identifier(schema, "schema")
     if reader_role is not None:
@@ -627,12 +629,6 @@ def warehouse_import(
         WarehouseImportError: bad files or rows (file, row number, value), a refused engine or
             schema, or the warehouse refused the load; nothing was written.
     """
-    from integrations.models import ConnectorKind
-    from integrations.services import credential_set
-    from integrations.warehouse.duckdb_engine import duckdb_path_for
-    from integrations.warehouse.roles import check_identifier
-    from integrations.warehouse.selectors import warehouse_credential_for_tenant, warehouse_location
-    from tenants.context import tenant_context
 
     if engine is not None and engine not in ENGINES:
         raise WarehouseImportError([f"unknown engine {engine!r}; one of: {', '.join(ENGINES)}"])
@@ -687,10 +683,6 @@ def warehouse_import(
     target_schema = schema or f"wh_{slug_ident}"[:_IDENT_MAX]
     report = ImportReport("postgres", target_schema, tables, dry_run, not dry_run, "app database")
     if not dry_run:
-        from django.db import connection, transaction
-
-        from integrations.warehouse.loader import reader_grant, reader_role_name
-
         role = reader_role_name(dbname=connection.settings_dict["NAME"], schema=target_schema)
         password = secrets_module.token_urlsafe(24)
         with transaction.atomic():

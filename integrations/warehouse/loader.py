@@ -19,7 +19,8 @@ from pathlib import Path
 from django.db import connection, transaction
 from psycopg import sql as pg_sql
 
-from integrations.warehouse.roles import check_identifier, login_role_drop, login_role_upsert, role_name
+from integrations.warehouse.importer import WarehouseImportError, import_files_read, import_tables_load_postgres
+from integrations.warehouse.roles import check_identifier, login_role_drop, reader_grant, reader_role_name
 
 logger = logging.getLogger(__name__)
 
@@ -87,16 +88,6 @@ def demo_column_types() -> dict[str, list[tuple[str, str]]]:
     return {table: [(name, _IMPORT_TYPES[pg_type]) for name, pg_type in cols] for table, cols in DEMO_TABLES.items()}
 
 
-def reader_role_name(*, dbname: str, schema: str) -> str:
-    """The reader role for ``schema`` in database ``dbname``: ``wh_<dbname>_<schema>``, made a
-    valid identifier (and hash-suffixed when that changed it or it is too long) by
-    :func:`integrations.warehouse.roles.role_name`.
-
-    Example: ``reader_role_name(dbname="test_revops", schema="crm") == "wh_test_revops_crm"``.
-    """
-    return role_name("wh", dbname, schema)
-
-
 def warehouse_load_demo(
     *,
     schema: str,
@@ -140,8 +131,6 @@ def warehouse_load_demo(
         if not (csv_dir / f"{table}.csv").is_file():
             raise FileNotFoundError(f"missing demo CSV {csv_dir / f'{table}.csv'}")
 
-    from integrations.warehouse.importer import WarehouseImportError, import_files_read, import_tables_load_postgres
-
     try:
         tables = import_files_read([csv_dir / f"{table}.csv" for table in DEMO_TABLES], column_types=demo_column_types())
     except WarehouseImportError as exc:
@@ -154,43 +143,6 @@ def warehouse_load_demo(
         reader_grant(schema=schema, reader_role=reader_role, reader_password=reader_password)
     logger.info("loaded demo CRM into schema %s: %s", schema, counts)
     return counts
-
-
-def reader_grant(*, schema: str, reader_role: str, reader_password: str) -> None:
-    """Create (or alter: roles are cluster-wide) ``reader_role`` as a read-only login and grant it
-    ``USAGE`` on ``schema`` and ``SELECT`` on its tables, in the caller's transaction on Django's
-    default connection (see :func:`warehouse_load_demo` for the exact privileges).
-
-    Raises:
-        ValueError: bad identifier or empty password.
-        django.db.Error / psycopg.Error: the database refused a statement.
-    """
-    check_identifier(schema, "schema")
-    check_identifier(reader_role, "reader_role")
-    if not reader_password:
-        raise ValueError("reader_password must not be empty")
-    schema_id = pg_sql.Identifier(schema)
-    role_id = pg_sql.Identifier(reader_role)
-    with transaction.atomic():
-        connection.ensure_connection()
-        raw = connection.connection
-        with raw.cursor() as cur:
-            login_role_upsert(raw, cur, role=reader_role, password=reader_password)
-            cur.execute(pg_sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role_id))
-            cur.execute(pg_sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role_id))
-            cur.execute(pg_sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema_id, role_id))
-            # login_role_upsert revoked a CREATE granted directly to the role; one it holds
-            # through PUBLIC (PostgreSQL < 15 gives PUBLIC CREATE on schema public) cannot be
-            # revoked without changing it for everybody: warn instead.
-            can_create = cur.execute(
-                "SELECT has_schema_privilege(%s, 'public', 'CREATE')", [reader_role]
-            ).fetchone()[0]
-            if can_create:
-                logger.warning(
-                    "role %s can create objects in schema public through PUBLIC; "
-                    "run REVOKE CREATE ON SCHEMA public FROM PUBLIC to close that",
-                    reader_role,
-                )
 
 
 def warehouse_drop(*, schema: str, reader_role: str) -> None:

@@ -10,10 +10,14 @@ hashed client-side (SCRAM-SHA-256 via libpq), so the plain text is never sent or
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 
 import psycopg
+from django.db import connection, transaction
 from psycopg import sql as pg_sql
+
+logger = logging.getLogger(__name__)
 
 MAX_IDENTIFIER_LENGTH = 63  # PostgreSQL's NAMEDATALEN - 1
 
@@ -91,3 +95,50 @@ def login_role_drop(cur: psycopg.Cursor, *, role: str) -> None:
         role_id = pg_sql.Identifier(role)
         cur.execute(pg_sql.SQL("DROP OWNED BY {}").format(role_id))
         cur.execute(pg_sql.SQL("DROP ROLE {}").format(role_id))
+
+
+def reader_role_name(*, dbname: str, schema: str) -> str:
+    """The reader role for ``schema`` in database ``dbname``: ``wh_<dbname>_<schema>``, made a
+    valid identifier (and hash-suffixed when that changed it or it is too long) by
+    :func:`integrations.warehouse.roles.role_name`.
+
+    Example: ``reader_role_name(dbname="test_revops", schema="crm") == "wh_test_revops_crm"``.
+    """
+    return role_name("wh", dbname, schema)
+
+
+def reader_grant(*, schema: str, reader_role: str, reader_password: str) -> None:
+    """Create (or alter: roles are cluster-wide) ``reader_role`` as a read-only login and grant it
+    ``USAGE`` on ``schema`` and ``SELECT`` on its tables, in the caller's transaction on Django's
+    default connection (see :func:`warehouse_load_demo` for the exact privileges).
+
+    Raises:
+        ValueError: bad identifier or empty password.
+        django.db.Error / psycopg.Error: the database refused a statement.
+    """
+    check_identifier(schema, "schema")
+    check_identifier(reader_role, "reader_role")
+    if not reader_password:
+        raise ValueError("reader_password must not be empty")
+    schema_id = pg_sql.Identifier(schema)
+    role_id = pg_sql.Identifier(reader_role)
+    with transaction.atomic():
+        connection.ensure_connection()
+        raw = connection.connection
+        with raw.cursor() as cur:
+            login_role_upsert(raw, cur, role=reader_role, password=reader_password)
+            cur.execute(pg_sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role_id))
+            cur.execute(pg_sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role_id))
+            cur.execute(pg_sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema_id, role_id))
+            # login_role_upsert revoked a CREATE granted directly to the role; one it holds
+            # through PUBLIC (PostgreSQL < 15 gives PUBLIC CREATE on schema public) cannot be
+            # revoked without changing it for everybody: warn instead.
+            can_create = cur.execute(
+                "SELECT has_schema_privilege(%s, 'public', 'CREATE')", [reader_role]
+            ).fetchone()[0]
+            if can_create:
+                logger.warning(
+                    "role %s can create objects in schema public through PUBLIC; "
+                    "run REVOKE CREATE ON SCHEMA public FROM PUBLIC to close that",
+                    reader_role,
+                )

@@ -18,14 +18,17 @@ from integrations.crypto import SecretDecryptError
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.selectors import credential_get
 from integrations.warehouse.base import WarehouseConnector, WarehouseUnavailable
+from integrations.warehouse.duckdb_engine import DuckDBWarehouse, duckdb_path_for
 from integrations.warehouse.introspect import SchemaInfo, schema_introspect
 from integrations.warehouse.postgres import PostgresWarehouse
 
 #: Connector kinds that are a tenant's warehouse, in the order :func:`warehouse_for_tenant` looks
 #: for a ``default`` credential (a tenant holding both uses PostgreSQL).
-WAREHOUSE_KINDS: tuple[str, ...] = (ConnectorKind.WAREHOUSE_POSTGRES, ConnectorKind.WAREHOUSE_DUCKDB)
-#: kind -> the sqlglot dialect of its engine.
-WAREHOUSE_DIALECTS: dict[str, str] = {ConnectorKind.WAREHOUSE_POSTGRES: "postgres", ConnectorKind.WAREHOUSE_DUCKDB: "duckdb"}
+WAREHOUSE_KINDS: tuple[str, ...] = (ConnectorKind.WAREHOUSE_POSTGRES, ConnectorKind.WAREHOUSE_DUCKDB, ConnectorKind.WAREHOUSE_FIREBOLT)
+#: kind -> the sqlglot dialect of its engine (Firebolt: PostgreSQL, see firebolt_engine's notes).
+WAREHOUSE_DIALECTS: dict[str, str] = {
+    ConnectorKind.WAREHOUSE_POSTGRES: "postgres", ConnectorKind.WAREHOUSE_DUCKDB: "duckdb", ConnectorKind.WAREHOUSE_FIREBOLT: "postgres",
+}
 
 
 def app_database() -> dict[str, str]:
@@ -81,8 +84,6 @@ def warehouse_from_credential(
     """
     config: Mapping[str, Any] = credential.config or {}
     if credential.kind == ConnectorKind.WAREHOUSE_DUCKDB:
-        from integrations.warehouse.duckdb_engine import DuckDBWarehouse, duckdb_path_for
-
         try:
             return DuckDBWarehouse(
                 path=duckdb_path_for(credential.tenant.slug),
@@ -93,6 +94,8 @@ def warehouse_from_credential(
             )
         except ValueError as exc:
             raise WarehouseUnavailable(f"the DuckDB warehouse connector is misconfigured: {exc}") from None
+    if credential.kind == ConnectorKind.WAREHOUSE_FIREBOLT:
+        return firebolt_from_credential(credential, allowed_tables=allowed_tables, secrets=secrets)
     if credential.kind != ConnectorKind.WAREHOUSE_POSTGRES:
         raise WarehouseUnavailable(f"a {credential.kind} connector is not a warehouse")
     for key in ("schema", "user"):
@@ -113,6 +116,50 @@ def warehouse_from_credential(
         statement_timeout_ms=settings.WAREHOUSE_STATEMENT_TIMEOUT_MS,
         default_limit=settings.WAREHOUSE_DEFAULT_LIMIT,
     )
+
+
+def firebolt_from_credential(
+    credential: ConnectorCredential, *, allowed_tables: Iterable[str] = (), secrets: Mapping[str, Any] | None = None
+) -> WarehouseConnector:
+    """The :class:`~integrations.warehouse.firebolt_engine.FireboltWarehouse` of a
+    ``warehouse_firebolt`` credential: ``config`` ``account_name``, ``engine_name``, ``database``
+    (required), ``schema`` (default ``public``), ``api_endpoint`` (default Firebolt's); secrets
+    ``client_id`` and ``client_secret`` (a service account). Timeout and row cap as for
+    PostgreSQL.
+
+    Raises:
+        WarehouseUnavailable: a required key is missing or malformed, or the secrets cannot be
+            decrypted (the message names the key, never a secret).
+    """
+    from integrations.warehouse.firebolt_engine import DEFAULT_API_ENDPOINT, DEFAULT_SCHEMA, FireboltWarehouse
+
+    config: Mapping[str, Any] = credential.config or {}
+    for key in ("account_name", "engine_name", "database"):
+        if not config.get(key):
+            raise WarehouseUnavailable(f"the Firebolt warehouse connector is missing config key {key!r}")
+    if secrets is None:
+        try:
+            secrets = credential.secrets()
+        except SecretDecryptError:
+            raise WarehouseUnavailable("the warehouse connector's secrets cannot be decrypted") from None
+    for key in ("client_id", "client_secret"):
+        if not secrets.get(key):
+            raise WarehouseUnavailable(f"the Firebolt warehouse connector is missing secret {key!r}")
+    try:
+        return FireboltWarehouse(
+            client_id=str(secrets["client_id"]),
+            client_secret=str(secrets["client_secret"]),
+            account_name=str(config["account_name"]),
+            engine_name=str(config["engine_name"]),
+            database=str(config["database"]),
+            schema=str(config.get("schema") or DEFAULT_SCHEMA),
+            api_endpoint=str(config.get("api_endpoint") or DEFAULT_API_ENDPOINT),
+            allowed_tables=allowed_tables,
+            statement_timeout_ms=settings.WAREHOUSE_STATEMENT_TIMEOUT_MS,
+            default_limit=settings.WAREHOUSE_DEFAULT_LIMIT,
+        )
+    except ValueError as exc:
+        raise WarehouseUnavailable(f"the Firebolt warehouse connector is misconfigured: {exc}") from None
 
 
 def warehouse_credential_for_tenant() -> ConnectorCredential | None:

@@ -80,6 +80,7 @@ RULES: list[tuple[str, int]] = [
     ("*.admin", ENTRY),
     ("*.admin_base", ENTRY),
     ("*.admin_schedules", ENTRY),
+    ("*.admin_import", ENTRY),
     ("*.forms", ENTRY),
     ("*.apps", ENTRY),
     ("integrations.connector_checks", ENTRY),
@@ -105,6 +106,7 @@ RULES: list[tuple[str, int]] = [
     ("knowledge.frontmatter", FOUNDATION),
     ("knowledge.semantic_model", FOUNDATION),
     ("knowledge.validation", FOUNDATION),
+    ("knowledge.targets", FOUNDATION),
     # 2 actions engine and 1 integrations services (before ``*.services``)
     ("actions.services", ACTIONS),
     ("integrations.services", INTEGRATIONS),
