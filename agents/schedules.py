@@ -8,6 +8,7 @@ SCHEDULES = [
     ("integrations.slack_events_purge", "integrations.tasks.slack_events_purge", "I", 24 * 60),
     ("actions.dispatch_due", "actions.tasks.dispatch_due_actions", "I", 1),
     ("tenants.idempotency_keys_purge", "tenants.idempotency.idempotency_keys_purge", "I", 24 * 60),
+    ("integrations.connector_syncs_dispatch", "integrations.tasks.connector_syncs_dispatch", "I", 5),
 ]
 
 

@@ -2,9 +2,11 @@
 
 from datetime import timedelta
 
+from django.db.models import Min
 from django.utils import timezone
+from django_q.tasks import async_task
 
-from integrations.models import SlackEvent
+from integrations.models import ConnectorCredential, ConnectorKind, SlackEvent, SyncSource, SyncState
 from integrations.gong.services import gong_sync_run
 from integrations.salesforce.services import salesforce_sync_run
 from tenants.models import Tenant
@@ -40,3 +42,35 @@ def gong_sync_tenant(tenant_id: int) -> dict:
     tenant = Tenant.objects.get(pk=tenant_id)
     report, offer = gong_sync_run(tenant=tenant)
     return {"ok": report.ok, "error": report.error, "calls": [report.fetched, report.upserted], "model": offer.action if offer else None}
+
+
+# Sync connectors opt in with ``sync_interval_minutes`` in their config (at least this often is
+# refused: Salesforce API limits are per org per day and one sync reads every changed record).
+SYNC_MIN_INTERVAL_MINUTES = 15
+_SYNC_TASKS = {
+    ConnectorKind.SALESFORCE: (SyncSource.SALESFORCE, "integrations.tasks.salesforce_sync_tenant"),
+    ConnectorKind.GONG: (SyncSource.GONG, "integrations.tasks.gong_sync_tenant"),
+}
+
+
+def connector_syncs_dispatch(*, now=None) -> list[tuple[int, str]]:
+    """Every 5 minutes (``agents/schedules.py``): enqueue a Salesforce or Gong sync for each
+    connector, in every tenant, whose config sets ``sync_interval_minutes`` (an integer, at least
+    ``SYNC_MIN_INTERVAL_MINUTES``; smaller values are raised to it) and whose oldest stream last
+    ran longer ago than that (or never). A sync already running is not doubled: the sync claims
+    its stream with a conditional UPDATE and a second one finds nothing to do. Returns the
+    ``(tenant id, kind)`` pairs enqueued."""
+    now = now or timezone.now()
+    enqueued: list[tuple[int, str]] = []
+    credentials = ConnectorCredential.objects.unscoped().filter(kind__in=list(_SYNC_TASKS))  # all tenants: a dispatcher
+    for credential in credentials.only("tenant_id", "kind", "config"):
+        raw = (credential.config or {}).get("sync_interval_minutes")
+        if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
+            continue
+        interval = timedelta(minutes=max(raw, SYNC_MIN_INTERVAL_MINUTES))
+        source, func = _SYNC_TASKS[credential.kind]
+        last = SyncState.objects.for_tenant(credential.tenant_id).filter(source=source).aggregate(last=Min("last_run_at"))["last"]
+        if last is None or now - last >= interval:
+            async_task(func, credential.tenant_id, task_name=f"{source}-sync-{credential.tenant_id}")
+            enqueued.append((credential.tenant_id, str(credential.kind)))
+    return enqueued

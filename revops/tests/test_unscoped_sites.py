@@ -36,6 +36,7 @@ PINNED: dict[tuple[str, str], str] = {
     # Maintenance across tenants.
     ("tenants/idempotency.py", "idempotency_keys_purge"): "maintenance: expired idempotency keys of every tenant",
     ("integrations/tasks.py", "slack_events_purge"): "maintenance: old Slack event ids of every tenant",
+    ("integrations/tasks.py", "connector_syncs_dispatch"): "dispatcher: Salesforce/Gong connectors of every tenant that opted into scheduled syncs",
     ("integrations/services.py", "credentials_rotate"): "maintenance: re-encrypt every tenant's credentials",
     # Operator views.
     ("revops/metrics.py", "DatabaseCollector.collect"): "operator metrics: runs and actions of every tenant",
