@@ -281,6 +281,8 @@ SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
 SLACK_MESSAGE_CHARS = 3000  # Slack truncates section text above this; longer answers are split
 WAREHOUSE_STATEMENT_TIMEOUT_MS = env_int("WAREHOUSE_STATEMENT_TIMEOUT_MS", 15_000, minimum=100)
 WAREHOUSE_DEFAULT_LIMIT = env_int("WAREHOUSE_DEFAULT_LIMIT", 1000, minimum=1)
+# PostgreSQL warehouses: pooled connections per login (tenant credential) per process (psycopg_pool).
+WAREHOUSE_POOL_MAX_SIZE = env_int("WAREHOUSE_POOL_MAX_SIZE", 4, minimum=1)
 # Embedded DuckDB warehouses (one file per tenant: <dir>/<tenant slug>.duckdb), see integrations/warehouse/duckdb_engine.py.
 WAREHOUSE_DUCKDB_DIR = Path(env_str("WAREHOUSE_DUCKDB_DIR", str(DATA_DIR / "warehouses")))
 # http:// callback URLs are refused unless they point at loopback and this is on (development).

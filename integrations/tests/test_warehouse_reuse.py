@@ -5,6 +5,7 @@ with its transaction."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -47,28 +48,36 @@ def test_settings_and_role_hold_on_a_reused_connection(demo: Demo, monkeypatch) 
     assert settings[3] == wh.schema
 
 
-def test_idle_connections_are_bounded_and_not_reused_across_fork(demo: Demo) -> None:
+def test_pool_is_bounded_and_not_reused_across_fork(demo: Demo, settings) -> None:
+    settings.WAREHOUSE_POOL_MAX_SIZE = 2
     wh = demo.warehouse()
-    conns = [wh._acquire() for _ in range(4)]
+    pool = wh._pool()
+    conns = [pool.getconn(timeout=5) for _ in range(2)]
+    with pytest.raises(postgres_module.PoolTimeout):
+        pool.getconn(timeout=0.2)  # at most WAREHOUSE_POOL_MAX_SIZE per login
     for conn in conns:
-        wh._release(conn)
-    assert sum(not c.closed for c in conns) == postgres_module.IDLE_PER_KEY
+        pool.putconn(conn)
+    parent_pids = {c.info.backend_pid for c in conns}
     pid = os.fork()
     if pid == 0:  # the child must open its own connection, never use the parent's sockets
         code = 0
         try:
-            reused = wh._acquire()
-            code = 0 if all(reused is not c for c in conns) else 1
+            code = 0 if _backend_pid(wh) not in parent_pids else 1
         except BaseException:  # noqa: BLE001
             code = 2
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert warehouse_connections_close() == postgres_module.IDLE_PER_KEY
+    assert _backend_pid(wh) in parent_pids  # the parent's sessions still work
+    assert warehouse_connections_close() == 2
 
 
 def test_a_connection_idle_too_long_is_replaced(demo: Demo, monkeypatch) -> None:
+    monkeypatch.setattr(postgres_module, "IDLE_MAX_SECONDS", 0.2)  # the pool reads it when made
     wh = demo.warehouse()
     first = _backend_pid(wh)
-    monkeypatch.setattr(postgres_module, "IDLE_MAX_SECONDS", -1.0)
+    deadline = time.monotonic() + 10
+    while wh._pool().get_stats().get("pool_size", 0) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the pool's maintenance closes the idle connection
     assert _backend_pid(wh) != first
+

@@ -11,13 +11,21 @@ Three layers keep a statement a read (the guard alone is not trusted):
 3. the connection logs in as a role that only holds ``SELECT`` on the schema
    (:func:`integrations.warehouse.loader.warehouse_load_demo` creates it).
 
-Connections for :meth:`PostgresWarehouse.execute` are reused within a process: after each
-statement the transaction is rolled back (so the ``SET LOCAL`` settings and anything the
-statement changed are gone; the next use sets them again) and the connection is kept idle, at
-most :data:`IDLE_PER_KEY` per (host, port, database, role, password) and for at most
-:data:`IDLE_MAX_SECONDS`. Two tenants share a connection only when they log in with the same
-role and password, i.e. when they hold the same privileges anyway. A forked process never
-reuses its parent's connections.
+Connections for :meth:`PostgresWarehouse.execute` come from a ``psycopg_pool.ConnectionPool``
+per login (host, port, database, role, password hash: a tenant's credential version, since a new
+password makes a new key) per process, of at most ``settings.WAREHOUSE_POOL_MAX_SIZE``
+connections (default 4), none kept open when unused: ``min_size`` 0, an idle connection closed
+after :data:`IDLE_MAX_SECONDS`. Each checkout is health-checked
+(``ConnectionPool.check_connection``: a dead connection, e.g. after a server restart or
+``pg_terminate_backend``, is discarded and another one taken); each new connection is configured
+once (:func:`_configure`: ``default_transaction_read_only`` on and the statement timeout as
+session defaults), and every statement still opens its own read-only transaction with
+``SET LOCAL`` statement timeout and ``search_path``, rolled back after it. The first use of a login
+in a process connects once directly, so a wrong password or an unreachable host fails at once with
+the server's reason (:class:`WarehouseUnavailable`) instead of the pool retrying in the background.
+Two tenants share a pool only when they log in with the same role and password, i.e. when they hold
+the same privileges anyway. A forked process never uses its parent's pools (their sockets and
+threads are the parent's). :func:`warehouse_connections_close` closes this process's pools.
 """
 
 from __future__ import annotations
@@ -26,11 +34,12 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from integrations.warehouse.base import (
     WarehouseQueryError,
@@ -48,33 +57,71 @@ from integrations.warehouse.introspect import (
 
 CONNECT_TIMEOUT_S = 5
 APPLICATION_NAME = "revops-warehouse"
-#: Idle connections kept per login (host, port, database, role, password) per process.
-IDLE_PER_KEY = 2
-#: An idle connection older than this (seconds since it was last returned) is closed, not reused.
+#: A pooled connection idle this long (seconds) is closed by the pool.
 IDLE_MAX_SECONDS = 60.0
+#: A pool unused this long (seconds) is closed with its connections and threads when another
+#: pool is looked up (tenants that stopped asking do not keep threads).
+POOL_UNUSED_CLOSE_SECONDS = 600.0
+#: Longest wait (seconds) for a pooled connection before one is opened outside the pool.
+POOL_WAIT_SECONDS = float(CONNECT_TIMEOUT_S)
+#: How long (seconds) the pool keeps retrying a connection that failed in its background worker.
+POOL_RECONNECT_SECONDS = 30.0
+DEFAULT_POOL_MAX_SIZE = 4
 
-# key -> [(connection, returned_at_monotonic)]; _idle_pid is the process that owns them.
-_idle: dict[tuple, list[tuple[psycopg.Connection, float]]] = {}
-_idle_lock = threading.Lock()
-_idle_pid = os.getpid()
+# key -> (pool, last used, monotonic seconds); _pools_pid is the process that owns them.
+_pools: dict[tuple, list] = {}
+_pools_lock = threading.Lock()
+_pools_pid = os.getpid()
+
+
+def _pool_max_size() -> int:
+    """``settings.WAREHOUSE_POOL_MAX_SIZE`` (connections per login per process), default 4."""
+    from django.conf import settings
+
+    return max(1, int(getattr(settings, "WAREHOUSE_POOL_MAX_SIZE", DEFAULT_POOL_MAX_SIZE)))
+
+
+def _pools_of_this_process() -> dict[tuple, list]:
+    """``_pools``, emptied first when this is a forked child (call with ``_pools_lock`` held).
+    The parent's pools are dropped, not closed: closing would end the parent's sessions (psycopg
+    does not close a connection inherited across fork when it is garbage-collected)."""
+    global _pools_pid
+    if _pools_pid != os.getpid():
+        _pools.clear()
+        _pools_pid = os.getpid()
+    return _pools
 
 
 def warehouse_connections_close() -> int:
-    """Close this process's idle warehouse connections (tests, shutdown); returns how many."""
-    global _idle_pid
-    with _idle_lock:
-        if _idle_pid != os.getpid():  # inherited from a parent: not ours to close, just drop
-            _idle.clear()
-            _idle_pid = os.getpid()
-            return 0
-        conns = [conn for entries in _idle.values() for conn, _ in entries]
-        _idle.clear()
-    for conn in conns:
+    """Close this process's warehouse connection pools (tests, shutdown); returns how many
+    connections they held open (idle or in use)."""
+    with _pools_lock:
+        pools = [entry[0] for entry in _pools_of_this_process().values()]
+        _pools.clear()
+    opened = 0
+    for pool in pools:
+        opened += int(pool.get_stats().get("pool_size", 0))
         try:
-            conn.close()
+            pool.close(timeout=2.0)
         except psycopg.Error:  # pragma: no cover - closing a broken socket
             pass
-    return len(conns)
+    return opened
+
+
+def _configure(statement_timeout_ms: int) -> Callable[[psycopg.Connection], None]:
+    """The pool's ``configure`` callback: session defaults set once per new connection, so even a
+    statement sent outside :func:`pg_read_only_begin` is read-only and time-boxed. The login role
+    is the reader role itself (it only holds ``SELECT``); nothing switches it."""
+
+    def configure(conn: psycopg.Connection) -> None:
+        conn.autocommit = True  # the pool wants the connection idle afterwards
+        try:
+            conn.execute("SET default_transaction_read_only = on")
+            conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+        finally:
+            conn.autocommit = False
+
+    return configure
 
 
 class PostgresWarehouse:
@@ -95,8 +142,9 @@ class PostgresWarehouse:
         TypeError: ``allowed_tables`` is a single string.
 
     The object holds the password only to connect; it is never part of ``repr`` or of an error.
-    :meth:`execute` reuses an idle connection of the same login when one is fresh (see the
-    module notes: at most two idle sessions per login per process, closed after a minute idle).
+    :meth:`execute` takes a connection from the login's pool (see the module notes: at most
+    ``settings.WAREHOUSE_POOL_MAX_SIZE`` per login per process, checked on checkout, closed after
+    a minute idle).
     """
 
     dialect = "postgres"  # sqlglot dialect of the SQL this engine runs (WarehouseConnector.dialect)
@@ -145,17 +193,8 @@ class PostgresWarehouse:
 
         Waits at most ``CONNECT_TIMEOUT_S`` (5) seconds.
         """
-        kwargs: dict[str, Any] = {
-            "host": self.host or None,
-            "port": self.port or None,
-            "dbname": self.dbname or None,
-            "user": self.user or None,
-            "password": self._password or None,
-            "connect_timeout": CONNECT_TIMEOUT_S,
-            "application_name": APPLICATION_NAME,
-        }
         try:
-            return psycopg.connect(**{k: v for k, v in kwargs.items() if v is not None})
+            return psycopg.connect(**self._connect_kwargs())
         except psycopg.Error as exc:
             reason = self._redact(str(exc).strip()) or type(exc).__name__
         # Raised outside the except block: the driver exception is neither chained nor kept as
@@ -168,70 +207,76 @@ class PostgresWarehouse:
     def _pool_key(self) -> tuple:
         return (self.host, self.port, self.dbname, self.user, hashlib.sha256(self._password.encode()).hexdigest())
 
-    def _acquire(self) -> psycopg.Connection:
-        """An idle connection of this login when one is fresh and healthy, else a new one."""
-        return self._acquire_pooled()[0]
+    def _connect_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "host": self.host or None,
+            "port": self.port or None,
+            "dbname": self.dbname or None,
+            "user": self.user or None,
+            "password": self._password or None,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": APPLICATION_NAME,
+        }
+        return {k: v for k, v in kwargs.items() if v is not None}
 
-    def _acquire_pooled(self) -> tuple[psycopg.Connection, bool]:
-        """``(connection, pooled)``: as :meth:`_acquire`; ``pooled`` tells an idle one (whose
-        server side may have died meanwhile) from a new one."""
-        global _idle_pid
+    def _pool(self) -> ConnectionPool:
+        """This login's pool in this process, made on first use after one direct connection
+        (:meth:`connect`) proved the login works. Pools unused for
+        :data:`POOL_UNUSED_CLOSE_SECONDS` are closed on the way. Raises WarehouseUnavailable."""
         key = self._pool_key()
         now = time.monotonic()
-        stale: list[psycopg.Connection] = []
-        found = None
-        with _idle_lock:
-            if _idle_pid != os.getpid():
-                _idle.clear()  # the parent's sockets: never used from a forked child
-                _idle_pid = os.getpid()
-            entries = _idle.get(key, [])
-            while entries:
-                conn, returned_at = entries.pop()
-                if now - returned_at > IDLE_MAX_SECONDS or conn.closed or conn.broken:
-                    stale.append(conn)
-                    continue
-                found = conn
-                break
-        for conn in stale:
-            conn.close()
-        return (found, True) if found is not None else (self.connect(), False)
+        idle: list[ConnectionPool] = []
+        with _pools_lock:
+            pools = _pools_of_this_process()
+            entry = pools.get(key)
+            if entry is not None:
+                entry[1] = now
+                return entry[0]
+            for other, (pool, used) in list(pools.items()):
+                if now - used > POOL_UNUSED_CLOSE_SECONDS:
+                    idle.append(pools.pop(other)[0])
+        for pool in idle:
+            pool.close(timeout=0)
+        self.connect().close()  # a clear WarehouseUnavailable now, not a pool retrying quietly
+        pool = ConnectionPool(
+            kwargs=self._connect_kwargs(),
+            min_size=0,
+            max_size=_pool_max_size(),
+            open=False,
+            check=ConnectionPool.check_connection,
+            configure=_configure(self.statement_timeout_ms),
+            max_idle=IDLE_MAX_SECONDS,
+            reconnect_timeout=POOL_RECONNECT_SECONDS,
+            num_workers=1,
+            name=f"warehouse-{self.user}@{self._where()}",
+        )
+        with _pools_lock:
+            pools = _pools_of_this_process()
+            entry = pools.get(key)
+            if entry is None:
+                pool.open(wait=False)
+                pools[key] = entry = [pool, now]
+                return pool
+        return entry[0]  # another thread made it meanwhile; ours was never opened
 
-    def _begin(self, conn: psycopg.Connection, *, pooled: bool) -> psycopg.Connection:
-        """Open the read-only transaction (:func:`pg_read_only_begin`) on ``conn``; the connection
-        to run the statement on. A pooled connection whose server side died while idle (a
-        restart, an idle timeout, ``pg_terminate_backend``) fails here with OperationalError
-        before the statement is sent: it is closed and the transaction begun once on a fresh
-        :meth:`connect`. Raises psycopg.Error (a fresh connection failing) or WarehouseUnavailable."""
+    def _checkout(self) -> tuple[psycopg.Connection, ConnectionPool | None]:
+        """``(connection, pool)``: a health-checked connection from this login's pool; when none is
+        free within :data:`POOL_WAIT_SECONDS` (all busy, or the pool cannot reconnect), a direct
+        :meth:`connect` (``pool`` None: closed after use), which raises WarehouseUnavailable with
+        the server's reason when the database is gone."""
+        pool = self._pool()
         try:
-            with conn.cursor() as cur:
-                pg_read_only_begin(cur, statement_timeout_ms=self.statement_timeout_ms, schema=self.schema)
-            return conn
-        except psycopg.OperationalError:
-            if not pooled:
-                raise
+            return pool.getconn(timeout=POOL_WAIT_SECONDS), pool
+        except PoolTimeout:
+            return self.connect(), None
+
+    @staticmethod
+    def _checkin(conn: psycopg.Connection, pool: ConnectionPool | None) -> None:
+        """Give ``conn`` back to its pool (which discards it when broken), or close it."""
+        if pool is None or pool.closed:
             conn.close()
-        fresh = self.connect()
-        try:
-            with fresh.cursor() as cur:
-                pg_read_only_begin(cur, statement_timeout_ms=self.statement_timeout_ms, schema=self.schema)
-        except psycopg.Error:
-            fresh.close()
-            raise
-        return fresh
-
-    def _release(self, conn: psycopg.Connection) -> None:
-        """Keep ``conn`` for the next statement when it is healthy and idle, else close it."""
-        from psycopg.pq import TransactionStatus
-
-        keep = not conn.closed and not conn.broken and conn.info.transaction_status == TransactionStatus.IDLE
-        if keep:
-            with _idle_lock:
-                if _idle_pid == os.getpid():
-                    entries = _idle.setdefault(self._pool_key(), [])
-                    if len(entries) < IDLE_PER_KEY:
-                        entries.append((conn, time.monotonic()))
-                        return
-        conn.close()
+        else:
+            pool.putconn(conn)
 
     def execute(self, sql: str, params: Sequence | Mapping | None = None) -> WarehouseResult:
         """Validate ``sql`` with the guard and run it read-only; see :class:`WarehouseConnector`.
@@ -263,11 +308,11 @@ class PostgresWarehouse:
             # Callers pass {} by default; psycopg would then read every '%' as a placeholder and
             # reject LIKE 'A%'. Empty params with no '%%' escape mean "no params".
             params = None
-        conn, pooled = self._acquire_pooled()
+        conn, pool = self._checkout()
         failure: str | None = None
         try:
-            conn = self._begin(conn, pooled=pooled)
             with conn.cursor() as cur:
+                pg_read_only_begin(cur, statement_timeout_ms=self.statement_timeout_ms, schema=self.schema)
                 started = time.monotonic()
                 # prepare=True: extended protocol, so PostgreSQL itself refuses a second command.
                 cur.execute(safe_sql, params, prepare=True)
@@ -284,7 +329,7 @@ class PostgresWarehouse:
                 conn.rollback()  # nothing to keep: the transaction was read-only; SET LOCALs end
             except psycopg.Error:
                 pass
-            self._release(conn)
+            self._checkin(conn, pool)
         if failure is not None:
             # Raised outside the except block so the driver error (which may quote the
             # statement or a value) is not attached as __context__.
