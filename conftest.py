@@ -21,6 +21,7 @@ pytest_plugins = [
     "agents.tests.sfdc_shape",  # sfdc, sfdc_warehouse
     "agents.tests.usage_tenant",  # usage_tenant, usage_warehouse
     "agents.tests.duckdb_tenant",  # duckdb_demo, duckdb_warehouse_dir
+    "agents.tests.firebolt_tenant",  # firebolt_demo, firebolt_server (fake Firebolt API)
 ]
 
 

@@ -3,6 +3,8 @@
 - ``warehouse_postgres``: log in as the configured (reader) role and run ``SELECT 1`` within the
   warehouse timeouts; then check the schema exists and is readable, and warn when the role may
   write;
+- ``warehouse_firebolt``: the agents' own connection through firebolt-sdk, ``SELECT 1`` and the
+  schema's table count;
 - ``slack``: ``auth.test`` with the bot token through slack-sdk (``settings.SLACK_API_URL``), plus
   what ``/slack/events/<slug>`` needs (:func:`slack_credential_hints`);
 - ``salesforce``: the REST ``limits`` resource through simple-salesforce;
@@ -32,7 +34,7 @@ from integrations.forms import stored_secret_keys
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.salesforce.client import DEFAULT_API_VERSION, salesforce_client
 from integrations.slack.client import slack_client
-from integrations.warehouse.base import WarehouseUnavailable
+from integrations.warehouse.base import WarehouseError, WarehouseUnavailable
 from integrations.warehouse.selectors import warehouse_from_credential, warehouse_location
 from integrations.web_search.client import WebSearchUnavailable, web_search_with
 
@@ -86,6 +88,7 @@ def connector_check(*, credential: ConnectorCredential) -> CheckResult:
     config = credential.config or {}
     checks = {
         ConnectorKind.WAREHOUSE_POSTGRES: _check_warehouse,
+        ConnectorKind.WAREHOUSE_FIREBOLT: _check_firebolt,
         ConnectorKind.SLACK: _check_slack,
         ConnectorKind.SALESFORCE: _check_salesforce,
         ConnectorKind.WEB_SEARCH: _check_web_search,
@@ -214,3 +217,13 @@ def _check_web_search(credential: ConnectorCredential, config: dict, secrets: di
     except WebSearchUnavailable as exc:
         return CheckResult(False, f"{exc}.")
     return CheckResult(True, f"One query answered with {len(hits)} result(s).")
+
+
+def _check_firebolt(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
+    """``warehouse_firebolt``: the agents' own connection (service account, engine, database),
+    ``SELECT 1`` and the schema's table count, within the warehouse timeouts."""
+    try:
+        warehouse = warehouse_from_credential(credential, secrets=secrets)
+        return CheckResult(True, f"Connected: {warehouse.connection_test()}.")
+    except WarehouseError as exc:
+        return CheckResult(False, _first_line(exc, limit=400))

@@ -90,6 +90,27 @@ def _warehouse_clean(config: dict[str, Any]) -> None:
         raise ValidationError({"host": "Give a host, or tick “Use the app's database”."})
 
 
+def _firebolt_fields() -> dict[str, forms.Field]:
+    # Read by integrations.warehouse.selectors.firebolt_from_credential.
+    name = RegexValidator(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", "Letters, digits, _ . and - only.")
+    return {
+        "account_name": forms.CharField(label="Account name", max_length=255, validators=[name]),
+        "engine_name": forms.CharField(label="Engine name", max_length=255, validators=[name], help_text="The engine that runs the agents' queries."),
+        "database": forms.CharField(label="Database", max_length=255, validators=[name]),
+        "schema": forms.CharField(
+            label="Schema", required=False, max_length=255,
+            validators=[RegexValidator(r"^[A-Za-z_][A-Za-z0-9_$]*$", "An identifier, e.g. public.")], help_text="Blank: public.",
+        ),
+        "api_endpoint": _optional_url("API endpoint", "Blank: https://api.app.firebolt.io."),
+    }
+
+
+def _firebolt_clean(config: dict[str, Any]) -> None:
+    endpoint = str(config.get("api_endpoint") or "")
+    if endpoint.startswith("http://") and not re.match(r"^http://(localhost|[a-z0-9.-]+\.localhost|127\.0\.0\.1)(:\d+)?(/|$)", endpoint):
+        raise ValidationError({"api_endpoint": "Firebolt is reached over https only (http only to a loopback test server)."})
+
+
 def _slack_fields() -> dict[str, forms.Field]:
     return {
         "team_id": forms.CharField(
@@ -167,6 +188,15 @@ SPECS: dict[str, ConnectorSpec] = {
             (SecretSpec("password", "Password", help="The read-only role's password (blank under trust authentication)."),),
             description="The agents read the credential named “default”; “insights_writer” is the insights table.",
             clean_config=_warehouse_clean,
+        ),
+        ConnectorSpec(
+            "warehouse_firebolt", ConnectorKind.WAREHOUSE_FIREBOLT, "Warehouse (Firebolt)", _firebolt_fields,
+            (
+                SecretSpec("client_id", "Service account client id", required=True, help="Firebolt workspace → Configure → Service accounts."),
+                SecretSpec("client_secret", "Service account client secret", required=True),
+            ),
+            description="The agents read the credential named “default”; give the service account read-only access.",
+            clean_config=_firebolt_clean,
         ),
         ConnectorSpec(
             "slack", ConnectorKind.SLACK, "Slack app", _slack_fields,

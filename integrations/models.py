@@ -11,6 +11,7 @@ from tenants.models import TenantOwnedModel
 class ConnectorKind(models.TextChoices):
     WAREHOUSE_POSTGRES = "warehouse_postgres", "Warehouse (PostgreSQL)"
     WAREHOUSE_DUCKDB = "warehouse_duckdb", "Warehouse (DuckDB, embedded)"
+    WAREHOUSE_FIREBOLT = "warehouse_firebolt", "Warehouse (Firebolt)"
     SLACK = "slack", "Slack app"
     WEB_SEARCH = "web_search", "Web search"
     SALESFORCE = "salesforce", "Salesforce"

@@ -19,6 +19,7 @@ from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.selectors import credential_get
 from integrations.warehouse.base import WarehouseConnector, WarehouseUnavailable
 from integrations.warehouse.duckdb_engine import DuckDBWarehouse, duckdb_path_for
+from integrations.warehouse.firebolt_engine import DEFAULT_API_ENDPOINT, DEFAULT_SCHEMA, FireboltWarehouse
 from integrations.warehouse.introspect import SchemaInfo, schema_introspect
 from integrations.warehouse.postgres import PostgresWarehouse
 
@@ -131,8 +132,6 @@ def firebolt_from_credential(
         WarehouseUnavailable: a required key is missing or malformed, or the secrets cannot be
             decrypted (the message names the key, never a secret).
     """
-    from integrations.warehouse.firebolt_engine import DEFAULT_API_ENDPOINT, DEFAULT_SCHEMA, FireboltWarehouse
-
     config: Mapping[str, Any] = credential.config or {}
     for key in ("account_name", "engine_name", "database"):
         if not config.get(key):
