@@ -82,10 +82,28 @@ def run_create(
             callback_url=callback_url,
             reply_to=reply_to or {},
             created_by=created_by,
+            enqueued_at=timezone.now() if enqueue else None,  # the hand-over below; no UPDATE after it
         )
     if enqueue:
-        transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
+        _run_hand_over(run.pk)
     return run
+
+
+def _run_hand_over(run_id: int) -> None:
+    """Send a new run to ``agents.tasks.execute_run`` (its ``enqueued_at`` was set on insert).
+
+    With the ORM broker inside a transaction the queue row is written in that transaction: it
+    commits with the run or not at all, with no commit of its own (and django-q2 skips its
+    ``close_old_connections``, which would cost a health-check round trip). With Redis, or
+    django-q2's ``sync`` mode, or outside a transaction, it is sent once the transaction commits.
+    Should the send fail after commit, the reaper sends the run again (``run_reap_stale``).
+    """
+    from django_q.conf import Conf
+
+    if settings.Q_BROKER == "orm" and not Conf.SYNC and transaction.get_connection().in_atomic_block:
+        async_task("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}")
+    else:
+        transaction.on_commit(lambda: async_task("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}"))
 
 
 QUEUED_RESEND_AFTER = timedelta(minutes=10)
