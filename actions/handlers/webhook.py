@@ -53,7 +53,7 @@ class WebhookPayload(serializers.Serializer):
             raise serializers.ValidationError("give exactly one of endpoint_id and callback_url")
         if "endpoint_id" in attrs:
             tenant = self.context["tenant"]
-            endpoint = WebhookEndpoint.objects.unscoped().filter(tenant=tenant, pk=attrs["endpoint_id"]).first()  # tenant checked here
+            endpoint = WebhookEndpoint.objects.for_tenant(tenant).filter(pk=attrs["endpoint_id"]).first()
             if endpoint is None:
                 raise serializers.ValidationError({"endpoint_id": "no such webhook endpoint"})
             if not endpoint.enabled:
@@ -71,7 +71,7 @@ class WebhookHandler(Handler):
 
     def describe(self, *, tenant, payload: dict) -> Described:
         if payload.get("endpoint_id"):
-            endpoint = WebhookEndpoint.objects.unscoped().get(tenant=tenant, pk=payload["endpoint_id"])  # validated above
+            endpoint = WebhookEndpoint.objects.for_tenant(tenant).get(pk=payload["endpoint_id"])  # validated above
             url, label = endpoint.url, f"webhook {endpoint.description or urlsplit(endpoint.url).hostname}"
         else:
             url = payload["callback_url"]

@@ -70,8 +70,8 @@ def slack_endpoint_get(*, tenant_slug: str) -> SlackEndpoint | None:
         app = hit[1]
     else:
         credential = (
-            ConnectorCredential.objects.unscoped()  # by primary key, of the tenant found above
-            .filter(pk=credential_id, tenant_id=tenant_id)
+            ConnectorCredential.objects.for_tenant(tenant_id)  # the tenant found above
+            .filter(pk=credential_id)
             .only("pk", "config", "secret_token", "updated_at", "previous_secret_token", "previous_valid_until")
             .first()
         )

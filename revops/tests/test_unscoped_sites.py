@@ -30,7 +30,7 @@ PINNED: dict[tuple[str, str], str] = {
     # Entry points that resolve the tenant.
     ("tenants/services.py", "apikey_authenticate"): "the API key is what tells the tenant (lookup by prefix)",
     ("integrations/slack/verification.py", "slack_endpoint_get"): "the Slack route resolves the tenant from "
-    "the URL's slug (DESIGN.md §3.4); its by-pk re-read is the owner's to move to for_tenant",
+    "the URL's slug (DESIGN.md §3.4)",
     ("tenants/admin_base.py", "tenant_rows"): "superusers administer every tenant in the admin "
     "(members get for_tenants(their memberships))",
     # Maintenance across tenants.
@@ -43,8 +43,6 @@ PINNED: dict[tuple[str, str], str] = {
     ("revops/health.py", "queue_snapshot"): "operator readiness: queue depth and ages over every tenant",
     ("integrations/health.py", "connectors_unhealthy"): "operator readiness: unhealthy connectors of every tenant",
     # Not yet converted (the tenant is known there): files owned by the layering work.
-    ("actions/handlers/webhook.py", "WebhookPayload.validate"): "tenant given: to move to for_tenant(tenant)",
-    ("actions/handlers/webhook.py", "WebhookHandler.describe"): "tenant given: to move to for_tenant(tenant)",
     ("actions/callback_status.py", "run_callback_status_store"): "run updated by pk: to move to for_tenant(run's tenant)",
 }
 
