@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agents.llm.base import OFFLINE_NOTICE, LLMError, LLMProvider, Message, ToolSpec, provider_for_tenant
+from agents.llm.base import OFFLINE_NOTICE, LLMError, LLMProvider, Message, ToolSpec
+from agents.llm.providers import provider_for_tenant
 from agents.models import Run, RunStatus, StepKind
 from agents.playbooks import account_health, brief, copilot, data, deal, execution, forecast, lead, web
 from agents.routing import COPILOT, DEAL, EXECUTION, LEAD, SPECIALISTS, WEB, RouteDecision, classify
@@ -56,12 +57,6 @@ def previous_runs(run: Run) -> list[Run]:
         .order_by("queued_at")
         .only("query", "answer_plain", "entities")
     )
-
-
-def previous_entities(run: Run) -> dict:
-    """Entities resolved by the latest earlier successful run in the same conversation."""
-    prior = previous_runs(run)
-    return prior[-1].entities if prior else {}
 
 
 def conversation_history(prior: list[Run]) -> list[Message]:

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from botocore.stub import ANY, Stubber
 
-from agents.llm.base import provider_for_tenant
+from agents.llm.providers import provider_for_tenant
 from agents.models import Run
 from agents.services import run_claim, run_create, run_execute
 from agents.tests.conftest import read_csv

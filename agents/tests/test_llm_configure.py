@@ -3,7 +3,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from agents.llm.base import provider_for_tenant
+from agents.llm.providers import provider_for_tenant
 from agents.llm.openai_compat import OpenAICompatProvider
 from tenants.models import Tenant
 

@@ -181,13 +181,7 @@ FUNCTION_LEVEL_ALLOWED.update(
 
 # (importing module, imported module): leftovers that still hide a cycle or are new and not yet
 # moved to module level; each entry says what it hides. Remove an entry with its import.
-FUNCTION_LEVEL_PENDING: dict[tuple[str, str], str] = {
-    ("agents.llm.base", "agents.llm.bedrock"): (
-        "cycle: the providers subclass agents.llm.base; provider_for_tenant belongs in its own "
-        "module (e.g. agents.llm.providers) importing base and both providers"
-    ),
-    ("agents.llm.base", "agents.llm.openai_compat"): "cycle: as agents.llm.bedrock above",
-}
+FUNCTION_LEVEL_PENDING: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

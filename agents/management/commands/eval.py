@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.evaluation import EvalFileError, EvalSummary, eval_load, eval_run, eval_summary
-from agents.llm.base import provider_for_tenant
+from agents.llm.providers import provider_for_tenant
 from tenants.models import Tenant
 
 
