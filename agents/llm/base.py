@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
-
-
 @dataclass(frozen=True)
 class ToolSpec:
     """A tool the model may call: ``input_schema`` is a JSON Schema object."""
