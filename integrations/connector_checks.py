@@ -88,7 +88,8 @@ def connector_check(*, credential: ConnectorCredential) -> CheckResult:
     config = credential.config or {}
     checks = {
         ConnectorKind.WAREHOUSE_POSTGRES: _check_warehouse,
-        ConnectorKind.WAREHOUSE_FIREBOLT: _check_firebolt,
+        ConnectorKind.WAREHOUSE_FIREBOLT: _check_warehouse_engine,
+        ConnectorKind.WAREHOUSE_DUCKDB: _check_warehouse_engine,
         ConnectorKind.SLACK: _check_slack,
         ConnectorKind.SALESFORCE: _check_salesforce,
         ConnectorKind.WEB_SEARCH: _check_web_search,
@@ -219,9 +220,10 @@ def _check_web_search(credential: ConnectorCredential, config: dict, secrets: di
     return CheckResult(True, f"One query answered with {len(hits)} result(s).")
 
 
-def _check_firebolt(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
-    """``warehouse_firebolt``: the agents' own connection (service account, engine, database),
-    ``SELECT 1`` and the schema's table count, within the warehouse timeouts."""
+def _check_warehouse_engine(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
+    """``warehouse_firebolt`` and ``warehouse_duckdb``: the agents' own connection (Firebolt: service
+    account, engine, database; DuckDB: the tenant's file, read-only), ``SELECT 1`` and the schema's
+    table count, within the warehouse timeouts (``WarehouseConnector.connection_test``)."""
     try:
         warehouse = warehouse_from_credential(credential, secrets=secrets)
         return CheckResult(True, f"Connected: {warehouse.connection_test()}.")

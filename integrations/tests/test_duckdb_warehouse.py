@@ -198,3 +198,17 @@ def test_selector_builds_the_tenant_file_from_its_slug(world_a, world_b, setting
 def test_slug_cannot_escape_the_directory():
     with pytest.raises(ValueError):
         duckdb_path_for("../etc/passwd")
+
+
+def test_test_connection_of_a_duckdb_connector_opens_the_tenants_file(duckdb_demo):
+    """The admin's "Test connection" (connector_check) for ``warehouse_duckdb`` runs the engine's
+    own connection test: the file, ``SELECT 1`` and its table count (the six demo CSV files)."""
+    from integrations.connector_checks import connector_check
+    from integrations.models import ConnectorCredential, ConnectorKind
+    from integrations.warehouse.loader import DEMO_CSV_DIR
+
+    credential = ConnectorCredential.objects.for_tenant(duckdb_demo).get(kind=ConnectorKind.WAREHOUSE_DUCKDB)
+    result = connector_check(credential=credential)
+    tables = len(list(DEMO_CSV_DIR.glob("*.csv")))
+    assert result.ok, result.message
+    assert result.message == f"Connected: DuckDB file demo-duckdb.duckdb, schema main: {tables} table(s)."
