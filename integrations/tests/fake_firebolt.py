@@ -77,6 +77,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from integrations.warehouse.firebolt_engine import firebolt_connections_close
+
 CRM_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "demo_crm"
 SCHEMA = "public"
 
@@ -302,6 +304,9 @@ def demo_database(csv_dir: Path = CRM_DIR) -> Any:
 def _handler_for(fake: FakeFirebolt) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every answer (a loopback artefact, not Firebolt's).
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:  # quiet
             pass
@@ -418,4 +423,5 @@ def fake_firebolt_server(*, db: Any | None = None, **kwargs: Any) -> Iterator[Fa
         with localhost_names():
             yield fake
     finally:
+        firebolt_connections_close()
         fake.stop()

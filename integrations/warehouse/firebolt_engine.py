@@ -37,6 +37,14 @@ differences handled here:
   ``Retry-After``, at most :data:`RETRY_WAIT_MAX_S` and never past the statement timeout); reads
   are idempotent.
 
+**Connections.** An SDK connection is an HTTP client bound to the engine: it is kept per process
+and per login (endpoint, account, engine, database, client id, secret digest, timeout) and
+shared by the calls of that login, each on its own cursor (closed after the call), which saves
+the TLS and HTTP client set-up of ``connect`` on every statement. A kept connection that fails at
+the connection level (unreachable, 429/503, refused) is closed and dropped, so the next call
+connects again; a forked process never reuses its parent's. :func:`firebolt_connections_close`
+closes them (tests, shutdown).
+
 Errors: every failure ends as :class:`~integrations.warehouse.base.WarehouseUnavailable` (cannot
 connect: credentials refused, unknown account/database/engine, unreachable, rate-limited) or
 :class:`~integrations.warehouse.base.WarehouseQueryError` (the statement failed or timed out, or
@@ -47,10 +55,12 @@ secret.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httpx
@@ -79,6 +89,29 @@ _auths: dict[tuple[str, str, str], ClientCredentials] = {}
 _auths_lock = threading.Lock()
 
 T = TypeVar("T")
+
+# login key -> the kept SDK connection; _conns_pid is the process that owns them.
+_conns: dict[tuple, Any] = {}
+_conns_lock = threading.Lock()
+_conns_pid = os.getpid()
+
+
+def firebolt_connections_close() -> int:
+    """Close this process's kept Firebolt connections (tests, shutdown); returns how many."""
+    global _conns_pid
+    with _conns_lock:
+        if _conns_pid != os.getpid():  # inherited from a parent: not ours to close
+            _conns.clear()
+            _conns_pid = os.getpid()
+            return 0
+        kept = list(_conns.values())
+        _conns.clear()
+    for conn in kept:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken client
+            pass
+    return len(kept)
 
 
 def _auth_for(api_endpoint: str, client_id: str, client_secret: str) -> ClientCredentials:
@@ -369,6 +402,43 @@ class FireboltWarehouse:
                 continue
             raise failure
 
+    def _login_key(self) -> tuple:
+        digest = hashlib.sha256(self._client_secret.encode()).hexdigest()
+        return (self.api_endpoint, self.account_name, self.engine_name, self.database, self.client_id, digest, self.statement_timeout_ms)
+
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        """The kept connection of this login (connected on first use), for one call; dropped
+        and closed when the call fails at the connection level (:class:`WarehouseUnavailable`).
+
+        Raises:
+            WarehouseUnavailable: as :meth:`connect`.
+        """
+        global _conns_pid
+        key = self._login_key()
+        with _conns_lock:
+            if _conns_pid != os.getpid():
+                _conns.clear()
+                _conns_pid = os.getpid()
+            conn = _conns.get(key)
+        if conn is None or conn.closed:
+            conn = self.connect()
+            with _conns_lock:
+                kept = _conns.get(key)
+                if kept is not None and not kept.closed:
+                    conn.close()
+                    conn = kept
+                else:
+                    _conns[key] = conn
+        try:
+            yield conn
+        except WarehouseUnavailable:
+            with _conns_lock:
+                if _conns.get(key) is conn:
+                    del _conns[key]
+            conn.close()
+            raise
+
     # -- the protocol ------------------------------------------------------------------------------
 
     def execute(self, sql: str, params: Sequence | Mapping | None = None) -> WarehouseResult:
@@ -390,21 +460,21 @@ class FireboltWarehouse:
             sql, allowed_tables=self.allowed_tables, default_limit=self.default_limit + 1, schema=self.schema, dialect=DIALECT
         )
         text, values = qmark_statement(safe_sql, params)
-        conn = self.connect()
-        try:
+        with self._session() as conn:
             cursor = conn.cursor()
-            started = time.monotonic()
-            self._run(cursor, text, values)
-            if cursor.description is None:
-                raise WarehouseQueryError("the statement returned no result set")
-            columns = [d.name for d in cursor.description]
             try:
-                rows = cursor.fetchmany(self.default_limit + 1)
-            except fb_errors.FireboltError as exc:
-                raise WarehouseQueryError(f"Firebolt returned a malformed response: {_first_line(str(exc), 200)}") from None
-            duration_ms = int((time.monotonic() - started) * 1000)
-        finally:
-            conn.close()
+                started = time.monotonic()
+                self._run(cursor, text, values)
+                if cursor.description is None:
+                    raise WarehouseQueryError("the statement returned no result set")
+                columns = [d.name for d in cursor.description]
+                try:
+                    rows = cursor.fetchmany(self.default_limit + 1)
+                except fb_errors.FireboltError as exc:
+                    raise WarehouseQueryError(f"Firebolt returned a malformed response: {_first_line(str(exc), 200)}") from None
+                duration_ms = int((time.monotonic() - started) * 1000)
+            finally:
+                cursor.close()
         truncated = len(rows) > self.default_limit
         rows = [tuple(row) for row in rows[: self.default_limit]]
         return WarehouseResult(
@@ -413,11 +483,14 @@ class FireboltWarehouse:
 
     def _fetch(self, conn: Any, text: str, values: list[Any] | None = None) -> list[list[Any]]:
         cursor = conn.cursor()
-        self._run(cursor, text, values)
         try:
-            return cursor.fetchall() if cursor.description is not None else []
-        except fb_errors.FireboltError as exc:
-            raise WarehouseQueryError(f"Firebolt returned a malformed response: {_first_line(str(exc), 200)}") from None
+            self._run(cursor, text, values)
+            try:
+                return cursor.fetchall() if cursor.description is not None else []
+            except fb_errors.FireboltError as exc:
+                raise WarehouseQueryError(f"Firebolt returned a malformed response: {_first_line(str(exc), 200)}") from None
+        finally:
+            cursor.close()
 
     def connection_test(self) -> str:
         """Connect, run ``SELECT 1`` and count the schema's tables.
@@ -428,7 +501,7 @@ class FireboltWarehouse:
         Raises:
             WarehouseUnavailable / WarehouseQueryError: as :meth:`execute`.
         """
-        conn = self.connect()
+        conn = self.connect()  # a new connection: the test covers the whole login
         try:
             one = self._fetch(conn, "SELECT 1")
             if not one or one[0][0] != 1:
@@ -447,8 +520,7 @@ class FireboltWarehouse:
         Raises:
             WarehouseUnavailable / WarehouseQueryError: as :meth:`execute`.
         """
-        conn = self.connect()
-        try:
+        with self._session() as conn:
             found: dict[str, dict[str, Any]] = {}
             for name, table_type in self._fetch(
                 conn, "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name", [self.schema]
@@ -472,8 +544,6 @@ class FireboltWarehouse:
                 if info["kind"] == "table":
                     info["row_count"] = int(self._fetch(conn, f"SELECT count(*) FROM {self._qualified(info['table'])}")[0][0])
                     info["row_count_exact"] = True
-        finally:
-            conn.close()
         return list(found.values())
 
     def _qualified(self, table: str) -> str:
@@ -512,8 +582,7 @@ class FireboltWarehouse:
         if not pairs:
             return {}
         found: dict[tuple[str, str], list[tuple[str, int]] | None] = {}
-        conn = self.connect()
-        try:
+        with self._session() as conn:
             for table, column in pairs:
                 col = '"' + column.replace('"', '""') + '"'
                 stmt = (
@@ -525,8 +594,6 @@ class FireboltWarehouse:
                 except WarehouseQueryError:
                     continue
                 found[(table, column)] = None if len(rows) > max_values else [(str(v), int(n)) for v, n in rows]
-        finally:
-            conn.close()
         return found
 
 
