@@ -225,6 +225,8 @@ LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 60, minimum=1)
 # A model call may still be in flight when the budget ends (Bedrock's read timeout is per client).
 WORKER_TIMEOUT_SECONDS = RUN_BUDGET_SECONDS + LLM_TIMEOUT_SECONDS + 30
 RUN_MAX_ATTEMPTS = env_int("RUN_MAX_ATTEMPTS", 2, minimum=1)
+# `manage.py serve` starts its django-q2 worker this much nicer than the web server (0-19; 0: same priority).
+WORKER_NICE = env_int("WORKER_NICE", 10, minimum=0)
 # Broker: the database (ORM) by default, so `make demo` needs nothing else; Q_BROKER_URL=redis://...
 # (or rediss://) selects Redis, the multi-machine option: tasks are pushed and popped at once
 # (no poll), and cluster heartbeats live there. Redis pops a task before running it (no ack), so

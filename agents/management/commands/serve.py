@@ -1,6 +1,7 @@
 """Runs the web server (gunicorn, or runserver with ``--dev``) and a django-q2 worker together;
 stops both on Ctrl-C or SIGTERM."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -61,7 +62,10 @@ class Command(BaseCommand):
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
         procs = [subprocess.Popen(web_command(opts["addr"], dev=opts["dev"]))]
         if not opts["no_worker"]:
-            procs.append(subprocess.Popen(manage + ["qcluster"]))
+            # The worker yields the CPU to the web server when both want it (Slack wants its ack
+            # within 3 s; an answer can wait): settings.WORKER_NICE, 0 turns it off.
+            nice = int(settings.WORKER_NICE)
+            procs.append(subprocess.Popen(manage + ["qcluster"], preexec_fn=(lambda: os.nice(nice)) if nice else None))
         server = "runserver" if opts["dev"] else "gunicorn"
         worker = f", worker pid {procs[1].pid}" if len(procs) > 1 else ""
         self.stdout.write(f"web server ({server}) on http://{opts['addr']}/ (pid {procs[0].pid}){worker}; Ctrl-C stops both")
