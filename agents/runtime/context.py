@@ -17,7 +17,7 @@ from agents.runtime.grounding import GroundingSources
 from agents.semantic.compiler import compile_query, dimension_values_query
 from agents.semantic.query import Filter, OrderBy, SemanticQuery, SemanticQueryError
 from integrations.warehouse.base import WarehouseError
-from integrations.warehouse.selectors import warehouse_dialect_for_tenant, warehouse_for_tenant
+from integrations.warehouse.selectors import warehouse_dialect_for_tenant, warehouse_for_tenant, warehouse_outcome_record
 from integrations.web_search.client import WebSearchUnavailable, web_search
 from knowledge.frontmatter import split_front_matter
 from knowledge.models import KnowledgeDocument
@@ -294,8 +294,9 @@ class RunContext:
     def sql(self, sql: str, params: dict | None = None, *, agent: str, purpose: str, semantic_query: dict | None = None) -> QueryResult:
         """Run a read-only SELECT on the tenant's warehouse through the SQL guard.
 
-        Records a ``tool_call`` step (SQL, params, row count, preview of rows) and a citation.
-        Raises ToolError with the guard's or database's reason (also recorded in the step).
+        Records a ``tool_call`` step (SQL, params, row count, preview of rows) and a citation, and
+        the outcome on the warehouse connector's health
+        (:func:`integrations.warehouse.selectors.warehouse_outcome_record`). Raises ToolError with the guard's or database's reason (also recorded in the step).
         """
         self.check_budget()
         sm = self.semantic_model(agent=agent)
@@ -306,6 +307,7 @@ class RunContext:
         try:
             result = self._warehouse_for(sm).execute(sql, params or {})
         except WarehouseError as exc:
+            warehouse_outcome_record(error=exc)  # connection failures and timeouts count; bad SQL does not
             self.record(
                 agent=agent,
                 kind=StepKind.TOOL_CALL,
@@ -315,6 +317,7 @@ class RunContext:
                 duration_ms=(time.monotonic() - started) * 1000,
             )
             raise ToolError(str(exc)) from exc
+        warehouse_outcome_record()
         rows = [dict(zip(result.columns, r)) for r in result.rows]
         self.sources.add(result.rows)
         ref = len(self.citations) + 1

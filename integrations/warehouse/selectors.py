@@ -15,9 +15,10 @@ from typing import Any
 from django.conf import settings
 
 from integrations.crypto import SecretDecryptError
+from integrations.health import connector_record
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.selectors import credential_get
-from integrations.warehouse.base import WarehouseConnector, WarehouseUnavailable
+from integrations.warehouse.base import WarehouseConnector, WarehouseError, WarehouseQueryError, WarehouseUnavailable
 from integrations.warehouse.duckdb_engine import DuckDBWarehouse, duckdb_path_for
 from integrations.warehouse.firebolt_engine import DEFAULT_API_ENDPOINT, DEFAULT_SCHEMA, FireboltWarehouse
 from integrations.warehouse.introspect import SchemaInfo, schema_introspect
@@ -173,6 +174,40 @@ def warehouse_credential_for_tenant() -> ConnectorCredential | None:
         if credential is not None:
             return credential
     return None
+
+
+#: How every engine's timeout message starts (``statement timed out after N ms``; see
+#: :class:`~integrations.warehouse.base.WarehouseQueryError`).
+TIMEOUT_MESSAGE_PREFIX = "statement timed out"
+
+
+def warehouse_error_is_connector_failure(error: WarehouseError) -> bool:
+    """Whether ``error`` counts against the warehouse connector's health (issue 12, credential
+    lifecycle): True for :class:`WarehouseUnavailable` (cannot connect, refused login,
+    misconfigured credential) and for a statement timeout (a :class:`WarehouseQueryError` whose
+    message starts with :data:`TIMEOUT_MESSAGE_PREFIX`); False for a guard refusal
+    (:class:`~integrations.warehouse.base.UnsafeSQL`) and any other statement error, which the SQL
+    caused, not the connector."""
+    if isinstance(error, WarehouseUnavailable):
+        return True
+    return isinstance(error, WarehouseQueryError) and str(error).startswith(TIMEOUT_MESSAGE_PREFIX)
+
+
+def warehouse_outcome_record(*, error: WarehouseError | None = None) -> None:
+    """Record one warehouse call's outcome on the current tenant's warehouse credential
+    (:func:`warehouse_credential_for_tenant`) through :func:`integrations.health.connector_record`:
+    ``error`` None is a success (resets the failures in a row); an error counts as a failure only
+    when :func:`warehouse_error_is_connector_failure` says so (a bad SQL statement records
+    nothing). Does nothing when the tenant has no warehouse credential.
+
+    Raises:
+        tenants.context.TenantNotSet: no tenant in context.
+    """
+    if error is not None and not warehouse_error_is_connector_failure(error):
+        return
+    credential = warehouse_credential_for_tenant()
+    if credential is not None:
+        connector_record(credential, ok=error is None, error=str(error or ""))
 
 
 def warehouse_dialect_for_tenant() -> str | None:
