@@ -1,11 +1,12 @@
 """The warehouse connector contract: result shape, errors, and the protocol every backend implements.
 
 Agents and playbooks only see :class:`WarehouseConnector` and :class:`WarehouseResult`. Engines:
-PostgreSQL (:mod:`integrations.warehouse.postgres`) and the embedded DuckDB
-(:mod:`integrations.warehouse.duckdb_engine`); the tenant's credential kind chooses one
-(:mod:`integrations.warehouse.selectors`).
+PostgreSQL (:mod:`integrations.warehouse.postgres`), the embedded DuckDB
+(:mod:`integrations.warehouse.duckdb_engine`) and Firebolt through firebolt-sdk
+(:mod:`integrations.warehouse.firebolt_engine`, PostgreSQL dialect); the tenant's credential kind
+chooses one (:mod:`integrations.warehouse.selectors`).
 
-Adding an engine (Firebolt, Snowflake, BigQuery...): a class with the members of
+Adding an engine (Snowflake, BigQuery...): a class with the members of
 :class:`WarehouseConnector`, a sqlglot dialect name in :data:`integrations.warehouse.guard.DIALECTS`
 (the guard parses and renders in it; add its file/network functions to the refusals), a
 ``ConnectorKind`` (with its migration) mapped in ``selectors.WAREHOUSE_KINDS`` /

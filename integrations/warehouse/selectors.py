@@ -72,6 +72,8 @@ def warehouse_from_credential(
     (from the credential's tenant slug, never from config) and ``config["schema"]`` (default
     ``main``); no secrets.
 
+    ``warehouse_firebolt``: see :func:`firebolt_from_credential`.
+
     ``warehouse_postgres``: a :class:`PostgresWarehouse`, as follows.
 
     ``config``: ``schema`` and ``user`` (required); ``host``, ``port``, ``dbname``, or
