@@ -8,6 +8,8 @@
 - ``slack``: ``auth.test`` with the bot token through slack-sdk (``settings.SLACK_API_URL``), plus
   what ``/slack/events/<slug>`` needs (:func:`slack_credential_hints`);
 - ``salesforce``: the REST ``limits`` resource through simple-salesforce;
+- ``gong``: one page of calls of the last day (``POST /v2/calls/extensive``) through the sync's
+  own client (:class:`integrations.gong.client.GongClient`), two attempts at most;
 - ``web_search``: one query to the configured provider (Brave or Tavily), as the agents search.
 
 A check never raises for a failed connection and never returns a traceback: it returns a
@@ -17,6 +19,7 @@ values masked, whatever a server or a library put in its error.
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.error
 from dataclasses import dataclass, field
 
@@ -31,6 +34,8 @@ from revops.lib.urls import UnsafeURL
 from integrations.outbound import outbound_allowlist_get, outbound_check
 from integrations.crypto import SecretDecryptError
 from integrations.forms import stored_secret_keys
+from integrations.gong.client import DEFAULT_BASE_URL as GONG_BASE_URL
+from integrations.gong.client import GongClient, GongError
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.salesforce.client import DEFAULT_API_VERSION, salesforce_client
 from integrations.slack.client import slack_client
@@ -92,6 +97,7 @@ def connector_check(*, credential: ConnectorCredential) -> CheckResult:
         ConnectorKind.WAREHOUSE_DUCKDB: _check_warehouse_engine,
         ConnectorKind.SLACK: _check_slack,
         ConnectorKind.SALESFORCE: _check_salesforce,
+        ConnectorKind.GONG: _check_gong,
         ConnectorKind.WEB_SEARCH: _check_web_search,
     }
     check = checks.get(credential.kind)
@@ -208,6 +214,36 @@ def _check_salesforce(credential: ConnectorCredential, config: dict, secrets: di
     if isinstance(daily, dict) and "Remaining" in daily:
         return CheckResult(True, f"Salesforce answered: {daily['Remaining']} of {daily.get('Max', '?')} daily API requests left.")
     return CheckResult(True, "Salesforce answered the limits call.")
+
+
+#: Test connection of a Gong connector: attempts, per-request timeout and longest Retry-After wait
+#: (seconds), kept short because an admin request waits for it.
+GONG_CHECK_ATTEMPTS = 2
+GONG_CHECK_TIMEOUT_SECONDS = 10.0
+GONG_CHECK_MAX_WAIT_SECONDS = 2.0
+
+
+def _check_gong(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
+    key, key_secret = str(secrets.get("access_key") or ""), str(secrets.get("access_key_secret") or "")
+    if not key or not key_secret:
+        return CheckResult(False, "The connector needs an access key and its secret.")
+    base_url = str(config.get("base_url") or GONG_BASE_URL)
+    refused = _url_refused(credential, base_url)
+    if refused is not None:
+        return refused
+    try:
+        timeout = min(max(float(config.get("timeout_seconds") or GONG_CHECK_TIMEOUT_SECONDS), 0.1), GONG_CHECK_TIMEOUT_SECONDS)
+    except (TypeError, ValueError):
+        timeout = GONG_CHECK_TIMEOUT_SECONDS
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    try:
+        with GongClient(base_url=base_url, access_key=key, access_key_secret=key_secret, timeout=timeout,
+                        max_retry_after=GONG_CHECK_MAX_WAIT_SECONDS, attempts=GONG_CHECK_ATTEMPTS) as client:
+            calls, cursor = client.calls_page(from_datetime=since)
+    except GongError as exc:
+        return CheckResult(False, f"{_first_line(exc, limit=400)}.")
+    more = " (more on further pages)" if cursor else ""
+    return CheckResult(True, f"Gong answered the calls request: {len(calls)} call(s) in the last day{more}.")
 
 
 def _check_web_search(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:

@@ -1,10 +1,11 @@
 """Per-kind connector forms: typed config fields and write-only secret fields.
 
-One :class:`ConnectorSpec` per connector shape (``warehouse_postgres``, ``slack``, ``web_search``,
-``salesforce``, ``llm/openai``, ``llm/bedrock``) names its config fields (Django form fields, so
+One :class:`ConnectorSpec` per connector shape (``warehouse_postgres``, ``warehouse_firebolt``,
+``slack``, ``web_search``, ``salesforce``, ``gong``, ``llm/openai``, ``llm/bedrock``) names its config fields (Django form fields, so
 the admin and ``manage.py connector_set`` validate the same way) and its secrets. The config keys
 are the ones the readers use: ``integrations.warehouse.selectors``, ``integrations.slack.selectors``,
-``integrations.web_search.client``, ``integrations.salesforce.selectors``, ``agents.llm``.
+``integrations.web_search.client``, ``integrations.salesforce.selectors``, ``integrations.gong.sync``,
+``agents.llm``; ``sync_interval_minutes`` is read by ``integrations.tasks.connector_syncs_dispatch``.
 
 Secrets are write-only: a secret input never renders a value (``PasswordInput(render_value=False)``),
 its help text says only whether a value is stored ("set"/"not set"). Leaving it blank keeps the
@@ -14,6 +15,7 @@ autofill cannot overwrite a secret by accident); "replace" with a blank input re
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -26,6 +28,7 @@ from django.core.validators import RegexValidator
 
 from integrations.crypto import SecretDecryptError
 from integrations.models import ConnectorCredential, ConnectorKind
+from integrations.tasks import SYNC_MIN_INTERVAL_MINUTES
 
 SECRET_SET = "set"
 SECRET_NOT_SET = "not set"
@@ -147,19 +150,60 @@ def _web_search_fields() -> dict[str, forms.Field]:
     }
 
 
+def _sync_interval_field(source: str) -> forms.IntegerField:
+    # Read by integrations.tasks.connector_syncs_dispatch (an integer; its floor is 15 minutes).
+    return forms.IntegerField(
+        label="Sync every (minutes)", required=False, min_value=SYNC_MIN_INTERVAL_MINUTES, max_value=7 * 24 * 60,
+        help_text=f"Blank: no scheduled {source} sync (run it with the command). At least {SYNC_MIN_INTERVAL_MINUTES}.",
+    )
+
+
 def _salesforce_fields() -> dict[str, forms.Field]:
+    # Read by integrations.salesforce.auth.salesforce_oauth_get and the sync (timeout_seconds).
     return {
         "instance_url": forms.URLField(label="Instance URL", assume_scheme="https", help_text="https://<my-domain>.my.salesforce.com"),
         "api_version": forms.CharField(
             label="API version", required=False, max_length=8,
             validators=[RegexValidator(r"^\d{2,3}\.\d$", "An API version looks like 59.0.")], help_text="Blank: 59.0",
         ),
+        "login_url": _optional_url("Login URL", "OAuth token endpoint host. Blank: https://login.salesforce.com (sandboxes: https://test.salesforce.com)."),
+        "client_id": forms.CharField(label="Connected app client id", required=False, max_length=255, help_text="For the refresh-token and JWT bearer flows."),
+        "username": forms.CharField(label="Username (JWT bearer)", required=False, max_length=255),
+        "timeout_seconds": forms.FloatField(label="Timeout (seconds)", required=False, min_value=0.1, max_value=120, help_text="Per request; blank: 15."),
+        "sync_interval_minutes": _sync_interval_field("Salesforce"),
     }
 
 
 def _salesforce_clean(config: dict[str, Any]) -> None:
-    if str(config.get("instance_url") or "").startswith("http://"):
-        raise ValidationError({"instance_url": "Salesforce is reached over https only."})
+    for key in ("instance_url", "login_url"):
+        if str(config.get(key) or "").startswith("http://"):
+            raise ValidationError({key: "Salesforce is reached over https only."})
+
+
+def _gong_fields() -> dict[str, forms.Field]:
+    # Read by integrations.gong.sync (base_url, from_date, timeout_seconds, max_retry_after_seconds)
+    # and integrations.tasks.connector_syncs_dispatch (sync_interval_minutes).
+    return {
+        "base_url": _optional_url("API base URL", "Your company's API base URL (Gong → Company settings → API). Blank: https://api.gong.io."),
+        "from_date": forms.CharField(
+            label="First sync from", required=False, max_length=10,
+            validators=[RegexValidator(r"^\d{4}-\d{2}-\d{2}$", "A date looks like 2025-01-31.")],
+            help_text="YYYY-MM-DD: calls started on or after it are read by the first sync. Blank: the last 365 days.",
+        ),
+        "timeout_seconds": forms.FloatField(label="Timeout (seconds)", required=False, min_value=0.1, max_value=120, help_text="Per request; blank: 15."),
+        "sync_interval_minutes": _sync_interval_field("Gong"),
+    }
+
+
+def _gong_clean(config: dict[str, Any]) -> None:
+    base = str(config.get("base_url") or "")
+    if base.startswith("http://") and not re.match(r"^http://(localhost|[a-z0-9.-]+\.localhost|127\.0\.0\.1)(:\d+)?(/|$)", base):
+        raise ValidationError({"base_url": "Gong is reached over https only (http only to a loopback test server)."})
+    if config.get("from_date"):
+        try:
+            dt.date.fromisoformat(str(config["from_date"]))
+        except ValueError:
+            raise ValidationError({"from_date": "Not a calendar date."}) from None
 
 
 def _openai_fields() -> dict[str, forms.Field]:
@@ -212,8 +256,23 @@ SPECS: dict[str, ConnectorSpec] = {
         ),
         ConnectorSpec(
             "salesforce", ConnectorKind.SALESFORCE, "Salesforce", _salesforce_fields,
-            (SecretSpec("access_token", "Access token", required=True, help="An OAuth access token (session id)."),),
+            (
+                SecretSpec("access_token", "Access token", help="An OAuth access token (session id); the sync renews it with the refresh token or JWT."),
+                SecretSpec("refresh_token", "Refresh token", help="Refresh-token flow (with the client id)."),
+                SecretSpec("client_secret", "Connected app client secret", help="Refresh-token flow, when the connected app requires it."),
+                SecretSpec("private_key", "JWT private key (PEM)", help="JWT bearer flow (with the client id and username)."),
+            ),
+            description="Give an access token, a refresh token with the client id, or a JWT private key with the client id and username.",
             clean_config=_salesforce_clean,
+        ),
+        ConnectorSpec(
+            "gong", ConnectorKind.GONG, "Gong", _gong_fields,
+            (
+                SecretSpec("access_key", "Access key", required=True, help="Gong → Company settings → Ecosystem → API → Create."),
+                SecretSpec("access_key_secret", "Access key secret", required=True),
+            ),
+            description="Calls and transcripts are synced into the tenant's warehouse schema (manage.py gong_sync, or on a schedule).",
+            clean_config=_gong_clean,
         ),
         ConnectorSpec(
             "llm/openai", ConnectorKind.LLM, "LLM: OpenAI-compatible", _openai_fields,
@@ -234,7 +293,7 @@ SPECS: dict[str, ConnectorSpec] = {
 
 
 def spec_for(*, kind: str, name: str) -> ConnectorSpec | None:
-    """The spec of a stored credential (``llm`` credentials by name), or None (e.g. ``gong``)."""
+    """The spec of a stored credential (``llm`` credentials by name), or None (e.g. ``warehouse_duckdb``)."""
     if kind == ConnectorKind.LLM:
         return SPECS.get(f"llm/{name}")
     return SPECS.get(kind)

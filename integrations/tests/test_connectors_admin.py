@@ -367,7 +367,7 @@ def test_changelist_action_tests_selected_connectors(client, world_a, slack_row,
 
 
 def test_a_kind_without_a_form_is_read_only(client, world_a):
-    row = credential_set(tenant=world_a.tenant, kind="gong", config={"region": "us"}, secrets={"access_key": "gong-secret-value"})
+    row = credential_set(tenant=world_a.tenant, kind="warehouse_duckdb", config={"region": "us"}, secrets={"access_key": "gong-secret-value"})
     client.force_login(world_a.owner)
     response = client.get(change_url(row))
     page = response.content.decode()
