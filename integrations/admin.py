@@ -28,7 +28,7 @@ from integrations.health import connector_health_label
 from integrations.forms import SECRET_NOT_SET, SECRET_SET, SPECS, ConnectorForm, ConnectorSpec, connector_form_class, spec_for, stored_secret_keys
 from integrations.models import ConnectorCredential, ConnectorKind
 from integrations.services import credential_save
-from tenants.admin_base import ROLES_THAT_CONFIGURE, TenantScopedAdmin
+from tenants.admin_base import ROLES_THAT_CONFIGURE, TenantScopedAdmin, tenant_choices
 
 
 def _report(request: HttpRequest, credential: ConnectorCredential, result: CheckResult) -> None:
@@ -38,6 +38,8 @@ def _report(request: HttpRequest, credential: ConnectorCredential, result: Check
         messages.warning(request, f"{credential}: {hint}")
 
 # Read-only lifecycle fields on the change page (integrations.health, integrations.rotation).
+#: Warehouse upload links on the connector list at most (a superuser sees every tenant).
+IMPORT_LINKS_MAX = 10
 HEALTH_FIELDS = ["health_status", "last_success_at", "last_error", "last_error_at", "consecutive_failures", "rotation_status"]
 
 
@@ -50,6 +52,7 @@ class ConnectorCredentialAdmin(TenantScopedAdmin):
     list_filter = ["kind", "tenant"]
     actions = ["test_connection"]
     change_form_template = "admin/integrations/connectorcredential/change_form.html"
+    change_list_template = "admin/integrations/connectorcredential/change_list.html"
 
     # --- permissions -----------------------------------------------------------------------------
 
@@ -58,7 +61,7 @@ class ConnectorCredentialAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         if obj is not None and self._spec(obj) is None:
-            return False  # no form for this kind (e.g. gong): read-only
+            return False  # no form for this kind (e.g. warehouse_duckdb): read-only
         return super().has_change_permission(request, obj)
 
     # --- forms -----------------------------------------------------------------------------------
@@ -220,6 +223,14 @@ class ConnectorCredentialAdmin(TenantScopedAdmin):
         if not self.has_change_permission(request):
             actions.pop("test_connection", None)
         return actions
+
+    def changelist_view(self, request, extra_context=None):
+        """The list, with a link to the warehouse file upload page (:mod:`integrations.admin_import`)
+        of each tenant the user may configure (the first :data:`IMPORT_LINKS_MAX` by slug)."""
+        tenants = list(tenant_choices(request, ROLES_THAT_CONFIGURE)[: IMPORT_LINKS_MAX + 1])
+        links = [(t.name, reverse("admin:integrations_warehouse_import", args=[t.slug])) for t in tenants[:IMPORT_LINKS_MAX]]
+        context = {**(extra_context or {}), "warehouse_import_links": links, "warehouse_import_more": len(tenants) > IMPORT_LINKS_MAX}
+        return super().changelist_view(request, extra_context=context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_test_connection"] = bool(obj is not None and obj.pk and self.has_change_permission(request, obj))
