@@ -55,7 +55,6 @@ secret).
 
 from __future__ import annotations
 
-import itertools
 import json
 import secrets as pysecrets
 import socket
@@ -204,7 +203,6 @@ class FakeFirebolt:
     port: int = 0
     _server: ThreadingHTTPServer | None = None
     _db: Any = None
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     # -- lifecycle --------------------------------------------------------------------------------
 
