@@ -530,6 +530,49 @@ def _first_line(exc: BaseException) -> str:
 # --- writing: PostgreSQL ----------------------------------------------------------------------------
 
 
+#: A text column whose longest value has at least this many characters gets a pg_trgm GIN index
+#: when imported into PostgreSQL: call notes and comments, searched with the semantic ``contains``
+#: filter, which compiles to ``ILIKE '%word%'`` (agents/semantic/compiler.py); a trigram index
+#: serves ILIKE with a leading wildcard, a b-tree cannot. Names, sectors and ids stay unindexed.
+TRIGRAM_MIN_CHARS = 80
+
+
+def long_text_columns(table: ImportTable) -> list[str]:
+    """Names of ``table``'s text columns whose longest value has at least :data:`TRIGRAM_MIN_CHARS`
+    characters (the columns :func:`import_tables_load_postgres` gives a trigram index)."""
+    out = []
+    for i, column in enumerate(table.columns):
+        if column.type == "text" and max((len(r[i]) for r in table.rows if isinstance(r[i], str)), default=0) >= TRIGRAM_MIN_CHARS:
+            out.append(column.name)
+    return out
+
+
+def _pg_trgm_schema(cur) -> str | None:
+    """The schema holding the ``pg_trgm`` extension in this database, after
+    ``CREATE EXTENSION IF NOT EXISTS pg_trgm`` (a trusted extension since PostgreSQL 13: the
+    database owner may create it) in a savepoint; None when the server does not ship it or the
+    user may not create it (the import then goes on without trigram indexes)."""
+    import psycopg
+
+    found = cur.execute(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+    ).fetchone()
+    if found:
+        return found[0]
+    if not cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").fetchone():
+        logger.info("pg_trgm is not available on this server: no trigram indexes")
+        return None
+    cur.execute("SAVEPOINT revops_pg_trgm")
+    try:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except psycopg.Error as exc:
+        cur.execute("ROLLBACK TO SAVEPOINT revops_pg_trgm")
+        logger.info("pg_trgm could not be created (%s): no trigram indexes", _first_line(exc))
+        return None
+    cur.execute("RELEASE SAVEPOINT revops_pg_trgm")
+    return _pg_trgm_schema(cur)
+
+
 def import_tables_load_postgres(
     *, schema: str, tables: Sequence[ImportTable], reader_role: str | None = None, replace_schema: bool = False
 ) -> dict[str, int]:
@@ -537,7 +580,9 @@ def import_tables_load_postgres(
     transaction: ``DROP SCHEMA ... CASCADE`` first when ``replace_schema``, else
     ``CREATE SCHEMA IF NOT EXISTS`` and ``DROP TABLE IF EXISTS`` per table; ``CREATE TABLE`` and
     ``COPY`` per table; ``SELECT`` on each table granted to ``reader_role`` when given (the role
-    must exist and hold ``USAGE`` on the schema). Nothing is kept when anything fails.
+    must exist and hold ``USAGE`` on the schema); a pg_trgm GIN index on each long text column
+    (:func:`long_text_columns`, when pg_trgm is or can be installed) and ``ANALYZE`` per table.
+    Nothing is kept when anything fails.
 
     Returns:
         ``{table: rows}``.
@@ -580,6 +625,13 @@ def import_tables_load_postgres(
                     if reader_role is not None:
                         cur.execute(pg_sql.SQL("GRANT SELECT ON {} TO {}").format(table_id, pg_sql.Identifier(reader_role)))
                     counts[t.name] = t.row_count
+                trigram = _pg_trgm_schema(cur)
+                for t in tables:
+                    table_id = pg_sql.Identifier(schema, t.name)
+                    for column in long_text_columns(t) if trigram else []:
+                        cur.execute(pg_sql.SQL("CREATE INDEX ON {} USING gin ({} {}.gin_trgm_ops)").format(
+                            table_id, pg_sql.Identifier(column), pg_sql.Identifier(trigram)))
+                    cur.execute(pg_sql.SQL("ANALYZE {}").format(table_id))  # the planner's statistics now, not at autovacuum's leisure
     except (DatabaseError, psycopg.Error) as exc:
         raise WarehouseImportError([f"PostgreSQL refused the import: {_first_line(exc)}"]) from None
     logger.info("imported into PostgreSQL schema %s: %s", schema, counts)
