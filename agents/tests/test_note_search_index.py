@@ -63,3 +63,28 @@ def test_the_compiled_note_search_can_use_the_trigram_index(demo_warehouse, djan
         plan = "\n".join(r[0] for r in cur.fetchall())
         cur.execute("ROLLBACK")
     assert "Bitmap Index Scan" in plan and "interactions_comment_idx" in plan, plan
+
+
+def test_the_warehouse_lists_its_trigram_indexed_columns(demo_warehouse, django_db_blocker):
+    """What semantic_model_check reads to recommend an index for a searched column."""
+    from django.conf import settings
+
+    from integrations.warehouse.postgres import PostgresWarehouse
+    from integrations.warehouse.selectors import _app_database
+
+    def warehouse(schema: str) -> PostgresWarehouse:
+        return PostgresWarehouse(
+            conninfo={**_app_database(), "user": demo_warehouse.role, "password": demo_warehouse.password}, schema=schema,
+            allowed_tables=["interactions"], statement_timeout_ms=settings.WAREHOUSE_STATEMENT_TIMEOUT_MS, default_limit=10,
+        )
+
+    assert ("interactions", "comment") in warehouse(demo_warehouse.schema).trigram_indexed_columns()
+    with django_db_blocker.unblock(), connection.cursor() as cur:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS wh_pytest_no_trgm")
+        cur.execute("CREATE TABLE IF NOT EXISTS wh_pytest_no_trgm.interactions (comment text)")
+        cur.execute("CREATE INDEX ON wh_pytest_no_trgm.interactions (comment)")  # a b-tree: no help for contains
+    try:
+        assert warehouse("wh_pytest_no_trgm").trigram_indexed_columns() == set()
+    finally:
+        with django_db_blocker.unblock(), connection.cursor() as cur:
+            cur.execute("DROP SCHEMA wh_pytest_no_trgm CASCADE")

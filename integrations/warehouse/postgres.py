@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -371,6 +372,31 @@ class PostgresWarehouse:
         count = pg_read_only(self, work)
         return f"PostgreSQL {self._where()} as {self.user}, schema {self.schema}: {count} table(s)"
 
+    def trigram_indexed_columns(self) -> set[tuple[str, str]]:
+        """``{(table, column)}`` of :attr:`schema` that carry a pg_trgm index (GIN or GiST,
+        ``gin_trgm_ops`` / ``gist_trgm_ops``) on the bare column, read from ``pg_indexes`` (fixed
+        catalog SQL in the read-only transaction; the SQL guard does not apply). Such an index
+        serves the semantic ``contains`` filter (``~*`` / ``ILIKE``); an index on an expression
+        such as ``lower(col)`` does not, and is not listed. ``semantic_model_check`` uses it to
+        recommend one for a searched column.
+
+        Raises:
+            WarehouseUnavailable: cannot connect.
+            WarehouseQueryError: the catalog read failed or timed out.
+        """
+        def work(conn: psycopg.Connection, cur: psycopg.Cursor) -> set[tuple[str, str]]:
+            rows = cur.execute(
+                "SELECT tablename, indexdef FROM pg_catalog.pg_indexes WHERE schemaname = %s AND indexdef ~ '_trgm_ops'",
+                [self.schema],
+            ).fetchall()
+            found = set()
+            for table, ddl in rows:
+                for quoted, bare in _TRGM_COLUMN.findall(ddl):
+                    found.add((table, quoted.replace('""', '"') if quoted else bare))
+            return found
+
+        return pg_read_only(self, work)
+
     def failure_text(self, exc: psycopg.Error) -> str:
         """The message a :class:`WarehouseQueryError` carries for driver error ``exc``:
         ``"statement timed out after N ms"`` for a statement timeout, else PostgreSQL's message
@@ -461,6 +487,11 @@ class PostgresWarehouse:
                 conn, cur, self.schema, pairs, max_values=int(max_values), scan_rows=int(scan_rows)
             ),
         )
+
+
+# A bare column with a trigram operator class in pg_indexes.indexdef, e.g. "USING gin (comment
+# gin_trgm_ops)" or "(\"Note\" public.gist_trgm_ops)": group 1 a quoted name, group 2 a bare one.
+_TRGM_COLUMN = re.compile(r'[(,]\s*(?:"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*))\s+(?:[A-Za-z_][A-Za-z0-9_$]*\.)?g(?:in|ist)_trgm_ops\b')
 
 
 def _pg_message(exc: psycopg.Error) -> str:

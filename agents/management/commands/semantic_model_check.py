@@ -151,6 +151,18 @@ class Command(BaseCommand):
                         w(f"OK   {name} by {dim}: {detail}")
                 if skipped:
                     w(f"     {name}: not broken down by {', '.join(skipped)} (no join without double counting; -v 2 says why)")
+            # The answers search call notes with `contains` (note_text): on PostgreSQL a trigram index serves it.
+            searched = [(d, model.entities[spec.entity].table, spec.column) for d, spec in model.dimensions.items() if d == "note_text" and spec.column]
+            if searched and hasattr(warehouse, "trigram_indexed_columns"):
+                try:
+                    indexed = warehouse.trigram_indexed_columns()
+                except WarehouseError as exc:
+                    indexed, searched = set(), []
+                    w(f"note: could not read the warehouse's indexes: {exc}")
+                for dim, table, column in searched:
+                    if (table, column) not in indexed:
+                        w(f"RECOMMEND {dim} ({table}.{column}) is searched by text and has no trigram index; as the table owner: "
+                          f"CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX ON {warehouse.schema}.{table} USING gin ({column} gin_trgm_ops);")
         if failures:
             raise CommandError(f"{len(failures)} of {checks} check(s) failed: {', '.join(failures)}")
         w(f"all {checks} check(s) passed")
