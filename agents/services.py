@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from agents.callbacks import callback_deliver
@@ -98,8 +99,6 @@ def _run_hand_over(run_id: int) -> None:
     django-q2's ``sync`` mode, or outside a transaction, it is sent once the transaction commits.
     Should the send fail after commit, the reaper sends the run again (``run_reap_stale``).
     """
-    from django_q.conf import Conf
-
     if settings.Q_BROKER == "orm" and not Conf.SYNC and transaction.get_connection().in_atomic_block:
         async_task("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}")
     else:

@@ -6,7 +6,9 @@ from revops.lib.env import env_int, env_str
 
 bind = [env_str("WEB_BIND", "127.0.0.1:8765")]
 # gthread: each worker process serves WEB_THREADS requests at once (API calls mostly wait on the
-# database); processes give parallelism across cores.
+# database); processes give parallelism across cores. On 2 cores, 2 x 4 measured as well as 2 x 8,
+# 3 x 4, 4 x 2 or 1 x 8 (benchmarks.intake and benchmarks.slack_ack, issue 10): requests are
+# bound by database round trips and commits, not by threads; more workers add memory (~135 MiB each).
 worker_class = "gthread"
 workers = env_int("WEB_WORKERS", 2, minimum=1)
 threads = env_int("WEB_THREADS", 4, minimum=1)
