@@ -176,6 +176,12 @@ FUNCTION_LEVEL_ALLOWED.update(
         ("benchmarks.kb_retrieval", "tenants.models"): _SCRIPT,
         ("benchmarks.kb_retrieval", "knowledge.models"): _SCRIPT,
         ("benchmarks.slack_ack", "integrations.tests.fake_slack"): _SCRIPT + " (the test fake of the Slack Web API)",
+        ("benchmarks.note_search", "knowledge.frontmatter"): _SCRIPT,
+        ("benchmarks.note_search", "agents.semantic.compiler"): _SCRIPT,
+        ("benchmarks.note_search", "agents.semantic.query"): _SCRIPT,
+        ("benchmarks.note_search", "knowledge.semantic_model"): _SCRIPT,
+        ("benchmarks.note_search", "integrations.warehouse.importer"): _SCRIPT,
+        ("benchmarks.note_search", "integrations.warehouse.loader"): _SCRIPT,
     }
 )
 
