@@ -41,7 +41,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.harness import (
-    ROOT, add_server_args, database_uri, drive, drop_database, manage, print_memory, recreate_database, server_env,
+    ROOT, add_server_args, database_uri, drive, drive_raw, drop_database, http_request, manage, print_memory, recreate_database, server_env,
     set_up_demo, start_server, stop_server, web_settings,
 )
 
@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     add_server_args(parser, seconds=20.0, warmup=100, warmup_help="events before measuring")
     parser.add_argument("--broker-url", default="", help="Q_BROKER_URL for the server (default: the ORM broker)")
     parser.add_argument("--no-worker", action="store_true", help="the web server alone (the ack path without a busy worker)")
+    parser.add_argument(
+        "--client", choices=["raw", "httpx"], default="raw",
+        help="load generator: raw (lean asyncio streams, default) or httpx (about 1 ms of client CPU per request, "
+        "which on 2 cores caps the figures)",
+    )
     args = parser.parse_args(argv)
     if not (1 <= args.concurrency <= 256 and 1 <= args.requests <= 20_000 and 0 < args.seconds <= 120 and 0 <= args.warmup <= 2000):
         parser.error("concurrency 1-256, requests 1-20000, seconds 0-120, warmup 0-2000")
@@ -143,12 +148,23 @@ def main(argv: list[str] | None = None) -> int:
             return r.status_code == 200
 
         kwargs = dict(concurrency=args.concurrency, requests=args.requests, seconds=args.seconds, warmup=args.warmup)
-        ack = asyncio.run(drive("POST /slack/events", event, **kwargs))
-        recorded, finished = _runs_finished(DATABASE)
-        trivial = asyncio.run(drive("GET /healthz", healthz, **kwargs))
+        if args.client == "raw":
+            def event_bytes() -> bytes:
+                body = _mention(next(counter))
+                statuses["sent"] += 1
+                return http_request("POST", base, "/slack/events/demo", headers=_signed(body), body=body)
+
+            healthz_bytes = http_request("GET", base, "/healthz")
+            ack = asyncio.run(drive_raw("POST /slack/events", base, event_bytes, **kwargs))
+            recorded, finished = _runs_finished(DATABASE)
+            trivial = asyncio.run(drive_raw("GET /healthz", base, lambda: healthz_bytes, **kwargs))
+        else:
+            ack = asyncio.run(drive("POST /slack/events", event, **kwargs))
+            recorded, finished = _runs_finished(DATABASE)
+            trivial = asyncio.run(drive("GET /healthz", healthz, **kwargs))
 
         load = os.getloadavg()
-        print(f"\nconcurrency {args.concurrency}, gunicorn {args.web_workers} worker(s) x {args.web_threads} thread(s) + "
+        print(f"\nclient {args.client}, concurrency {args.concurrency}, gunicorn {args.web_workers} worker(s) x {args.web_threads} thread(s) + "
               f"{'no worker' if args.no_worker else 'django-q2 worker'} ({'redis' if args.broker_url else 'ORM'} broker), {os.cpu_count()} CPU(s), "
               f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print(ack.line())

@@ -281,6 +281,10 @@ LLM_RETRY_BASE_SECONDS = env_float("LLM_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
 # --- Integrations -------------------------------------------------------------------------------
 SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
 SLACK_MESSAGE_CHARS = 3000  # Slack truncates section text above this; longer answers are split
+# Seconds a web process reuses its lookup of a tenant's Slack credential (slug -> credential row)
+# before reading it again: the Slack ack's one avoidable SELECT. A replaced or deleted credential
+# is seen at most this late (rotation keeps the old secret valid for its window anyway); 0: always read.
+SLACK_ENDPOINT_CACHE_SECONDS = env_float("SLACK_ENDPOINT_CACHE_SECONDS", 5.0, minimum=0.0)
 WAREHOUSE_STATEMENT_TIMEOUT_MS = env_int("WAREHOUSE_STATEMENT_TIMEOUT_MS", 15_000, minimum=100)
 WAREHOUSE_DEFAULT_LIMIT = env_int("WAREHOUSE_DEFAULT_LIMIT", 1000, minimum=1)
 # PostgreSQL warehouses: pooled connections per login (tenant credential) per process (psycopg_pool).

@@ -10,6 +10,7 @@ SLACK_API_URL = "http://127.0.0.1:9/api/"  # nothing listens there; tests point 
 # No collectstatic before tests: the manifest storage would refuse every {% static %} tag.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 READYZ_REQUIRE_WORKER = False  # tests that need a worker start one
+SLACK_ENDPOINT_CACHE_SECONDS = 0.0  # tests change credentials between requests; the TTL has its own test
 
 # One test database per pytest process, so concurrent runs on the shared embedded server (two
 # developers' shells, an editor's test runner) never drop each other's database.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -35,7 +36,9 @@ logger = logging.getLogger(__name__)
 _CACHE_MAX = 1024  # entries (one per tenant's Slack credential); cleared wholesale when full
 
 _cache: dict[tuple[int, int], tuple[dt.datetime, SlackApp | None]] = {}
+_rows: dict[str, tuple[float, tuple[int, int, dt.datetime] | None]] = {}  # slug -> (monotonic read time, row)
 _lock = threading.Lock()
+_clock = time.monotonic  # the lookup window's clock (a test moves it)
 
 
 @dataclass(frozen=True)
@@ -50,17 +53,30 @@ def slack_endpoint_get(*, tenant_slug: str) -> SlackEndpoint | None:
     """The Slack app of the tenant whose slug is ``tenant_slug``, or None (unknown tenant, no
     ``slack`` credential, or one without a usable signing secret: callers answer all with one 404).
 
-    One SELECT per call; the decryption is cached per process, keyed by the tenant, the
+    At most one SELECT per call: the slug's credential row (tenant id, id, ``updated_at``) is
+    reused for ``SLACK_ENDPOINT_CACHE_SECONDS`` (default 5 s; a replaced or deleted credential is
+    seen at most that late), and the decryption is cached per process, keyed by the tenant, the
     credential row and its ``updated_at``. Thread-safe. The first ``slack`` credential by id is
     used, like :func:`integrations.slack.selectors.slack_app_get`.
     """
-    row = (
-        ConnectorCredential.objects.unscoped()  # the tenant is resolved here from the URL's slug (DESIGN.md §3.4)
-        .filter(tenant__slug=tenant_slug, kind=ConnectorKind.SLACK)
-        .order_by("pk")
-        .values_list("tenant_id", "pk", "updated_at")
-        .first()
-    )
+    now = _clock()
+    ttl = settings.SLACK_ENDPOINT_CACHE_SECONDS
+    memo = _rows.get(tenant_slug) if ttl > 0 else None
+    if memo is not None and now - memo[0] < ttl:
+        row = memo[1]
+    else:
+        row = (
+            ConnectorCredential.objects.unscoped()  # the tenant is resolved here from the URL's slug (DESIGN.md §3.4)
+            .filter(tenant__slug=tenant_slug, kind=ConnectorKind.SLACK)
+            .order_by("pk")
+            .values_list("tenant_id", "pk", "updated_at")
+            .first()
+        )
+        if ttl > 0:
+            with _lock:
+                if len(_rows) >= _CACHE_MAX:
+                    _rows.clear()
+                _rows[tenant_slug] = (now, row)
     if row is None:
         return None
     tenant_id, credential_id, updated_at = row
@@ -91,6 +107,7 @@ def slack_secret_cache_clear() -> None:
     """Forget every cached Slack app of this process (tests; never needed for correctness)."""
     with _lock:
         _cache.clear()
+        _rows.clear()
 
 
 def slack_signature_valid(signing_secret: str, body: bytes, request: HttpRequest) -> bool:
