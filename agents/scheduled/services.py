@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import zoneinfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
@@ -50,6 +50,10 @@ def cron_check(expression: str) -> str:
     normal = " ".join((expression or "").split())
     if len(normal.split(" ")) != 5 or not croniter.is_valid(normal):
         raise ScheduleInvalid(f"'{expression}' is not a cron expression of five fields (minute hour day-of-month month day-of-week), e.g. '0 8 * * 1-5'")
+    try:  # valid fields that never match a date (e.g. 31 February) would fail at the first firing
+        croniter(normal, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+    except CroniterBadDateError:
+        raise ScheduleInvalid(f"'{expression}' never matches a date (e.g. 31 February); choose a day that exists") from None
     return normal
 
 
