@@ -23,7 +23,7 @@ Tables: ``sf_<object in snake_case>`` (:data:`SYNC_OBJECTS`), one typed column p
 standard field, ``id`` the primary key, created on first use and widened with ``ADD COLUMN IF
 NOT EXISTS``, readable by the tenant's read-only reader role. The schema is the tenant's
 ``warehouse_postgres`` credential's when it lives in the product's own database
-(``use_app_database``); a tenant without a warehouse gets one (schema ``wh_<slug>``, a reader
+(``use_app_database``); a tenant without a warehouse gets one (schema ``wh_t<tenant id>_<slug>``, a reader
 role, and the credential). An external warehouse is refused with a clear message: the sync
 writes only where the product owns the database.
 
@@ -71,7 +71,7 @@ from integrations.salesforce.auth import (
 from integrations.salesforce.client import SALESFORCE_TIMEOUT_SECONDS
 from integrations.services import credential_set
 from integrations.warehouse.loader import reader_role_name
-from integrations.warehouse.roles import check_identifier, login_role_upsert
+from integrations.warehouse.roles import check_identifier, login_role_upsert, tenant_schema_name
 
 logger = logging.getLogger(__name__)
 
@@ -218,13 +218,11 @@ class SyncTarget:
     reader_role: str
 
 
-def _slug_schema(slug: str) -> str:
-    return check_identifier(("wh_" + re.sub(r"[^a-z0-9_]", "_", slug.lower()))[:63], "schema")
 
 
 def sync_target_ensure(*, tenant) -> SyncTarget:
     """The tenant's warehouse schema to sync into, created with its reader role and
-    ``warehouse_postgres`` credential when the tenant has none (schema ``wh_<slug>``; role from
+    ``warehouse_postgres`` credential when the tenant has none (schema ``wh_t<tenant id>_<slug>``; role from
     :func:`integrations.warehouse.loader.reader_role_name`; a random password kept only in the
     encrypted credential).
 
@@ -260,7 +258,7 @@ def sync_target_ensure(*, tenant) -> SyncTarget:
             f"this tenant's warehouse is a {other.first().get_kind_display()} connector; the Salesforce sync writes "
             "only into a PostgreSQL schema the product hosts"
         )
-    schema = _slug_schema(tenant.slug)
+    schema = tenant_schema_name(tenant.pk, tenant.slug)
     dbname = connection.settings_dict["NAME"]
     role = reader_role_name(dbname=dbname, schema=schema)
     password = pysecrets.token_urlsafe(24)

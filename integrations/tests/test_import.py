@@ -208,7 +208,7 @@ def test_postgres_engine_creates_schema_role_and_connector(world_a, tmp_path):
 
     report = warehouse_import(tenant=world_a.tenant, paths=[CRM_DIR / "products.csv", CRM_DIR / "sales_teams.csv"], engine="postgres")
     try:
-        assert report.created_warehouse and report.schema == "wh_acme_a"
+        assert report.created_warehouse and report.schema == f"wh_t{world_a.tenant.pk}_acme_a"
         with tenant_context(world_a.tenant):
             wh = warehouse_for_tenant(allowed_tables=["products", "sales_teams"])
         assert wh.dialect == "postgres" and wh.user != connection.settings_dict["USER"]
@@ -222,7 +222,7 @@ def test_postgres_engine_creates_schema_role_and_connector(world_a, tmp_path):
             assert warehouse_for_tenant(allowed_tables=["extra"]).execute("SELECT k FROM extra").rows == [("v",)]
     finally:
         credential = ConnectorCredential.objects.for_tenant(world_a.tenant).get(kind=ConnectorKind.WAREHOUSE_POSTGRES)
-        warehouse_drop(schema="wh_acme_a", reader_role=credential.config["user"])
+        warehouse_drop(schema=f"wh_t{world_a.tenant.pk}_acme_a", reader_role=credential.config["user"])
 
 
 def test_command_preview_errors_and_next_step(world_a, duck_dir, tmp_path):
@@ -245,3 +245,50 @@ def test_command_preview_errors_and_next_step(world_a, duck_dir, tmp_path):
         call_command("warehouse_import", "--tenant", "nope", str(tmp_path / "n.csv"))
     with pytest.raises(CommandError, match="no such file"):
         call_command("warehouse_import", "--tenant", world_a.tenant.slug, str(tmp_path / "missing.csv"))
+
+
+# --- review findings: schema per tenant, uppercase slugs, renamed-upload clashes -----------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tenants_whose_slugs_sanitise_alike_get_their_own_schema_and_role(tmp_path):
+    """``acme-co`` and ``acme_co`` are distinct tenants; a shared ``wh_acme_co`` schema would let the
+    second import drop the first's tables and its reader role read them."""
+    from integrations.warehouse.loader import warehouse_drop
+    from tenants.services import tenant_create
+
+    one = tenant_create(slug="acme-co", name="Acme Co", time_zone="UTC")
+    two = tenant_create(slug="acme_co", name="Acme Co (other)", time_zone="UTC")
+    _write(tmp_path / "deals.csv", ["id"], [["1"]])
+    made = []
+    try:
+        for tenant in (one, two):
+            report = warehouse_import(tenant=tenant, paths=[tmp_path / "deals.csv"], engine="postgres")
+            credential = ConnectorCredential.objects.for_tenant(tenant).get(kind=ConnectorKind.WAREHOUSE_POSTGRES)
+            made.append((report.schema, credential.config["user"]))
+        (schema_one, role_one), (schema_two, role_two) = made
+        assert schema_one == f"wh_t{one.pk}_acme_co" and schema_two == f"wh_t{two.pk}_acme_co"
+        assert role_one != role_two
+        with tenant_context(one):
+            assert warehouse_for_tenant(allowed_tables=["deals"]).execute("SELECT count(*) FROM deals").rows == [(1,)]
+    finally:
+        for schema, role in made:
+            warehouse_drop(schema=schema, reader_role=role)
+
+
+def test_an_uppercase_slug_previews_and_imports_into_its_own_file(db, duck_dir, tmp_path):
+    from tenants.services import tenant_create
+
+    tenant = tenant_create(slug="AcmeUpper", name="Acme Upper", time_zone="UTC")
+    _write(tmp_path / "deals.csv", ["id"], [["1"], ["2"]])
+    preview = warehouse_import(tenant=tenant, paths=[tmp_path / "deals.csv"], dry_run=True)
+    assert preview.tables[0].row_count == 2
+    warehouse_import(tenant=tenant, paths=[tmp_path / "deals.csv"])
+    assert (duck_dir / "AcmeUpper.duckdb").is_file()
+
+
+def test_renamed_files_that_would_load_one_table_are_refused(duck_dir, tmp_path):
+    a = _write(tmp_path / "upload_0.csv", ["id"], [["1"]])
+    b = _write(tmp_path / "upload_1.csv", ["id"], [["2"]])
+    with pytest.raises(WarehouseImportError, match="would both load table 'deals'"):
+        import_files_read([a, b], table_names={"upload_0.csv": "deals", "upload_1.csv": "deals"})

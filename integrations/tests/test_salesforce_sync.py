@@ -260,7 +260,7 @@ def test_wrong_credentials_are_a_clear_error_on_the_sync_state(fake_sf, made_sch
                    config={"instance_url": fake_sf.instance_url, "login_url": fake_sf.instance_url, "client_id": fake_sf.client_id},
                    secrets={"refresh_token": "not-the-token", "client_secret": fake_sf.client_secret})
     report = salesforce_sync(tenant=tenant, objects=["Account"], retry_wait=0)
-    made_schemas.append("wh_sfwrong")
+    made_schemas.append(f"wh_t{tenant.pk}_sfwrong")
     assert not report.ok
     assert "refused the connector's credentials" in report.error and "invalid_grant" in report.error
     assert "not-the-token" not in report.error and fake_sf.client_secret not in report.error
@@ -277,7 +277,7 @@ def test_unreachable_host(fake_sf, made_schemas):
         port = s.getsockname()[1]
     tenant = _tenant("sfdown", fake_sf, instance_url=f"https://127.0.0.1:{port}", login_url=f"https://127.0.0.1:{port}")
     report = salesforce_sync(tenant=tenant, objects=["Account"], retry_wait=0)
-    made_schemas.append("wh_sfdown")
+    made_schemas.append(f"wh_t{tenant.pk}_sfdown")
     assert not report.ok and f"cannot reach the Salesforce login host 127.0.0.1:{port}" in report.error
     assert "cannot reach" in _failed(tenant).last_error
 

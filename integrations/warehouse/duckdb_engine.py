@@ -58,7 +58,7 @@ READER_CONFIG: dict[str, Any] = {
     "autoload_known_extensions": False,
 }
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")  # Django slugs: letters, digits, - and _
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -71,7 +71,7 @@ def duckdb_path_for(tenant_slug: str) -> Path:
     """``<WAREHOUSE_DUCKDB_DIR>/<tenant_slug>.duckdb``: the tenant's embedded warehouse file.
 
     Raises:
-        ValueError: ``tenant_slug`` is not a slug (``[a-z0-9][a-z0-9_-]*``, so no path can escape
+        ValueError: ``tenant_slug`` is not a slug (``[A-Za-z0-9][A-Za-z0-9_-]*``, so no path can escape
             the directory).
     """
     if not isinstance(tenant_slug, str) or not _SLUG.match(tenant_slug):

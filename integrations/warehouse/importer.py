@@ -51,7 +51,7 @@ from psycopg import sql as pg_sql
 from integrations.models import ConnectorKind
 from integrations.services import credential_set
 from integrations.warehouse.duckdb_engine import duckdb_path_for
-from integrations.warehouse.roles import check_identifier, reader_grant, reader_role_name
+from integrations.warehouse.roles import check_identifier, reader_grant, reader_role_name, tenant_schema_name
 from integrations.warehouse.selectors import warehouse_credential_for_tenant, warehouse_location
 from tenants.context import tenant_context
 
@@ -348,6 +348,13 @@ def import_files_read(
     files = import_files_collect(paths)
     errors: list[str] = []
     tables: list[ImportTable] = []
+    if table_names:  # renamed files (the admin upload) may clash only after renaming
+        targets: dict[str, str] = {}
+        for path in files:
+            name = table_names.get(path.name) or identifier_from(path.stem, fallback="table")
+            if name in targets:
+                raise WarehouseImportError([f"two files would both load table {name!r} ({targets[name]} and {path.name}); rename one"])
+            targets[name] = path.name
     for path in files:
         name = (table_names or {}).get(path.name) or identifier_from(path.stem, fallback="table")
         fixed = (column_types or {}).get(name)
@@ -641,6 +648,14 @@ def import_tables_load_postgres(
 # --- the service ------------------------------------------------------------------------------------
 
 
+def _duckdb_path(tenant) -> Path:
+    """The tenant's DuckDB file; a slug that cannot name one is a :class:`WarehouseImportError`."""
+    try:
+        return duckdb_path_for(tenant.slug)
+    except ValueError as exc:
+        raise WarehouseImportError([f"tenant {tenant.slug!r}: {exc}"]) from None
+
+
 def warehouse_import(
     *,
     tenant: Any,
@@ -663,7 +678,7 @@ def warehouse_import(
       write into warehouses it does not host;
     - it has none: ``engine`` (default ``duckdb``) decides. DuckDB: the file
       ``<WAREHOUSE_DUCKDB_DIR>/<slug>.duckdb``, schema ``schema`` or ``main``. PostgreSQL: schema
-      ``schema`` or ``wh_<slug>`` in the app database with a new read-only reader role (random
+      ``schema`` or ``wh_t<tenant id>_<slug>`` in the app database with a new read-only reader role (random
       password, stored encrypted). Then the ``default`` credential is saved.
 
     Args:
@@ -693,16 +708,16 @@ def warehouse_import(
 
     with tenant_context(tenant):
         credential = warehouse_credential_for_tenant()
-    slug_ident = identifier_from(tenant.slug, fallback="tenant")
     if credential is not None and credential.kind == ConnectorKind.WAREHOUSE_DUCKDB:
         if engine not in (None, "duckdb"):
             raise WarehouseImportError([f"tenant {tenant.slug!r} has a DuckDB warehouse; import with --engine duckdb (or no --engine)"])
         current = str((credential.config or {}).get("schema") or "main")
         if schema not in (None, current):
             raise WarehouseImportError([f"tenant {tenant.slug!r}'s warehouse reads schema {current!r}; pass --schema {current} or leave it out"])
-        report = ImportReport("duckdb", current, tables, dry_run, False, duckdb_path_for(tenant.slug).name)
+        path = _duckdb_path(tenant)
+        report = ImportReport("duckdb", current, tables, dry_run, False, path.name)
         if not dry_run:
-            import_tables_load_duckdb(path=duckdb_path_for(tenant.slug), schema=current, tables=tables)
+            import_tables_load_duckdb(path=path, schema=current, tables=tables)
         return report
     if credential is not None:  # PostgreSQL
         config = credential.config or {}
@@ -726,13 +741,13 @@ def warehouse_import(
     chosen = engine or "duckdb"
     if chosen == "duckdb":
         target_schema = schema or "main"
-        path = duckdb_path_for(tenant.slug)
+        path = _duckdb_path(tenant)
         report = ImportReport("duckdb", target_schema, tables, dry_run, not dry_run, path.name)
         if not dry_run:
             import_tables_load_duckdb(path=path, schema=target_schema, tables=tables)
             credential_set(tenant=tenant, kind=ConnectorKind.WAREHOUSE_DUCKDB, config={"schema": target_schema}, secrets={})
         return report
-    target_schema = schema or f"wh_{slug_ident}"[:_IDENT_MAX]
+    target_schema = schema or tenant_schema_name(tenant.pk, tenant.slug)
     report = ImportReport("postgres", target_schema, tables, dry_run, not dry_run, "app database")
     if not dry_run:
         role = reader_role_name(dbname=connection.settings_dict["NAME"], schema=target_schema)

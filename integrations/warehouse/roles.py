@@ -57,6 +57,17 @@ def role_name(prefix: str, dbname: str, *parts: str) -> str:
     return f"{clean[: MAX_IDENTIFIER_LENGTH - 9]}_{digest}"
 
 
+def tenant_schema_name(tenant_id: int, slug: str) -> str:
+    """The warehouse schema the product creates for a tenant in its own database:
+    ``wh_t<tenant id>_<slug>`` (lower-cased, other characters as ``_``, at most 63 characters).
+
+    The id makes it unique: slugs such as ``acme-co`` and ``acme_co`` are distinct tenants but
+    read the same once sanitised, and sharing a schema (and its reader role) would let one tenant
+    overwrite and read the other's tables. Example: ``tenant_schema_name(7, "acme-co") == "wh_t7_acme_co"``.
+    """
+    return check_identifier((f"wh_t{int(tenant_id)}_" + re.sub(r"[^a-z0-9_]", "_", slug.lower()))[:MAX_IDENTIFIER_LENGTH], "schema")
+
+
 def login_role_upsert(raw: psycopg.Connection, cur: psycopg.Cursor, *, role: str, password: str) -> str:
     """Create ``role`` (or alter it, since roles are cluster-wide) as ``LOGIN NOSUPERUSER
     NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS`` with ``password``, grant it ``CONNECT``
