@@ -59,7 +59,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from integrations.health import connector_record
+from integrations.health import connector_record, error_redact
 from integrations.models import ConnectorCredential, ConnectorKind, SyncSource, SyncState, SyncStatus
 from integrations.salesforce.auth import (
     SalesforceAuthError,
@@ -360,10 +360,19 @@ def sync_state_claim(*, tenant, source: str, stream: str, table: str) -> SyncSta
     return states.get(source=source, stream=stream)
 
 
+def sync_error_redact(tenant_id: int, source: str, message: str) -> str:
+    """``message`` with every secret of the tenant's ``source`` connectors (Salesforce or Gong:
+    the connector kinds share the sync source's value) masked, as the connector's own last error
+    is (:func:`integrations.health.error_redact`): the sync state is shown to every member."""
+    for credential in ConnectorCredential.objects.for_tenant(tenant_id).filter(kind=source):
+        message = error_redact(credential, message)
+    return message[:2000]
+
+
 def sync_state_fail(state: SyncState, message: str) -> None:
-    """Record a failed run (the watermark stays at the last committed batch)."""
+    """Record a failed run (the watermark stays at the last committed batch); secrets masked."""
     SyncState.objects.for_tenant(state.tenant_id).filter(pk=state.pk).update(
-        status=SyncStatus.FAILED, last_error=message[:2000], updated_at=timezone.now()
+        status=SyncStatus.FAILED, last_error=sync_error_redact(state.tenant_id, state.source, message), updated_at=timezone.now()
     )
 
 
@@ -686,6 +695,7 @@ def _connector_record(tenant, credential_id: int, *, ok: bool, error: str = "") 
 def _fail_all(tenant, names: list[str], message: str) -> SyncReport:
     """Record ``message`` on every chosen object's state (a problem before any object ran)."""
     now = timezone.now()
+    message = sync_error_redact(tenant.pk, SyncSource.SALESFORCE, message)
     for name in names:
         obj = SYNC_OBJECTS_BY_NAME[name]
         state, _ = SyncState.objects.for_tenant(tenant).get_or_create(
