@@ -14,7 +14,9 @@ brief reads the warehouse only through the semantic model and composes the other
 - **risk ranking**: churn risk 0-100 per account (:mod:`agents.account_signals`, the KB churn
   document), the 5 riskiest with their top driver and the document's intervention;
 - **key wins and losses**: won and lost opportunities whose close date falls in the window (daily:
-  the as-of date; weekly: the 7 days ending on it), counts, won amount (USD), the largest 5 each;
+  the as-of date; weekly: the 7 days ending on it), counts, won amount (USD; wins without an
+  amount are counted apart, and no total is given when the model has no ``amount`` dimension),
+  the largest 5 each;
 - **competitor mention trends**: call notes naming each competitor of the KB ``competitors``
   document in the last :data:`TREND_DAYS` days vs the :data:`TREND_DAYS` before (both ending on
   the as-of date; call notes are sparse, so a shorter window would show noise);
@@ -211,20 +213,24 @@ def _wins_losses(ctx: RunContext, start: dt.date, end: dt.date, window_text: str
     stage = sm.stages.dimension
     wins = sorted((r for r in rows if r[stage] in won), key=lambda r: (-float(r.get("amount") or 0), str(r.get("opportunity"))))
     losses = sorted((r for r in rows if r[stage] in lost), key=lambda r: (-float(r.get("list_price") or 0), str(r.get("opportunity"))))
-    won_total = sum(float(r.get("amount") or 0) for r in wins)
+    has_amount = "amount" in fields
+    # Wins without an amount add nothing to the total; they are counted and named as left out.
+    won_total, won_no_amount = forecast.closed_won_sum(wins) if has_amount else (None, len(wins))
     lost_list = sum(float(r.get("list_price") or 0) for r in losses)
-    ctx.computed("wins and losses", [len(wins), won_total, len(losses), lost_list], "won deals / sum of amount / lost deals / sum of list price")
+    ctx.computed("wins and losses", [len(wins), won_total, len(losses), lost_list, won_no_amount], "won deals / sum of amount / lost deals / sum of list price / won deals without an amount")
 
-    def row(r: dict, value: str) -> list:
-        return [r.get("opportunity"), r.get("account") or "(no account)", r.get("owner") or "n/a", r.get("product") or "n/a", fmt_usd(r.get(value)), as_date(r.get("close_date")).isoformat()]
+    def row(r: dict, value: str | None) -> list:
+        cells = [r.get("opportunity"), r.get("account") or "(no account)", r.get("owner") or "n/a", r.get("product") or "n/a"]
+        return cells + ([fmt_usd(r.get(value))] if value else []) + [as_date(r.get("close_date")).isoformat()]
 
     return render_answer(
         "brief_wins_losses",
         {
             "window": window_text, "start": start.isoformat(), "end": end.isoformat(), "refs": ", ".join(str(r) for r in refs),
-            "wins": fmt_count(len(wins)), "won_total": fmt_usd(won_total), "losses": fmt_count(len(losses)), "lost_list": fmt_usd(lost_list),
+            "wins": fmt_count(len(wins)), "won_total": fmt_usd(won_total) if has_amount else "", "losses": fmt_count(len(losses)), "lost_list": fmt_usd(lost_list),
+            "has_amount": has_amount, "won_no_amount": fmt_count(won_no_amount) if has_amount and won_no_amount else "",
             "has_list": "list_price" in fields,
-            "win_table": md_table(["Opportunity", "Account", "Owner", "Product", "Amount", "Closed"], [row(r, "amount") for r in wins[:TOP]]) if wins else "",
+            "win_table": md_table(["Opportunity", "Account", "Owner", "Product", *(["Amount"] if has_amount else []), "Closed"], [row(r, "amount" if has_amount else None) for r in wins[:TOP]]) if wins else "",
             "loss_table": md_table(["Opportunity", "Account", "Owner", "Product", "List price", "Closed"], [row(r, "list_price") for r in losses[:TOP]]) if losses else "",
             "top": TOP,
         },
@@ -245,6 +251,7 @@ def _competitors(ctx: RunContext, actions: list[str]) -> str:
     recent_start = as_of - dt.timedelta(days=TREND_DAYS - 1)
     before_start = recent_start - dt.timedelta(days=TREND_DAYS)
     before_end = recent_start - dt.timedelta(days=1)
+    ctx.computed("trend windows", [recent_start, as_of, before_start, before_end], "last window start/end, window before start/end")
     res = ctx.semantic(
         SemanticQuery(fields=("note_date", "note_text"), filters=(Filter("note_text", tuple(names), "contains"),), period=TimeRange(before_start, as_of, "trend windows", time_dimension="note_date")),
         agent=AGENT,

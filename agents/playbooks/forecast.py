@@ -16,7 +16,8 @@ Sources of every rule and formula:
 Formulas (USD, days, percent):
 
 - closed-won to date = sum of amount of won opportunities closed from the period start to the
-  earlier of the period end and the as-of date;
+  earlier of the period end and the as-of date; a won deal with no amount adds nothing, and the
+  answer says how many such deals there are;
 - deal value = its amount, or, when the CRM records none (open deals of the demo CRM), the
   **estimate** list price of its product (chosen over the historical average won amount because
   the semantic model values open pipeline at list price too, ``pipeline_value``);
@@ -25,7 +26,8 @@ Formulas (USD, days, percent):
   treated as due the day after the as-of date (and flagged);
 - weighted pipeline = sum over open deals expected in the period of value x stage probability /
   100; history check = value x historical win rate of the deal's product / 100 (**estimate**);
-- forecast = closed-won to date + weighted pipeline; gap to target = target - forecast;
+- forecast (**estimate**) = closed-won to date + weighted pipeline; gap to target = target -
+  forecast and forecast attainment = forecast / target x 100 (both **estimates**, from it);
   remaining gap = target - closed-won to date; coverage ratio = open pipeline expected in the
   period (unweighted) / remaining gap.
 - deals that decide the gap: the open deals expected in the period with the largest weighted
@@ -271,8 +273,9 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
     ctx.computed("period", [start, end, as_of + _ONE_DAY], "period start and end; the day after the as-of date")
     won_rows = [r for r in won_all if as_date(r["close_date"]) <= as_of]
     won_later = len(won_all) - len(won_rows)
-    won_total = ctx.computed("closed-won to date", sum(float(r["amount"] or 0) for r in won_rows), "sum of amount of won deals closed from the period start to the as-of date")
-    ctx.computed("won deals to date", [len(won_rows), won_later], "won deals to date / dated after the as-of date")
+    won_total, won_no_amount = closed_won_sum(won_rows)
+    ctx.computed("closed-won to date", won_total, "sum of amount of won deals closed from the period start to the as-of date (deals without an amount left out)")
+    ctx.computed("won deals to date", [len(won_rows), won_later, won_no_amount], "won deals to date / dated after the as-of date / without an amount")
 
     # Open pipeline (a snapshot: open deals have no period; their expected close date places them).
     fields = [f for f in ("opportunity", sm.stages.dimension, "account", "owner", "product", "amount", "list_price", "engage_date", "close_date", "forecast_category") if sm.has_dimension(f)]
@@ -374,6 +377,7 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         "scope": scope_text,
         "won_total": fmt_usd(won_total),
         "won_count": f"{len(won_rows):,}",
+        "won_no_amount": f"{won_no_amount:,}" if won_no_amount else "",
         "won_ref": _refs(won_refs),
         "won_later": f"{won_later:,}" if won_later else "",
         "period_over": earlier_period,
@@ -435,8 +439,23 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         series=[ChartSeries(name="USD", values=[round(won_total, 2), round(weighted, 2), round(forecast, 2)])],
         unit="USD",
         target=round(target_amount, 2) if target_amount is not None else None,
+        source_ref=won_refs[0] if won_refs else None,  # the first bar's query (closed-won)
     )
     return SpecialistAnswer(AGENT, render_answer("forecast", context), entities, charts=[chart.model_dump()])
+
+
+def closed_won_sum(rows: list[dict]) -> tuple[float, int]:
+    """``(closed-won USD, won deals without an amount)`` over won opportunity rows (key
+    ``amount``, USD or None). A won deal whose CRM row has no amount adds nothing to the sum and
+    is counted apart, so the answer can say the figure leaves it out (module docstring: closed-won
+    to date = sum of amount of won opportunities)."""
+    total, missing = 0.0, 0
+    for r in rows:
+        if r.get("amount") is None:
+            missing += 1
+        else:
+            total += float(r["amount"])
+    return total, missing
 
 
 def _plain(params) -> dict:

@@ -255,3 +255,70 @@ def test_the_forecast_eval_set_scores_at_least_95_percent_offline(demo):
         print(f"{r.latency_ms:>5} ms  route {'ok' if r.route_ok else r.route}  answer {'ok' if r.answer_ok else r.missing}  grounded {r.grounded}  {r.question}")
     summary = eval_summary(rows)
     assert summary.routing_accuracy >= 0.95 and summary.answer_accuracy >= 0.95
+
+
+# ------------------------------------------------------------------------------ won deals without an amount
+def _semantic_model_edit(tenant, edit) -> None:
+    """Publish this test tenant's semantic model with ``edit(params)`` applied (the shared demo
+    warehouse is left alone: only the tenant's model document changes)."""
+    with tenant_context(tenant):
+        doc = next(d for d in KnowledgeDocument.objects.filter(kind="semantic_model") if "rule_set: semantic_model" in d.body)
+        params, markdown = split_front_matter(doc.body)
+        edit(params)
+        body = "---\n" + yaml.safe_dump(params, sort_keys=False) + "---\n" + markdown
+        document_save(tenant=tenant, kind="semantic_model", title=doc.title, body=body, document=doc, status="published")
+
+
+def test_won_deals_without_an_amount_are_counted_and_said_to_be_left_out(demo):
+    # Three Q2 2025 wins read as having no amount: the model's `amount` dimension returns NULL for them.
+    won = sorted(
+        (r for r in read_csv("sales_pipeline") if r["deal_stage"] == "Won" and dt.date(2025, 4, 1) <= _date(r["close_date"]) <= AS_OF),
+        key=lambda r: r["opportunity_id"],
+    )
+    blank = [r["opportunity_id"] for r in won[:3]]
+    ids = ", ".join(f"'{i}'" for i in blank)
+
+    def null_some_amounts(params):
+        amount = params["dimensions"]["amount"]
+        amount.pop("column")
+        amount["sql"] = f"CASE WHEN opportunity_id IN ({ids}) THEN NULL ELSE close_value END"
+
+    _semantic_model_edit(demo.tenant, null_some_amounts)
+    total = sum(float(r["close_value"]) for r in won if r["opportunity_id"] not in blank)
+    run, _ = _ask(demo.tenant, "What's our forecast vs target this quarter?")
+    text = run.answer_markdown
+    assert run.status == "succeeded", run.error
+    assert f"**Closed-won to date**: {_usd(total)} from {len(won):,} won deals" in text
+    assert f"{len(blank)} of these won deals carry no amount in the CRM and are not in this figure." in text
+    assert not run.grounding.get("unmatched"), run.grounding
+
+
+def test_without_missing_amounts_the_answer_does_not_mention_them(demo):
+    run, _ = _ask(demo.tenant, "What's our forecast vs target this quarter?")
+    assert "carry no amount" not in run.answer_markdown
+
+
+# ------------------------------------------------------------------------------ estimates labelled, chart traced
+def test_the_forecast_and_the_figures_from_it_are_labelled_estimates_and_the_chart_cites_closed_won(demo):
+    exp = expected_forecast(dt.date(2025, 7, 1), dt.date(2025, 9, 30))
+    run, _ = _ask(demo.tenant, "gap to quota for Q3 2025")
+    text = run.answer_markdown
+    forecast = exp["won"] + exp["weighted"]
+    assert f"**Forecast** (estimate: closed-won to date + the open pipeline weighted by stage probability): **{_usd(forecast)}**." in text
+    assert f"the forecast {100 * forecast / 3_300_000:.1f}% (estimate, from the forecast)" in text
+    assert f"**Gap to target** (estimate: target - forecast): **{_usd(3_300_000 - forecast)} short**" in text
+    # The chart's first bar is closed-won: its source is the run's citation of the won-deals query,
+    # the one the closed-won line cites.
+    from agents.charts import ChartSpec
+
+    won_refs = [c["ref"] for c in run.citations if str(c.get("purpose", "")).startswith("won opportunities closed in Q3 2025")]
+    assert len(won_refs) == 1, run.citations
+    chart = ChartSpec.model_validate(run.charts[0])
+    assert chart.categories[0] == "Closed-won to date" and chart.source_ref == won_refs[0]
+    assert f"[{won_refs[0]}]" in text.split("**Closed-won to date**")[1].splitlines()[0]
+
+
+def test_a_period_that_is_over_is_not_called_an_estimate(demo):
+    exp = expected_forecast(dt.date(2025, 4, 1), dt.date(2025, 6, 30))
+    run, _ = _ask(demo.tenant, "What's our forecast vs target this quarter?")
+    assert f"**Forecast** (closed-won to date; the period is over, so not an estimate): **{_usd(exp['won'])}**." in run.answer_markdown

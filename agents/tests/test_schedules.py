@@ -170,6 +170,77 @@ def test_brief_figures_match_the_csv_files(demo, query, days):
     assert elapsed < 5, f"brief took {elapsed:.2f} s"
 
 
+def _semantic_model_edit(tenant, edit) -> None:
+    """Publish this test tenant's semantic model with ``edit(params)`` applied (the shared demo
+    warehouse is left alone: only the tenant's model document changes)."""
+    import yaml
+
+    from knowledge.frontmatter import split_front_matter
+    from knowledge.models import KnowledgeDocument
+    from knowledge.services import document_save
+
+    with tenant_context(tenant):
+        doc = next(d for d in KnowledgeDocument.objects.filter(kind="semantic_model") if "rule_set: semantic_model" in d.body)
+        params, markdown = split_front_matter(doc.body)
+        edit(params)
+        body = "---\n" + yaml.safe_dump(params, sort_keys=False) + "---\n" + markdown
+        document_save(tenant=tenant, kind="semantic_model", title=doc.title, body=body, document=doc, status="published")
+
+
+def _wins_section(text: str) -> str:
+    return text.split("#### Key wins and losses")[1].split("\n#### ")[0]
+
+
+def _closed_on_as_of() -> tuple[list[dict], list[dict]]:
+    closed = [r for r in read_csv("sales_pipeline") if r["close_date"] and _date(r["close_date"]) == AS_OF]
+    return sorted((r for r in closed if r["deal_stage"] == "Won"), key=lambda r: r["opportunity_id"]), [r for r in closed if r["deal_stage"] == "Lost"]
+
+
+def test_brief_without_an_amount_dimension_gives_no_won_total_and_says_why(demo):
+    def drop_amount(params):
+        params["dimensions"].pop("amount")
+        dropped = {name for name, m in params["measures"].items() if m.get("dimension") == "amount"}
+        for name in dropped:
+            params["measures"].pop(name)
+        for name, m in list(params["metrics"].items()):
+            if {m.get("measure"), m.get("numerator"), m.get("denominator")} & dropped:
+                params["metrics"].pop(name)
+
+    _semantic_model_edit(demo.tenant, drop_amount)
+    won, lost = _closed_on_as_of()
+    run = run_create(tenant=demo.tenant, channel="schedule", query="daily_brief", enqueue=False)
+    execute_run(run.pk)
+    run = Run.objects.unscoped().get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    section = _wins_section(run.answer_markdown)
+    assert f"**{len(won):,} won**, **{len(lost):,} lost**" in section
+    assert "No won total is given: the semantic model declares no `amount` dimension" in section
+    assert f"**{len(won):,} won** for" not in section and "| Amount |" not in section
+    assert run.grounding["unmatched"] == [], run.grounding
+
+
+def test_brief_counts_wins_without_an_amount_apart_from_the_won_total(demo):
+    won, lost = _closed_on_as_of()
+    blank = [r["opportunity_id"] for r in won[:3]]
+    ids = ", ".join(f"'{i}'" for i in blank)
+
+    def null_some_amounts(params):
+        amount = params["dimensions"]["amount"]
+        amount.pop("column")
+        amount["sql"] = f"CASE WHEN opportunity_id IN ({ids}) THEN NULL ELSE close_value END"
+
+    _semantic_model_edit(demo.tenant, null_some_amounts)
+    total = sum(float(r["close_value"]) for r in won if r["opportunity_id"] not in blank)
+    run = run_create(tenant=demo.tenant, channel="schedule", query="daily_brief", enqueue=False)
+    execute_run(run.pk)
+    run = Run.objects.unscoped().get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    section = _wins_section(run.answer_markdown)
+    assert f"**{len(won):,} won** for ${total:,.0f}, **{len(lost):,} lost**" in section
+    assert f"{len(blank)} of the wins carry no amount in the CRM and are not in the ${total:,.0f}." in section
+    assert run.grounding["unmatched"] == [], run.grounding
+
+
 def test_brief_wording_is_routed_to_the_brief(demo):
     from agents.routing import BRIEF, classify
 
