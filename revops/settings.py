@@ -185,6 +185,9 @@ STORAGES = {
 # Request bodies above this are refused with 413 by the API and Slack endpoints.
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+# Any other request (the admin's file uploads): refused with 413 before Django parses the body
+# (and writes uploaded files to disk). The upload page takes at most 50 MiB of files per request.
+MAX_UPLOAD_REQUEST_BYTES = env_int("MAX_UPLOAD_REQUEST_BYTES", 52 * 1024 * 1024, minimum=1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.auth.ApiKeyAuthentication"],

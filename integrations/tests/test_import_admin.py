@@ -73,3 +73,18 @@ def test_other_tenant_gets_404_and_editor_403(client, world_a, world_b, duck_dir
     client.force_login(world_a.editor)
     assert client.get(url).status_code == 403
     assert not duckdb_path_for(world_a.tenant.slug).exists()
+
+
+def test_an_oversized_upload_is_refused_before_the_body_is_read(client, world_a, settings, duck_dir):
+    """413 from the size middleware, before CSRF or the view parse (and spool) the multipart body;
+    nothing is imported."""
+    settings.MAX_UPLOAD_REQUEST_BYTES = 4096
+    client.force_login(world_a.owner)
+    url = reverse("admin:integrations_warehouse_import", args=[world_a.tenant.slug])
+    big = SimpleUploadedFile("big.csv", b"id\n" + b"1\n" * 5000, content_type="text/csv")
+    response = client.post(url, {"files": [big], "import": "Import"})
+    assert response.status_code == 413 and response["Content-Type"].startswith("text/plain")
+    assert b"warehouse_import" in response.content
+    assert not (duck_dir / f"{world_a.tenant.slug}.duckdb").exists()
+    # A malformed Content-Length outside the API is a 400, not a 500.
+    assert client.post(url, {}, CONTENT_LENGTH="many").status_code == 400
