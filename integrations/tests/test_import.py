@@ -292,3 +292,12 @@ def test_renamed_files_that_would_load_one_table_are_refused(duck_dir, tmp_path)
     b = _write(tmp_path / "upload_1.csv", ["id"], [["2"]])
     with pytest.raises(WarehouseImportError, match="would both load table 'deals'"):
         import_files_read([a, b], table_names={"upload_0.csv": "deals", "upload_1.csv": "deals"})
+
+
+def test_an_unreadable_file_is_a_clear_import_error(duck_dir, tmp_path):
+    """An I/O error while reading (here: a .csv link to /proc/self/mem, which cannot be read from
+    offset 0, even by root) is a clear import error naming the file, not a traceback."""
+    unreadable = tmp_path / "unreadable.csv"
+    unreadable.symlink_to("/proc/self/mem")
+    with pytest.raises(WarehouseImportError, match=r"unreadable.csv: cannot be read \(Input/output error\)"):
+        import_files_read([unreadable])

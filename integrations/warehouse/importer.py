@@ -385,6 +385,8 @@ def _read_csv(path: Path, name: str, fixed: Sequence[tuple[str, str]] | None, er
         raise WarehouseImportError([f"{label}: not UTF-8 text (byte {exc.start}); save the file as UTF-8 CSV"]) from None
     except csv.Error as exc:
         raise WarehouseImportError([f"{label}: not a readable CSV file ({exc})"]) from None
+    except OSError as exc:  # permissions, a file removed meanwhile, an I/O error
+        raise WarehouseImportError([f"{label}: cannot be read ({exc.strerror or type(exc).__name__})"]) from None
     if not records or not any(h.strip() for h in records[0]):
         raise WarehouseImportError([f"{label}: the file is empty (a header row is needed)"])
     header = records[0]
