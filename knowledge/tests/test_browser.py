@@ -57,6 +57,27 @@ def browser():
     driver.quit()
 
 
+def _left_the_page(element):
+    """A wait condition: ``element`` no longer belongs to the current document (the click loaded a
+    new page). Selenium's ``staleness_of`` expects a StaleElementReferenceException; Chromium's
+    driver sometimes answers a node of the unloading document with a generic "Node with given id
+    does not belong to the document" error instead, which means the same."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def gone(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return gone
+
+
 class Editor:
     """The steps a person takes, with a screenshot after each when asked."""
 
@@ -76,12 +97,11 @@ class Editor:
     def click(self, css: str | None = None, *, link: str | None = None) -> None:
         """Click an element that loads a new page, and wait for that page."""
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         element = self.driver.find_element(By.PARTIAL_LINK_TEXT, link) if link else self.find(css)
         element.click()
-        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(element))
+        WebDriverWait(self.driver, 15).until(_left_the_page(element))
 
     def type(self, css: str, text: str, *, clear: bool = True) -> None:
         field = self.find(css)
