@@ -471,7 +471,7 @@ class FireboltWarehouse:
                 try:
                     rows = cursor.fetchmany(self.default_limit + 1)
                 except fb_errors.FireboltError as exc:
-                    raise WarehouseQueryError(f"Firebolt returned a malformed response: {_first_line(str(exc), 200)}") from None
+                    raise WarehouseQueryError(self._redact(f"Firebolt returned a malformed response: {_first_line(str(exc), 200)}")) from None
                 duration_ms = int((time.monotonic() - started) * 1000)
             finally:
                 cursor.close()
@@ -488,7 +488,7 @@ class FireboltWarehouse:
             try:
                 return cursor.fetchall() if cursor.description is not None else []
             except fb_errors.FireboltError as exc:
-                raise WarehouseQueryError(f"Firebolt returned a malformed response: {_first_line(str(exc), 200)}") from None
+                raise WarehouseQueryError(self._redact(f"Firebolt returned a malformed response: {_first_line(str(exc), 200)}")) from None
         finally:
             cursor.close()
 
