@@ -198,3 +198,20 @@ class WarehouseConnector(Protocol):
             WarehouseUnavailable: the warehouse cannot be reached.
         """
         ...
+
+
+def sample_values_via_columns(
+    connector: WarehouseConnector, table: str, column: str, *, max_values: int = 50, scan_rows: int = 200_000
+) -> list[tuple[str, int]] | None:
+    """:meth:`WarehouseConnector.sample_values` for engines whose ``sample_columns`` does the work
+    (DuckDB, Firebolt): the one column's distinct values with counts, most frequent first, or None
+    when there are more than ``max_values`` among the first ``scan_rows`` rows.
+
+    Raises:
+        WarehouseQueryError: the column is not readable (no such table or column, or its
+            statement failed); ``ValueError`` / ``WarehouseUnavailable`` from ``sample_columns``.
+    """
+    found = connector.sample_columns([(table, column)], max_values=max_values, scan_rows=scan_rows)
+    if (table, column) not in found:
+        raise WarehouseQueryError(f"cannot sample {table}.{column}: no such readable column")
+    return found[(table, column)]

@@ -47,7 +47,7 @@ from typing import Any
 import duckdb
 from django.conf import settings
 
-from integrations.warehouse.base import WarehouseQueryError, WarehouseResult, WarehouseUnavailable
+from integrations.warehouse.base import WarehouseQueryError, WarehouseResult, WarehouseUnavailable, sample_values_via_columns
 from integrations.warehouse.guard import validate_select
 
 DIALECT = "duckdb"
@@ -337,10 +337,7 @@ class DuckDBWarehouse:
             ValueError: ``max_values`` or ``scan_rows`` below 1.
             WarehouseUnavailable / WarehouseQueryError: as :meth:`describe_schema`.
         """
-        found = self.sample_columns([(table, column)], max_values=max_values, scan_rows=scan_rows)
-        if (table, column) not in found:
-            raise WarehouseQueryError(f"cannot sample {table}.{column}: no such readable column")
-        return found[(table, column)]
+        return sample_values_via_columns(self, table, column, max_values=max_values, scan_rows=scan_rows)
 
     def sample_columns(
         self, columns: Iterable[tuple[str, str]], *, max_values: int = 50, scan_rows: int = 200_000

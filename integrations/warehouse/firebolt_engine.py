@@ -68,7 +68,7 @@ from firebolt.client.auth import ClientCredentials
 from firebolt.db import connect as firebolt_connect
 from firebolt.utils import exception as fb_errors
 
-from integrations.warehouse.base import WarehouseQueryError, WarehouseResult, WarehouseUnavailable
+from integrations.warehouse.base import WarehouseQueryError, WarehouseResult, WarehouseUnavailable, sample_values_via_columns
 from integrations.warehouse.guard import validate_select
 
 DIALECT = "postgres"  # sqlglot has no Firebolt dialect; see the module notes
@@ -561,10 +561,7 @@ class FireboltWarehouse:
             ValueError: ``max_values`` or ``scan_rows`` below 1.
             WarehouseUnavailable / WarehouseQueryError: as :meth:`execute`.
         """
-        found = self.sample_columns([(table, column)], max_values=max_values, scan_rows=scan_rows)
-        if (table, column) not in found:
-            raise WarehouseQueryError(f"cannot sample {table}.{column}: no such readable column")
-        return found[(table, column)]
+        return sample_values_via_columns(self, table, column, max_values=max_values, scan_rows=scan_rows)
 
     def sample_columns(
         self, columns: Iterable[tuple[str, str]], *, max_values: int = 50, scan_rows: int = 200_000
