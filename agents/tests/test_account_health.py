@@ -14,16 +14,11 @@ import re
 from collections import defaultdict
 
 import pytest
-import yaml
 
 from agents.routing import classify
 from agents.tests.conftest import read_csv
-from agents.tests.test_semantic_answers import _ask
+from agents.tests.runs import ask, drop_call_notes, semantic_model_edit
 from agents.tests.usage_tenant import PLG_ACCOUNT, contract_rows, usage_rows
-from knowledge.frontmatter import split_front_matter
-from knowledge.models import KnowledgeDocument
-from knowledge.services import document_save
-from tenants.context import tenant_context
 
 AS_OF = dt.date(2025, 6, 30)
 WEIGHTS = {"Commit": {"usage": 40, "engagement": 25, "business": 25, "contract": 10},
@@ -126,7 +121,7 @@ def test_routes():
 def test_churn_ranking_matches_the_csv_files(demo):
     facts = facts_from_csv()
     ranking = expected_ranking(facts)
-    run = _ask(demo.tenant, "Which customers are at highest churn risk this quarter?")
+    run = ask(demo.tenant, "Which customers are at highest churn risk this quarter?")
     assert run.status == "succeeded", run.error
     assert run.route == ["account_health"]
     md = run.answer_markdown
@@ -146,7 +141,7 @@ def test_churn_ranking_matches_the_csv_files(demo):
 
 def test_top_n_is_respected(demo):
     ranking = expected_ranking(facts_from_csv())
-    run = _ask(demo.tenant, "Top 5 accounts by churn risk")
+    run = ask(demo.tenant, "Top 5 accounts by churn risk")
     assert f"| 5 | {ranking[4][0]} |" in run.answer_markdown and "| 6 |" not in run.answer_markdown
 
 
@@ -155,7 +150,7 @@ def test_health_card_for_one_account(demo):
     acme = facts["Acme Corporation"]
     eng, bus = engagement_risk(acme), business_risk(acme)
     score = churn(acme, {"engagement": eng, "business": bus}, "Commit")
-    run = _ask(demo.tenant, "How healthy is Acme Corporation?")
+    run = ask(demo.tenant, "How healthy is Acme Corporation?")
     md = run.answer_markdown
     assert run.status == "succeeded", run.error
     assert f"**{score}/100 ({_band(score)})**" in md
@@ -187,7 +182,7 @@ def test_health_card_for_one_account(demo):
 
 def test_expansion_in_a_sector(demo):
     facts = facts_from_csv()
-    run = _ask(demo.tenant, "upsell opportunities in the medical sector")
+    run = ask(demo.tenant, "upsell opportunities in the medical sector")
     md = run.answer_markdown
     medical = [n for n, x in facts.items() if x["sector"] == "medical"]
     assert f"of {len(medical)} accounts in the medical sector" in md
@@ -200,7 +195,7 @@ def test_declining_engagement(demo):
     facts = facts_from_csv()
     declining = sorted((n for n, x in facts.items() if x["recent"] < x["previous"]),
                        key=lambda n: (-(facts[n]["previous"] - facts[n]["recent"]) / facts[n]["previous"], -(facts[n]["previous"] - facts[n]["recent"]), n))
-    run = _ask(demo.tenant, "accounts with declining engagement")
+    run = ask(demo.tenant, "accounts with declining engagement")
     md = run.answer_markdown
     assert f"**{len(declining)} of {len(facts)} accounts**" in md
     total_recent = sum(x["recent"] for x in facts.values())
@@ -212,26 +207,15 @@ def test_declining_engagement(demo):
 
 
 def test_a_tenant_without_call_notes_is_scored_without_engagement(demo):
-    with tenant_context(demo.tenant):
-        doc = next(d for d in KnowledgeDocument.objects.filter(kind="semantic_model") if "rule_set: semantic_model" in d.body)
-        params, markdown = split_front_matter(doc.body)
-        params["entities"].pop("call_notes")
-        params["relationships"] = [r for r in params["relationships"] if "call_notes" not in (r["from"], r["to"])]
-        params["time_dimensions"].pop("note_date")
-        params["measures"].pop("note_count")
-        params["metrics"].pop("call_notes")
-        for name in [d for d, spec in params["dimensions"].items() if spec["entity"] == "call_notes"]:
-            params["dimensions"].pop(name)
-        body = "---\n" + yaml.safe_dump(params, sort_keys=False) + "---\n" + markdown
-        document_save(tenant=demo.tenant, kind="semantic_model", title=doc.title, body=body, document=doc, status="published")
+    semantic_model_edit(demo.tenant, drop_call_notes)
     acme = facts_from_csv()["Acme Corporation"]
     score = churn(acme, {"business": business_risk(acme)}, "Commit")
-    run = _ask(demo.tenant, "How healthy is Acme Corporation?")
+    run = ask(demo.tenant, "How healthy is Acme Corporation?")
     md = run.answer_markdown
     assert run.status == "succeeded", run.error
     assert "declares no call-notes entity" in md and "computed without the engagement signal" in md
     assert f"**{score}/100 ({_band(score)})**" in md
-    run = _ask(demo.tenant, "accounts with declining engagement")
+    run = ask(demo.tenant, "accounts with declining engagement")
     assert "declares no call-notes entity" in run.answer_markdown and "Nothing was computed" in run.answer_markdown
 
 
@@ -269,7 +253,7 @@ def test_usage_tenant_scores_with_usage_and_contracts(usage_tenant):
     acme = facts["Acme Corporation"]
     risks = _usage_risks(acme)
     score = churn(acme, risks, "Commit")
-    run = _ask(usage_tenant, "How healthy is Acme Corporation?")
+    run = ask(usage_tenant, "How healthy is Acme Corporation?")
     md = run.answer_markdown
     assert run.status == "succeeded", run.error
     assert f"**{score}/100 ({_band(score)})**" in md
@@ -281,12 +265,12 @@ def test_usage_tenant_scores_with_usage_and_contracts(usage_tenant):
     # The self-serve account: usage, no won opportunity -> PLG, weighted by the PLG weights.
     plg = facts[PLG_ACCOUNT["account"]]
     plg_score = churn(plg, _usage_risks(plg), "PLG")
-    run = _ask(usage_tenant, "How healthy is Selfserve Labs?")
+    run = ask(usage_tenant, "How healthy is Selfserve Labs?")
     assert "**Segment**: PLG" in run.answer_markdown
     assert f"**{plg_score}/100 ({_band(plg_score)})**" in run.answer_markdown
 
     ranking = sorted(((n, churn(x, _usage_risks(x), "Commit" if x["won_total"] else "PLG")) for n, x in facts.items()), key=lambda t: (-t[1], t[0]))
-    run = _ask(usage_tenant, "Top 10 accounts by churn risk")
+    run = ask(usage_tenant, "Top 10 accounts by churn risk")
     for i, (name, s) in enumerate(ranking[:10], 1):
         assert f"| {i} | {name} |" in run.answer_markdown and f"| {s} | {_band(s)} |" in run.answer_markdown
     assert "declares no usage entity" not in run.answer_markdown
@@ -294,7 +278,7 @@ def test_usage_tenant_scores_with_usage_and_contracts(usage_tenant):
 
 def test_usage_trend_for_one_account(usage_tenant):
     acme = _usage_facts()["Acme Corporation"]
-    run = _ask(usage_tenant, "usage trend for Acme Corporation")
+    run = ask(usage_tenant, "usage trend for Acme Corporation")
     md = run.answer_markdown
     assert run.status == "succeeded", run.error
     for month, units in acme["monthly"].items():
@@ -305,7 +289,7 @@ def test_usage_trend_for_one_account(usage_tenant):
 
 
 def test_usage_question_on_a_tenant_without_usage(demo):
-    run = _ask(demo.tenant, "usage trend for Acme Corporation")
+    run = ask(demo.tenant, "usage trend for Acme Corporation")
     assert run.status == "succeeded"
     assert "declares no usage entity" in run.answer_markdown and "Nothing was computed" in run.answer_markdown
     assert not run.steps.filter(name="warehouse_sql").exists()

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from agents.admin import grounding_sentence
 from agents.models import Run
 from agents.services import run_create
-from agents.tasks import execute_run
+from agents.tests.runs import ask
 from tenants.models import Membership
 
 
@@ -21,9 +21,7 @@ def demo_member(demo):
 
 
 def test_run_page_shows_the_rendered_answer_and_no_raw_json(client, demo, demo_member, world_b):
-    run = run_create(tenant=demo.tenant, channel="cli", query="What is the win rate by regional office?", enqueue=False)
-    execute_run(run.pk)
-    run = Run.objects.unscoped().get(pk=run.pk)
+    run = ask(demo.tenant, "What is the win rate by regional office?")
     assert run.status == "succeeded" and run.grounding.get("checked")
     client.force_login(demo_member)
     html = client.get(f"/admin/agents/run/{run.pk}/change/").content.decode()

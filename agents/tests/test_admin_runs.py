@@ -1,7 +1,6 @@
 """The run admin: a readable timeline, scoped to the user's tenants."""
 
-from agents.services import run_create
-from agents.tasks import execute_run
+from agents.tests.runs import ask
 
 
 def test_run_timeline_visible_to_member_and_404_for_outsider(client, demo, world_b):
@@ -9,8 +8,7 @@ def test_run_timeline_visible_to_member_and_404_for_outsider(client, demo, world
 
     from tenants.models import Membership
 
-    run = run_create(tenant=demo.tenant, channel="cli", query="What is the win rate by regional office?", enqueue=False)
-    execute_run(run.pk)
+    run = ask(demo.tenant, "What is the win rate by regional office?")
     member = get_user_model().objects.create_user("demo-editor", password="x", is_staff=True)
     Membership.objects.create(user=member, tenant=demo.tenant, role="editor")
     client.force_login(member)

@@ -24,6 +24,7 @@ from agents.models import Run, RunStatus
 from agents.slack_replies import SLACK_ALT_TXT_CHARS, slack_alt_text, slack_post_ack, slack_post_answer
 from agents.table_image import table_image_size
 from agents.tests.conftest import CRM_DIR, read_csv
+from agents.tests.runs import ask
 from integrations.services import credential_set
 from integrations.tests.test_slack_events import ROOT_TS, _queued_run
 from tenants.context import tenant_context
@@ -257,15 +258,11 @@ def test_admin_run_page_shows_each_chart_with_alt_text_and_data(client, demo, wo
     from django.contrib.auth import get_user_model
     from django.utils.html import escape
 
-    from agents.services import run_create
-    from agents.tasks import execute_run
     from tenants.models import Membership
 
     viewer = get_user_model().objects.create_user("chart-viewer", password="x", is_staff=True)
     Membership.objects.create(user=viewer, tenant=demo.tenant, role="viewer")
-    run = run_create(tenant=demo.tenant, channel="cli", query="won revenue by product", enqueue=False)
-    execute_run(run.pk)
-    run = Run.objects.unscoped().get(pk=run.pk)
+    run = ask(demo.tenant, "won revenue by product")
     assert run.status == "succeeded" and len(run.charts) == 1
     client.force_login(viewer)
     html = client.get(f"/admin/agents/run/{run.pk}/change/").content.decode()

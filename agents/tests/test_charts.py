@@ -12,6 +12,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from agents.charts import ChartSpec, alt_text, chart_from_columns, data_table, render_png
+from agents.tests.runs import ask
 
 CRM = Path(__file__).resolve().parents[2] / "integrations" / "warehouse" / "demo_crm"
 
@@ -76,20 +77,8 @@ def test_inconsistent_specs_are_refused():
 # --- Charts offered by answers (the run pipeline on the demo tenant) -------------------------------
 
 
-def _ask(tenant, query: str):
-    from agents.models import Run
-    from agents.services import run_create
-    from agents.tasks import execute_run
-    from tenants.context import tenant_context
-
-    run = run_create(tenant=tenant, channel="cli", query=query, enqueue=False)
-    execute_run(run.pk)
-    with tenant_context(tenant):
-        return Run.objects.get(pk=run.pk)
-
-
 def test_a_breakdown_answer_offers_a_bar_chart_of_its_figures(demo):
-    run = _ask(demo.tenant, "won revenue by product")
+    run = ask(demo.tenant, "won revenue by product")
     assert run.status == "succeeded", run.error
     assert len(run.charts) == 1
     spec = ChartSpec.model_validate(run.charts[0])
@@ -105,7 +94,7 @@ def test_a_breakdown_answer_offers_a_bar_chart_of_its_figures(demo):
 
 
 def test_a_monthly_trend_offers_a_line_chart_and_a_single_figure_none(demo):
-    run = _ask(demo.tenant, "won deals by month in 2025")
+    run = ask(demo.tenant, "won deals by month in 2025")
     assert run.status == "succeeded", run.error
     assert [ChartSpec.model_validate(c).kind for c in run.charts] == ["line"]
     spec = ChartSpec.model_validate(run.charts[0])
@@ -119,4 +108,4 @@ def test_a_monthly_trend_offers_a_line_chart_and_a_single_figure_none(demo):
                 if month <= 6:
                     counts[month] += 1
     assert [v for v in spec.series[0].values] == [float(counts[m]) for m in sorted(counts)]
-    assert _ask(demo.tenant, "total won revenue in 2024").charts == []
+    assert ask(demo.tenant, "total won revenue in 2024").charts == []

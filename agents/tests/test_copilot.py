@@ -15,26 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.models import Run
 from agents.playbooks import notes as N
 from agents.routing import COPILOT, DATA, EXECUTION, LEAD, classify
-from agents.services import run_create
-from agents.tasks import execute_run
 from agents.tests.conftest import read_csv
-from knowledge.frontmatter import split_front_matter
-from knowledge.models import KnowledgeDocument
-from knowledge.services import document_save
-from tenants.context import tenant_context
+from agents.tests.runs import ask, drop_call_notes, semantic_model_edit
 
 AS_OF = dt.date(2025, 6, 30)
 KB = Path(__file__).resolve().parents[2] / "knowledge" / "demo_docs"
-
-
-def _ask(tenant, query: str) -> Run:
-    run = run_create(tenant=tenant, channel="cli", query=query, enqueue=False)
-    execute_run(run.pk)
-    with tenant_context(tenant):
-        return Run.objects.get(pk=run.pk)
 
 
 def _date(text: str) -> dt.date:
@@ -121,7 +108,7 @@ def test_sentence_rules_drop_salutations_sign_offs_and_negated_concerns():
 # -- account copilot -------------------------------------------------------------------------
 def test_summary_quotes_the_last_five_notes_with_dates(demo):
     expected = _notes("Acme Corporation")
-    run = _ask(demo.tenant, "Summarize the last 5 calls with Acme Corporation")
+    run = ask(demo.tenant, "Summarize the last 5 calls with Acme Corporation")
     assert run.route == [COPILOT] and run.status == "succeeded", run.error
     md = run.answer_markdown
     assert f"The 5 newest of {len(expected)} call notes" in md
@@ -138,7 +125,7 @@ def test_summary_quotes_the_last_five_notes_with_dates(demo):
 def test_objections_of_an_account_are_quoted_with_dates_and_categories(demo):
     found = [(n["date"], s, cat) for n in _notes("Acme Corporation") for s, cat in _objections(n["comment"])]
     assert found  # the sample has at least one
-    run = _ask(demo.tenant, "What objections did Acme Corporation raise?")
+    run = ask(demo.tenant, "What objections did Acme Corporation raise?")
     md = run.answer_markdown
     assert f"**{len(found)} objection" in md
     for date, sentence, cat in found:
@@ -152,7 +139,7 @@ def test_competitors_in_the_last_call_read_that_call_only(demo):
     in_last = _named(last["comment"])
     earlier = {c for n in notes[1:] for c in _named(n["comment"])} - set(in_last)
     assert in_last and earlier  # the sample makes the distinction visible
-    run = _ask(demo.tenant, "competitors mentioned in our last call with Acme Corporation")
+    run = ask(demo.tenant, "competitors mentioned in our last call with Acme Corporation")
     md = run.answer_markdown
     assert last["date"].isoformat() in md
     for c in in_last:
@@ -167,7 +154,7 @@ def test_account_competitors_list_every_date(demo):
     for n in _notes("Acme Corporation"):
         for c in _named(n["comment"]):
             per[c].append(n["date"].isoformat())
-    run = _ask(demo.tenant, "Which competitors did Acme Corporation mention?")
+    run = ask(demo.tenant, "Which competitors did Acme Corporation mention?")
     for c, dates in per.items():
         assert f"**{c}**: {len(dates)} call note{'s' if len(dates) != 1 else ''} ({', '.join(dates)})" in run.answer_markdown
 
@@ -179,7 +166,7 @@ def test_next_best_actions_follow_the_kb_rules(demo):
     days = (AS_OF - completed[0]["date"]).days
     opps = [r for r in read_csv("sales_pipeline") if r["account"] == "Acme Corporation" and r["deal_stage"] in ("Prospecting", "Engaging")]
     stalled = [r for r in opps if r["engage_date"] and (AS_OF - _date(r["engage_date"])).days > risks["thresholds"]["stalled_in_stage_days"]]
-    run = _ask(demo.tenant, "What are the next best actions for Acme Corporation?")
+    run = ask(demo.tenant, "What are the next best actions for Acme Corporation?")
     md = run.answer_markdown
     assert f"applied to {len(notes)} call notes" in md and f"{len(opps)} open opportunities" in md
     assert f"last completed {completed[0]['date'].isoformat()}, {days} days before 2025-06-30" in md
@@ -194,7 +181,7 @@ def test_follow_up_draft_says_it_is_a_template_and_invents_nothing(demo):
     last_meeting = next(n for n in notes if n["activity_type"] == "Meeting")
     products = {r["product"] for r in read_csv("products")}
     named = {p for p in products for n in notes[:3] if p in n["comment"]}
-    run = _ask(demo.tenant, "Draft a follow-up email to Paul Stokes")
+    run = ask(demo.tenant, "Draft a follow-up email to Paul Stokes")
     md = run.answer_markdown
     assert run.route == [COPILOT]
     assert "This is a template" in md and "Hi Paul," in md and "Acme Corporation" in md
@@ -219,7 +206,7 @@ def test_competitor_heatmap_by_region_attributes_notes_to_the_primary_office(dem
         if n["date"].year == 2024:
             for c in _named(n["comment"]):
                 cells[c][primary.get(n["account_name"], "no opportunities")] += 1
-    run = _ask(demo.tenant, "competitor mentions by region in 2024")
+    run = ask(demo.tenant, "competitor mentions by region in 2024")
     md = run.answer_markdown
     assert "primary regional office" in md
     columns = sorted({g for row in cells.values() for g in row})
@@ -234,7 +221,7 @@ def test_competitor_heatmap_by_industry(demo):
     for n in _notes():
         for c in _named(n["comment"]):
             cells[c][sector[n["account_name"]]] += 1
-    run = _ask(demo.tenant, "competitor mentions by industry")
+    run = ask(demo.tenant, "competitor mentions by industry")
     columns = sorted({g for row in cells.values() for g in row})
     for c, row in cells.items():
         assert f"| {c} | " + " | ".join(str(row.get(g, 0)) for g in columns) + f" | {sum(row.values())} |" in run.answer_markdown
@@ -249,7 +236,7 @@ def test_objection_patterns_this_year(demo):
                 counts[cat] += 1
                 accounts[cat].add(n["account_name"])
     assert counts
-    run = _ask(demo.tenant, "most common objections this year")
+    run = ask(demo.tenant, "most common objections this year")
     md = run.answer_markdown
     assert f"**{sum(counts.values())} objection" in md
     for cat, k in counts.items():
@@ -259,20 +246,9 @@ def test_objection_patterns_this_year(demo):
 
 # -- a tenant whose model has no call notes ------------------------------------------------------
 def test_a_model_without_call_notes_gets_a_statement_of_what_is_missing(demo):
-    with tenant_context(demo.tenant):
-        doc = next(d for d in KnowledgeDocument.objects.filter(kind="semantic_model") if "rule_set: semantic_model" in d.body)
-        params, markdown = split_front_matter(doc.body)
-        params["entities"].pop("call_notes")
-        params["relationships"] = [r for r in params["relationships"] if "call_notes" not in (r["from"], r["to"])]
-        params["time_dimensions"].pop("note_date")
-        params["measures"].pop("note_count")
-        params["metrics"].pop("call_notes")
-        for name in [d for d, spec in params["dimensions"].items() if spec["entity"] == "call_notes"]:
-            params["dimensions"].pop(name)
-        body = "---\n" + yaml.safe_dump(params, sort_keys=False) + "---\n" + markdown
-        document_save(tenant=demo.tenant, kind="semantic_model", title=doc.title, body=body, document=doc, status="published")
+    semantic_model_edit(demo.tenant, drop_call_notes)
     for query in ("Summarize the last 5 calls with Acme Corporation", "competitor mentions by region in 2024"):
-        run = _ask(demo.tenant, query)
+        run = ask(demo.tenant, query)
         assert run.status == "succeeded", run.error
         assert "declares no call-notes entity" in run.answer_markdown and "Nothing was computed" in run.answer_markdown
         assert not run.steps.filter(name="warehouse_sql").exists()

@@ -8,20 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from agents.models import Run
 from agents.routing import classify
-from agents.services import run_create
-from agents.tasks import execute_run
 from agents.tests.conftest import read_csv
+from agents.tests.runs import ask, ask_timed, semantic_model_edit
 from knowledge.frontmatter import split_front_matter
 from knowledge.models import KnowledgeDocument
-from knowledge.services import document_save
 from knowledge.targets import parse_targets, targets_errors
 from tenants.context import tenant_context
 
@@ -136,19 +131,10 @@ def expected_forecast(start: dt.date, end: dt.date, *, office: str | None = None
     }
 
 
-def _ask(tenant, query: str, thread: str | None = None) -> tuple[Run, float]:
-    run = run_create(tenant=tenant, channel="cli", query=query, enqueue=False, **({"thread_key": thread} if thread else {}))
-    started = time.monotonic()
-    execute_run(run.pk)
-    elapsed = time.monotonic() - started
-    with tenant_context(tenant):
-        return Run.objects.get(pk=run.pk), elapsed
-
-
 # ------------------------------------------------------------------------------ end to end
 def test_gap_to_quota_for_q3_2025_on_the_demo_tenant(demo):
     exp = expected_forecast(dt.date(2025, 7, 1), dt.date(2025, 9, 30))
-    run, elapsed = _ask(demo.tenant, "gap to quota for Q3 2025")
+    run, elapsed = ask_timed(demo.tenant, "gap to quota for Q3 2025")
     print(f"forecast Q3 2025 (company): {elapsed * 1000:.0f} ms")
     text = run.answer_markdown
     assert run.status == "succeeded" and run.route == ["forecast"], run.error
@@ -181,7 +167,7 @@ def test_gap_to_quota_for_q3_2025_on_the_demo_tenant(demo):
 
 def test_forecast_vs_target_this_quarter(demo):
     exp = expected_forecast(dt.date(2025, 4, 1), dt.date(2025, 6, 30))
-    run, _ = _ask(demo.tenant, "What's our forecast vs target this quarter?")
+    run = ask(demo.tenant, "What's our forecast vs target this quarter?")
     text = run.answer_markdown
     assert f"{_usd(exp['won'])} from {exp['won_count']:,} won deals" in text
     assert f"**{_usd(3_200_000 - exp['won'])} short**" in text
@@ -191,7 +177,7 @@ def test_forecast_vs_target_this_quarter(demo):
 
 def test_forecast_for_the_east_office_next_quarter(demo):
     exp = expected_forecast(dt.date(2025, 7, 1), dt.date(2025, 9, 30), office="East")
-    run, _ = _ask(demo.tenant, "Forecast for the East office next quarter")
+    run = ask(demo.tenant, "Forecast for the East office next quarter")
     text = run.answer_markdown
     assert "regional office East" in text and "Q3 2025" in text
     assert f"{exp['open_count']:,} deals worth {_usd(exp['open_value'])}" in text
@@ -200,15 +186,15 @@ def test_forecast_for_the_east_office_next_quarter(demo):
 
 
 def test_an_unknown_office_is_declined_not_answered_for_the_company(demo):
-    run, _ = _ask(demo.tenant, "Forecast for the North office next quarter")
+    run = ask(demo.tenant, "Forecast for the North office next quarter")
     assert "North office" in run.answer_markdown and "Central, East, West" in run.answer_markdown
     assert not run.steps.filter(name="warehouse_sql", output_summary__contains="open opportunities").exists()
 
 
 def test_which_deals_decide_the_gap_follows_the_thread(demo):
     exp = expected_forecast(dt.date(2025, 7, 1), dt.date(2025, 9, 30))
-    _ask(demo.tenant, "gap to quota for Q3 2025", thread="t-forecast")
-    run, _ = _ask(demo.tenant, "which deals decide the gap?", thread="t-forecast")
+    ask(demo.tenant, "gap to quota for Q3 2025", thread_key="t-forecast")
+    run = ask(demo.tenant, "which deals decide the gap?", thread_key="t-forecast")
     assert "Q3 2025" in run.answer_markdown
     for d in exp["deciding"]:
         assert f"| {d['id']} |" in run.answer_markdown
@@ -218,7 +204,7 @@ def test_without_a_targets_document_the_forecast_has_no_gap_and_says_how_to_add_
     with tenant_context(demo.tenant):
         KnowledgeDocument.objects.filter(body__contains="rule_set: targets").delete()
     exp = expected_forecast(dt.date(2025, 7, 1), dt.date(2025, 9, 30))
-    run, _ = _ask(demo.tenant, "Review Q3 2025 pipeline forecast and identify gaps")
+    run = ask(demo.tenant, "Review Q3 2025 pipeline forecast and identify gaps")
     text = run.answer_markdown
     assert run.status == "succeeded"
     assert "No target is defined" in text and "rule_set: targets" in text
@@ -227,9 +213,7 @@ def test_without_a_targets_document_the_forecast_has_no_gap_and_says_how_to_add_
 
 
 def test_a_model_without_stage_semantics_gets_a_statement_of_what_is_missing(demo):
-    with tenant_context(demo.tenant):
-        doc = next(d for d in KnowledgeDocument.objects.filter(kind="semantic_model") if "rule_set: semantic_model" in d.body)
-        params, markdown = split_front_matter(doc.body)
+    def drop_stages(params):
         params.pop("stages")
         dropped = {name for name, m in params["measures"].items() if m.get("stage_group")}
         for name in dropped:
@@ -237,9 +221,9 @@ def test_a_model_without_stage_semantics_gets_a_statement_of_what_is_missing(dem
         for name, m in list(params["metrics"].items()):
             if {m.get("measure"), m.get("numerator"), m.get("denominator")} & dropped:
                 params["metrics"].pop(name)
-        body = "---\n" + yaml.safe_dump(params, sort_keys=False) + "---\n" + markdown
-        document_save(tenant=demo.tenant, kind="semantic_model", title=doc.title, body=body, document=doc, status="published")
-    run, _ = _ask(demo.tenant, "gap to quota for Q3 2025")
+
+    semantic_model_edit(demo.tenant, drop_stages)
+    run = ask(demo.tenant, "gap to quota for Q3 2025")
     assert run.status == "succeeded", run.error
     assert "declares no stage semantics" in run.answer_markdown
     assert not run.steps.filter(name="warehouse_sql").exists()
@@ -258,17 +242,6 @@ def test_the_forecast_eval_set_scores_at_least_95_percent_offline(demo):
 
 
 # ------------------------------------------------------------------------------ won deals without an amount
-def _semantic_model_edit(tenant, edit) -> None:
-    """Publish this test tenant's semantic model with ``edit(params)`` applied (the shared demo
-    warehouse is left alone: only the tenant's model document changes)."""
-    with tenant_context(tenant):
-        doc = next(d for d in KnowledgeDocument.objects.filter(kind="semantic_model") if "rule_set: semantic_model" in d.body)
-        params, markdown = split_front_matter(doc.body)
-        edit(params)
-        body = "---\n" + yaml.safe_dump(params, sort_keys=False) + "---\n" + markdown
-        document_save(tenant=tenant, kind="semantic_model", title=doc.title, body=body, document=doc, status="published")
-
-
 def test_won_deals_without_an_amount_are_counted_and_said_to_be_left_out(demo):
     # Three Q2 2025 wins read as having no amount: the model's `amount` dimension returns NULL for them.
     won = sorted(
@@ -283,9 +256,9 @@ def test_won_deals_without_an_amount_are_counted_and_said_to_be_left_out(demo):
         amount.pop("column")
         amount["sql"] = f"CASE WHEN opportunity_id IN ({ids}) THEN NULL ELSE close_value END"
 
-    _semantic_model_edit(demo.tenant, null_some_amounts)
+    semantic_model_edit(demo.tenant, null_some_amounts)
     total = sum(float(r["close_value"]) for r in won if r["opportunity_id"] not in blank)
-    run, _ = _ask(demo.tenant, "What's our forecast vs target this quarter?")
+    run = ask(demo.tenant, "What's our forecast vs target this quarter?")
     text = run.answer_markdown
     assert run.status == "succeeded", run.error
     assert f"**Closed-won to date**: {_usd(total)} from {len(won):,} won deals" in text
@@ -294,14 +267,14 @@ def test_won_deals_without_an_amount_are_counted_and_said_to_be_left_out(demo):
 
 
 def test_without_missing_amounts_the_answer_does_not_mention_them(demo):
-    run, _ = _ask(demo.tenant, "What's our forecast vs target this quarter?")
+    run = ask(demo.tenant, "What's our forecast vs target this quarter?")
     assert "carry no amount" not in run.answer_markdown
 
 
 # ------------------------------------------------------------------------------ estimates labelled, chart traced
 def test_the_forecast_and_the_figures_from_it_are_labelled_estimates_and_the_chart_cites_closed_won(demo):
     exp = expected_forecast(dt.date(2025, 7, 1), dt.date(2025, 9, 30))
-    run, _ = _ask(demo.tenant, "gap to quota for Q3 2025")
+    run = ask(demo.tenant, "gap to quota for Q3 2025")
     text = run.answer_markdown
     forecast = exp["won"] + exp["weighted"]
     assert f"**Forecast** (estimate: closed-won to date + the open pipeline weighted by stage probability): **{_usd(forecast)}**." in text
@@ -320,5 +293,5 @@ def test_the_forecast_and_the_figures_from_it_are_labelled_estimates_and_the_cha
 
 def test_a_period_that_is_over_is_not_called_an_estimate(demo):
     exp = expected_forecast(dt.date(2025, 4, 1), dt.date(2025, 6, 30))
-    run, _ = _ask(demo.tenant, "What's our forecast vs target this quarter?")
+    run = ask(demo.tenant, "What's our forecast vs target this quarter?")
     assert f"**Forecast** (closed-won to date; the period is over, so not an estimate): **{_usd(exp['won'])}**." in run.answer_markdown

@@ -27,9 +27,8 @@ from agents.demo import demo_tenant_configure
 from agents.models import AlertState, AnalysisSchedule, Run, RunStatus
 from agents.scheduled.services import analysis_schedule_sync
 from agents.scheduled.tasks import analysis_schedule_fire
-from agents.services import run_create
-from agents.tasks import execute_run
 from agents.tests.conftest import read_csv
+from agents.tests.runs import ask, ask_timed, semantic_model_edit
 from integrations.services import credential_set
 from integrations.tests.fake_slack import fake_slack  # noqa: F401
 from tenants.context import tenant_context
@@ -146,11 +145,7 @@ def _mentions() -> tuple[int, int]:
 
 @pytest.mark.parametrize("query,days", [("daily_brief", 1), ("weekly_summary", 7)])
 def test_brief_figures_match_the_csv_files(demo, query, days):
-    run = run_create(tenant=demo.tenant, channel="schedule", query=query, enqueue=False)
-    started = time.monotonic()
-    execute_run(run.pk)
-    elapsed = time.monotonic() - started
-    run = Run.objects.unscoped().get(pk=run.pk)
+    run, elapsed = ask_timed(demo.tenant, query, channel="schedule")
     text = run.answer_markdown
     assert run.status == RunStatus.SUCCEEDED and run.route == ["brief"] and run.channel == "schedule"
     e = _expected(days)
@@ -168,23 +163,6 @@ def test_brief_figures_match_the_csv_files(demo, query, days):
     assert "#### Risk ranking: churn risk" in text
     assert run.grounding["unmatched"] == [], run.grounding
     assert elapsed < 5, f"brief took {elapsed:.2f} s"
-
-
-def _semantic_model_edit(tenant, edit) -> None:
-    """Publish this test tenant's semantic model with ``edit(params)`` applied (the shared demo
-    warehouse is left alone: only the tenant's model document changes)."""
-    import yaml
-
-    from knowledge.frontmatter import split_front_matter
-    from knowledge.models import KnowledgeDocument
-    from knowledge.services import document_save
-
-    with tenant_context(tenant):
-        doc = next(d for d in KnowledgeDocument.objects.filter(kind="semantic_model") if "rule_set: semantic_model" in d.body)
-        params, markdown = split_front_matter(doc.body)
-        edit(params)
-        body = "---\n" + yaml.safe_dump(params, sort_keys=False) + "---\n" + markdown
-        document_save(tenant=tenant, kind="semantic_model", title=doc.title, body=body, document=doc, status="published")
 
 
 def _wins_section(text: str) -> str:
@@ -206,11 +184,9 @@ def test_brief_without_an_amount_dimension_gives_no_won_total_and_says_why(demo)
             if {m.get("measure"), m.get("numerator"), m.get("denominator")} & dropped:
                 params["metrics"].pop(name)
 
-    _semantic_model_edit(demo.tenant, drop_amount)
+    semantic_model_edit(demo.tenant, drop_amount)
     won, lost = _closed_on_as_of()
-    run = run_create(tenant=demo.tenant, channel="schedule", query="daily_brief", enqueue=False)
-    execute_run(run.pk)
-    run = Run.objects.unscoped().get(pk=run.pk)
+    run = ask(demo.tenant, "daily_brief", channel="schedule")
     assert run.status == RunStatus.SUCCEEDED, run.error
     section = _wins_section(run.answer_markdown)
     assert f"**{len(won):,} won**, **{len(lost):,} lost**" in section
@@ -229,11 +205,9 @@ def test_brief_counts_wins_without_an_amount_apart_from_the_won_total(demo):
         amount.pop("column")
         amount["sql"] = f"CASE WHEN opportunity_id IN ({ids}) THEN NULL ELSE close_value END"
 
-    _semantic_model_edit(demo.tenant, null_some_amounts)
+    semantic_model_edit(demo.tenant, null_some_amounts)
     total = sum(float(r["close_value"]) for r in won if r["opportunity_id"] not in blank)
-    run = run_create(tenant=demo.tenant, channel="schedule", query="daily_brief", enqueue=False)
-    execute_run(run.pk)
-    run = Run.objects.unscoped().get(pk=run.pk)
+    run = ask(demo.tenant, "daily_brief", channel="schedule")
     assert run.status == RunStatus.SUCCEEDED, run.error
     section = _wins_section(run.answer_markdown)
     assert f"**{len(won):,} won** for ${total:,.0f}, **{len(lost):,} lost**" in section

@@ -9,11 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from agents.models import Run
-from agents.services import run_create
-from agents.tasks import execute_run
+from agents.tests.runs import ask
 from integrations.services import credential_set
-from tenants.context import tenant_context
 
 
 @pytest.fixture
@@ -39,17 +36,10 @@ def fake_brave():
     server.shutdown()
 
 
-def _ask(demo, query):
-    run = run_create(tenant=demo.tenant, channel="cli", query=query, enqueue=False)
-    execute_run(run.pk)
-    with tenant_context(demo.tenant):
-        return Run.objects.get(pk=run.pk)
-
-
 def test_web_search_uses_the_tenant_provider(demo, fake_brave):
     base_url, seen = fake_brave
     credential_set(tenant=demo.tenant, kind="web_search", config={"base_url": base_url}, secrets={"api_key": "brave-key-123456"})
-    run = _ask(demo, "Research Acme Corporation recent announcements")
+    run = ask(demo.tenant, "Research Acme Corporation recent announcements")
     assert run.route == ["web_search"]
     assert "https://news.example/acme-q2" in run.answer_markdown
     assert seen[0]["path"] == "/res/v1/web/search" and seen[0]["token"] == "brave-key-123456"
@@ -57,6 +47,6 @@ def test_web_search_uses_the_tenant_provider(demo, fake_brave):
 
 
 def test_web_search_without_provider_says_so_and_invents_nothing(demo):
-    run = _ask(demo, "Research Acme Corporation recent announcements")
+    run = ask(demo.tenant, "Research Acme Corporation recent announcements")
     assert "web search is not configured" in run.answer_markdown
     assert "http" not in run.answer_markdown.split("_Answered offline")[0]
