@@ -379,6 +379,8 @@ class SemanticModelRules:
 
     @staticmethod
     def parse(params: dict) -> Any:
+        """The ``SemanticModelSpec`` of front matter ``params``; raises :class:`RuleSetInvalid`
+        with one ``"<key path>: <problem>"`` line per problem."""
         try:
             return parse_semantic_model(params)
         except SemanticModelInvalid as exc:
@@ -391,6 +393,8 @@ class TargetsRules:
 
     @staticmethod
     def parse(params: dict) -> Any:
+        """The ``TargetsSpec`` of front matter ``params`` (quotas in USD per quarter and scope);
+        raises :class:`RuleSetInvalid` with one ``"<key path>: <problem>"`` line per problem."""
         try:
             return parse_targets(params)
         except TargetsInvalid as exc:

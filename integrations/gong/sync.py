@@ -84,6 +84,7 @@ class GongSyncReport:
 
     @property
     def ok(self) -> bool:
+        """True when the sync ended without an error."""
         return not self.error
 
 

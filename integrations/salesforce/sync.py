@@ -388,6 +388,8 @@ class _TimedSession(requests.Session):
         self.trust_env = False
 
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        """``requests.Session.request`` with the connector's timeout (seconds) and no redirects
+        unless the caller sets them: a redirect could carry the bearer token elsewhere."""
         kwargs.setdefault("timeout", self._timeout)
         kwargs.setdefault("allow_redirects", False)
         return super().request(method, url, *args, **kwargs)
@@ -444,6 +446,7 @@ class SalesforceReader:
 
     @property
     def host(self) -> str:
+        """The Salesforce instance's host (``acme.my.salesforce.com``), for error messages."""
         return urlsplit(self.oauth.instance_url).netloc or self.oauth.instance_url
 
     def _renew(self) -> None:
@@ -554,6 +557,7 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
+        """True when the sync ended without an error."""
         return not self.error
 
 
