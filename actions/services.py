@@ -39,7 +39,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from actions.handlers import handler_for
 from actions.callback_status import run_callback_status_store
@@ -48,6 +47,7 @@ from actions.models import Action, ActionEvent, ActionKind, ActionStatus
 from actions.selectors import action_policy_get
 from actions.signing import callback_secrets_ensure, signing_secret_rotate, webhook_endpoint_create, webhook_endpoint_disable
 from revops.lib.lease import Lease
+from revops.lib.queue import task_enqueue
 from revops.lib.redact import redact, redact_text
 from revops.logs import log_context
 from tenants.context import tenant_context
@@ -185,7 +185,7 @@ def _transition(
 
 
 def _enqueue_on_commit(action_id: int) -> None:
-    transaction.on_commit(lambda: async_task("actions.tasks.execute_action", action_id, task_name=f"action-{action_id}"))
+    transaction.on_commit(lambda: task_enqueue("actions.tasks.execute_action", action_id, task_name=f"action-{action_id}"))
 
 
 # --- create / approve / reject -------------------------------------------------------------------
@@ -271,7 +271,7 @@ def action_create(
         return Proposal(first, False)
     if held:
         transaction.on_commit(
-            lambda: async_task("actions.tasks.post_approval_prompt", action.pk, task_name=f"action-{action.pk}-prompt")
+            lambda: task_enqueue("actions.tasks.post_approval_prompt", action.pk, task_name=f"action-{action.pk}-prompt")
         )
     elif enqueue:
         _enqueue_on_commit(action.pk)
@@ -282,7 +282,7 @@ def action_create(
 def _after_decision(action: Action) -> None:
     if action.approval_message:
         transaction.on_commit(
-            lambda: async_task("actions.tasks.refresh_approval_prompt", action.pk, task_name=f"action-{action.pk}-refresh")
+            lambda: task_enqueue("actions.tasks.refresh_approval_prompt", action.pk, task_name=f"action-{action.pk}-refresh")
         )
 
 
@@ -400,7 +400,7 @@ def _on_finished(action: Action) -> None:
         run_callback_status_store(run_id=action.run_id, action=action)
     if action.approval_message and action.status in (S.SUCCEEDED, S.FAILED, S.DEAD):
         transaction.on_commit(
-            lambda: async_task("actions.tasks.refresh_approval_prompt", action.pk, task_name=f"action-{action.pk}-refresh")
+            lambda: task_enqueue("actions.tasks.refresh_approval_prompt", action.pk, task_name=f"action-{action.pk}-refresh")
         )
 
 

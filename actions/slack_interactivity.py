@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django_q.tasks import async_task
 
 from actions.approvals import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from actions.selectors import action_get, slack_approver_get
@@ -22,13 +21,14 @@ from actions.services import ActionStateError, action_approve, action_reject
 from agents.slack_events import slack_feedback_record
 from integrations.slack.blocks import FEEDBACK_ACTION_IDS
 from integrations.slack.selectors import SlackApp
+from revops.lib.queue import task_enqueue
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 
 def _tell(tenant: Tenant, channel: str, user: str, text: str, thread_ts: str) -> None:
-    transaction.on_commit(lambda: async_task("actions.tasks.tell_slack_user", tenant.pk, channel, user, text, thread_ts))
+    transaction.on_commit(lambda: task_enqueue("actions.tasks.tell_slack_user", tenant.pk, channel, user, text, thread_ts, task_name=f"tell-{tenant.pk}-{user}"))
 
 
 def slack_interaction_handle(*, tenant: Tenant, payload: dict, app: SlackApp | None) -> str:

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_q.conf import Conf
-from django_q.tasks import async_task
 
 from agents.callbacks import callback_deliver
 from agents.models import Conversation, Run, RunStatus
@@ -25,6 +24,7 @@ from agents.scheduled.services import schedule_deliver
 from agents.slack_replies import slack_post_ack, slack_post_answer, slack_post_progress
 from agents.timeperiods import resolve_as_of
 from revops.lib.lease import Lease
+from revops.lib.queue import task_enqueue
 from revops.lib.redact import redact_text
 from tenants.context import tenant_context
 from tenants.models import Tenant
@@ -100,9 +100,9 @@ def _run_hand_over(run_id: int) -> None:
     Should the send fail after commit, the reaper sends the run again (``run_reap_stale``).
     """
     if settings.Q_BROKER == "orm" and not Conf.SYNC and transaction.get_connection().in_atomic_block:
-        async_task("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}")
+        task_enqueue("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}")
     else:
-        transaction.on_commit(lambda: async_task("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}"))
+        transaction.on_commit(lambda: task_enqueue("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}"))
 
 
 QUEUED_RESEND_AFTER = timedelta(minutes=10)
@@ -123,7 +123,7 @@ RUN_LEASE = Lease(
 def run_enqueue(*, run_id: int) -> None:
     """Hand a run to the django-q2 broker and note when (the reaper re-sends lost messages)."""
     RUN_LEASE.mark_enqueued([run_id])
-    async_task("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}")
+    task_enqueue("agents.tasks.execute_run", run_id, task_name=f"run-{run_id}")
 
 
 def run_claim(*, run_id: int) -> Run | None:

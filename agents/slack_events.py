@@ -21,15 +21,15 @@ import re
 import uuid
 from dataclasses import asdict, dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from agents.models import Run
 from agents.services import MAX_QUERY_CHARS, run_create
 from agents.tasks import execute_run
-from integrations.models import SlackEvent
+from integrations.services import slack_event_claim
 from integrations.slack.selectors import SlackApp
+from revops.lib.queue import task_enqueue
 from revops.lib.text import strip_db_unsafe
 from tenants.context import tenant_context
 from tenants.models import Membership, Tenant
@@ -138,8 +138,8 @@ def slack_event_handle(*, tenant_id: int, payload: dict, app: SlackApp) -> str:
     already accepted: a Slack retry or a double delivery), or ``"ignored: <reason>"`` (see
     :func:`slack_question_parse`; nothing written).
 
-    Database work: one ``INSERT`` of the ``SlackEvent`` row (in a savepoint), whose unique
-    ``(tenant, event_id)`` constraint is the dedupe (a concurrent retry sees ``"duplicate"``), and
+    Database work: one ``INSERT … ON CONFLICT DO NOTHING`` of the ``SlackEvent`` row
+    (:func:`integrations.services.slack_event_claim`), whose unique ``(tenant, event_id)`` constraint is the dedupe (a concurrent retry sees ``"duplicate"``), and
     the enqueue, in one transaction: with the ORM broker the queue row commits with the dedupe
     row or not at all; with Redis a failed push rolls the dedupe row back, so Slack's retry can
     still succeed. Membership checks and the run are the worker's.
@@ -157,16 +157,9 @@ def slack_question_accept(*, tenant_id: int, question: SlackQuestion) -> str:
     makes Slack retry).
     """
     with transaction.atomic():
-        try:
-            # A savepoint around the one INSERT: the unique (tenant, event_id) constraint refusing
-            # it is the dedupe, and the outer transaction stays usable for the caller.
-            with transaction.atomic():
-                SlackEvent(tenant_id=tenant_id, event_id=question.event_id, event_type=question.event_type[:64]).save(force_insert=True)
-        except IntegrityError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) != "23505":  # unique_violation only
-                raise
+        if not slack_event_claim(tenant_id=tenant_id, event_id=question.event_id, event_type=question.event_type):
             return "duplicate"
-        async_task(
+        task_enqueue(
             "agents.slack_events.slack_question_process",
             tenant_id,
             asdict(question),

@@ -1,14 +1,15 @@
-"""Writes for connector credentials."""
+"""Writes for connector credentials, and the Slack event dedupe claim."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from integrations.crypto import encrypt_json, rotate_token
-from integrations.models import ConnectorCredential
+from integrations.models import ConnectorCredential, SlackEvent
 from tenants.models import Tenant
 
 
@@ -75,3 +76,26 @@ def credentials_rotate() -> int:
         )
         count += 1
     return count
+
+
+def slack_event_claim(*, tenant_id: int, event_id: str, event_type: str) -> bool:
+    """Record the Slack ``event_id`` of tenant ``tenant_id`` as accepted; False when it already was.
+
+    One ``INSERT … ON CONFLICT ON CONSTRAINT uniq_slack_event DO NOTHING RETURNING id`` (one round
+    trip, no savepoint): the unique ``(tenant, event_id)`` constraint, not a read-then-write check,
+    is the dedupe, so of two concurrent deliveries of one event exactly one gets True (DESIGN.md §5).
+    It runs in the caller's transaction, if any, so a later failure in it rolls the claim back.
+    ``event_id`` must be at most 64 characters (the caller checks); ``event_type`` is cut to 64.
+    Raw SQL because the ORM cannot report whether an ignored-conflict insert wrote a row; this is
+    the Slack ack's hot path (issue 10: ``benchmarks.slack_ack``).
+    """
+    meta = SlackEvent._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in ("tenant", "event_id", "event_type", "received_at"))
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s) "
+        f"ON CONFLICT ON CONSTRAINT uniq_slack_event DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant_id, event_id, event_type[:64], timezone.now()])
+        return cursor.fetchone() is not None

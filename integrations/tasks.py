@@ -4,11 +4,11 @@ from datetime import timedelta
 
 from django.db.models import Min
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from integrations.models import ConnectorCredential, ConnectorKind, SlackEvent, SyncSource, SyncState
 from integrations.gong.services import gong_sync_run
 from integrations.salesforce.services import salesforce_sync_run
+from revops.lib.queue import task_enqueue
 from tenants.models import Tenant
 
 SLACK_EVENT_KEEP = timedelta(days=2)  # Slack stops retrying an event about an hour after the first attempt
@@ -71,6 +71,6 @@ def connector_syncs_dispatch(*, now=None) -> list[tuple[int, str]]:
         source, func = _SYNC_TASKS[credential.kind]
         last = SyncState.objects.for_tenant(credential.tenant_id).filter(source=source).aggregate(last=Min("last_run_at"))["last"]
         if last is None or now - last >= interval:
-            async_task(func, credential.tenant_id, task_name=f"{source}-sync-{credential.tenant_id}")
+            task_enqueue(func, credential.tenant_id, task_name=f"{source}-sync-{credential.tenant_id}")
             enqueued.append((credential.tenant_id, str(credential.kind)))
     return enqueued

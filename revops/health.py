@@ -35,7 +35,6 @@ WARNING with its reason, not again by ``django.request`` at ERROR.
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 import time
@@ -54,6 +53,7 @@ from actions.models import Action, ActionStatus
 from agents.models import Run, RunStatus
 from integrations.health import connectors_unhealthy
 from revops.lib.api import error_json
+from revops.lib.queue import queue_broker
 
 logger = logging.getLogger(__name__)
 
@@ -197,14 +197,6 @@ def _check_queue(connection, reasons: list[str]) -> dict[str, Any]:
     return result
 
 
-@functools.cache
-def _broker():
-    """One django-q2 broker per process (a Redis broker holds a connection pool)."""
-    from django_q.brokers import get_broker
-
-    return get_broker()
-
-
 def worker_clusters() -> list[dict[str, Any]]:
     """Live django-q2 clusters from their heartbeat stats: ``[{"cluster_id", "host", "status",
     "workers": int, "seconds_since_heartbeat": float}]`` (empty when none reported in 3 s)."""
@@ -219,7 +211,7 @@ def worker_clusters() -> list[dict[str, Any]]:
             "workers": len(stat.workers),
             "seconds_since_heartbeat": _age(now, stat.timestamp),
         }
-        for stat in Stat.get_all(broker=_broker())
+        for stat in Stat.get_all(broker=queue_broker())
     ]
 
 

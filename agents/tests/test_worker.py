@@ -67,7 +67,11 @@ def broker(request, monkeypatch) -> dict[str, str]:
     process); returns the environment the worker process needs for the same broker."""
     from django_q.conf import Conf
 
+    from revops.lib.queue import queue_broker
+
     monkeypatch.setattr(Conf, "SYNC", False)
+    queue_broker.cache_clear()  # one broker per process: rebuilt for the broker chosen here
+    request.addfinalizer(queue_broker.cache_clear)
     if request.param == "orm":
         return {"Q_BROKER_URL": ""}
     url = request.getfixturevalue("redis_url")

@@ -1,6 +1,7 @@
-"""slack_question_accept writes its dedupe row through the ORM: one INSERT in a savepoint, the
-unique (tenant, event_id) constraint answering "duplicate", the caller's transaction still usable;
-an interaction reads the Slack credential once."""
+"""slack_question_accept writes its dedupe row in one INSERT ... ON CONFLICT DO NOTHING (no
+savepoint, one round trip: the Slack ack's hot path), the unique (tenant, event_id) constraint
+answering "duplicate", the caller's transaction still usable; an interaction reads the Slack
+credential once."""
 
 from __future__ import annotations
 
@@ -21,16 +22,35 @@ def _question(event_id: str) -> SlackQuestion:
 
 
 @pytest.mark.django_db
-def test_duplicate_event_is_one_orm_insert_and_keeps_the_transaction_usable(world_a):
+def test_duplicate_event_is_one_conflict_free_insert_and_keeps_the_transaction_usable(world_a):
     SlackEvent.objects.unscoped().create(tenant=world_a.tenant, event_id="EvDup", event_type="app_mention")
     with transaction.atomic():
         with CaptureQueriesContext(connection) as queries:
             assert slack_question_accept(tenant_id=world_a.tenant.pk, question=_question("EvDup")) == "duplicate"
         inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT") and SlackEvent._meta.db_table in q["sql"]]
-        assert len(inserts) == 1 and "ON CONFLICT" not in inserts[0], inserts
-        assert any(q["sql"].startswith("SAVEPOINT") for q in queries)  # the refused INSERT rolled back to it
-        # The outer transaction was not aborted by the refused INSERT.
+        assert len(inserts) == 1 and "ON CONFLICT" in inserts[0], inserts
+        assert not any(q["sql"].startswith("ROLLBACK") for q in queries)  # a conflict aborts nothing
+        assert not any("django_q_ormq" in q["sql"] for q in queries)  # a duplicate is not enqueued again
+        # The outer transaction was not aborted by the ignored INSERT.
         assert SlackEvent.objects.unscoped().filter(tenant=world_a.tenant, event_id="EvDup").count() == 1
+
+
+
+@pytest.mark.django_db
+def test_new_event_is_claimed_and_enqueued_in_two_statements(world_a, monkeypatch):
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # the test settings run tasks inline; here they must queue
+
+    with CaptureQueriesContext(connection) as queries:
+        assert slack_question_accept(tenant_id=world_a.tenant.pk, question=_question("EvNew")) == "queued"
+    writes = [q["sql"].split("(")[0].strip() for q in queries if q["sql"].startswith("INSERT")]
+    assert writes == [f'INSERT INTO "{SlackEvent._meta.db_table}"', 'INSERT INTO "django_q_ormq"'], writes
+    assert SlackEvent.objects.unscoped().filter(tenant=world_a.tenant, event_id="EvNew", event_type="app_mention").count() == 1
+    assert OrmQ.objects.count() == 1
+    assert slack_question_accept(tenant_id=world_a.tenant.pk, question=_question("EvNew")) == "duplicate"
+    assert OrmQ.objects.count() == 1
 
 
 def test_an_interaction_reads_the_slack_credential_once(client, slack_a):  # noqa: F811

@@ -11,6 +11,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+from django_q.models import OrmQ
 
 from actions.models import Action, ActionStatus
 from agents.models import Run, RunStatus
@@ -133,22 +134,29 @@ def test_readyz_requires_a_worker_heartbeat_only_when_configured(client, setting
 
 
 @pytest.mark.django_db
-def test_readyz_builds_one_broker_per_process(client, monkeypatch):
-    # Before: Stat.get_all(broker=get_broker()) built a new django-q2 broker on every probe.
-    from django_q import brokers
+def test_readyz_and_enqueues_share_one_broker_per_process(client, monkeypatch):
+    # Before: Stat.get_all(broker=get_broker()) built a new django-q2 broker on every probe, and
+    # async_task built one per task (with Redis, a new connection pool, so a new TCP connection).
+    from django_q.conf import Conf
 
+    from revops.lib import queue
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # the test settings run tasks inline; here they must queue
     built = []
-    real = brokers.get_broker
+    real = queue.get_broker
 
     def counting(*args, **kwargs):
         built.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(brokers, "get_broker", counting)
-    health._broker.cache_clear()
+    monkeypatch.setattr(queue, "get_broker", counting)
+    queue.queue_broker.cache_clear()
     try:
         for _ in range(3):
             assert client.get("/readyz").status_code == 200
+        ids = [queue.task_enqueue("math.floor", 1.5, task_name=f"probe-{n}") for n in range(3)]
+        queued = list(OrmQ.objects.order_by("id").values_list("key", flat=True))
     finally:
-        health._broker.cache_clear()
+        queue.queue_broker.cache_clear()
     assert len(built) == 1
+    assert len(set(ids)) == 3 and len(queued) == 3  # each task reached the (ORM) queue through the one broker
