@@ -30,6 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# The trivial JSON view every server benchmark compares against (benchmarks.urls, benchmarks.settings).
+TRIVIAL_PATH = "/bench/trivial"
 
 
 # --- numbers ---------------------------------------------------------------------------------
@@ -332,13 +334,15 @@ def drop_database(name: str, *, roles: bool = False) -> None:
 
 def server_env(database: str, **extra: str) -> dict[str, str]:
     """The environment of ``manage.py`` commands against database ``database``: this process's
-    environment without its database, throttle and broker settings; DEBUG off, throttling off,
-    no access log; then ``extra``."""
+    environment without its database, throttle and broker settings; the production settings plus
+    the trivial JSON view (``benchmarks.settings``), DEBUG off, throttling off, no access log,
+    readiness requiring a live worker (what :func:`start_server` waits for); then ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "API_THROTTLE_", "Q_BROKER"))}
     return {
         **env,
-        "DJANGO_SETTINGS_MODULE": "revops.settings",
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
         "DATABASE_NAME_OVERRIDE": database,
+        "READYZ_REQUIRE_WORKER": "1",
         "DJANGO_DEBUG": "0",
         "API_THROTTLE_WRITE_RATE": "none",
         "API_THROTTLE_READ_RATE": "none",
@@ -379,8 +383,10 @@ def free_port() -> int:
 
 def start_server(env: dict[str, str], *, worker: bool) -> tuple[subprocess.Popen, str]:
     """``manage.py serve`` (gunicorn; with its django-q2 worker unless ``worker`` is False) on a free
-    loopback port, once ``/healthz`` answers 200; returns the process (leader of its own session)
-    and the base URL. SystemExit when it exits or does not answer within 60 s."""
+    loopback port, once ``/healthz`` answers 200 and, with a worker, once ``/readyz`` does (a
+    worker heartbeat is required, see :func:`server_env`): measurements start with the worker
+    running, not booting. Returns the process (leader of its own session) and the base URL.
+    SystemExit when it exits or is not ready within 60 s."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = ["serve", "--addr", f"127.0.0.1:{port}"] + ([] if worker else ["--no-worker"])
@@ -393,13 +399,15 @@ def start_server(env: dict[str, str], *, worker: bool) -> tuple[subprocess.Popen
         if proc.poll() is not None:
             raise SystemExit(f"the server exited:\n{proc.stdout.read().decode(errors='replace')[-3000:]}")
         try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200 and (
+                not worker or httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+            ):
                 return proc, base
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             stop_server(proc)
-            raise SystemExit("the server did not answer /healthz within 60 s")
+            raise SystemExit(f"the server was not ready (/healthz{', /readyz with a worker' if worker else ''}) within 60 s")
         time.sleep(0.3)
 
 

@@ -196,3 +196,15 @@ def test_gunicorn_worker_start_freezes_the_loaded_application():
         assert len(gc.get_objects()) < frozen / 10  # what is left for a collection to scan
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.django_db
+def test_the_benchmark_trivial_view_exists_only_in_the_benchmark_urlconf(client, settings):
+    """benchmarks.urls adds /bench/trivial (the comparator of benchmarks.intake and
+    benchmarks.slack_ack) behind the same middleware; the production URLconf has no such route."""
+    assert client.get("/bench/trivial").status_code == 404
+    settings.ROOT_URLCONF = "benchmarks.urls"
+    response = client.get("/bench/trivial")
+    assert response.status_code == 200 and response.json() == {"ok": True}
+    assert response["X-Frame-Options"] == "DENY"  # went through the middleware stack like any view
+    assert client.get("/api/v1/runs").status_code == 401  # the production routes are all still there
