@@ -328,7 +328,8 @@ def _usage(ctx: RunContext, query: str, rules: ChurnAnalysisRules, *, previous: 
     ctx.computed(f"usage trend {account}", [f.usage_previous, f.usage_recent, round(ch, 1) if ch is not None else None, round(usage_sig.risk)])
     rows = [[r["period"].isoformat() if hasattr(r["period"], "isoformat") else r["period"], f"{float(r[names.usage_metric] or 0):,.0f}"] for r in res.rows]
     return SpecialistAnswer(AGENT, render_answer("account_health_usage", {
-        "account": account, "label": label, "months": months, "table": md_table(["Month", label.capitalize()], rows), "ref": res.citation,
+        "account": account, "label": label, "months": months, "table": md_table(["Month", label.capitalize()], rows) if rows else "", "ref": res.citation,
+        "no_usage": f.usage_recent is None,
         "recent_total": f"{f.usage_recent or 0:,.0f}", "previous_total": f"{f.usage_previous or 0:,.0f}", "change": fmt_pct(ch) if ch is not None else "n/a",
         "risk": round(usage_sig.risk), "score": score.score, "band": score.band, "segment": score.segment, "signal_ref": data.refs["usage"], "rules_ref": ctx.rule_refs["churn"],
     }), {"account": account, "churn_risk": score.score})

@@ -288,6 +288,20 @@ def test_usage_trend_for_one_account(usage_tenant):
     assert not run.grounding.get("unmatched"), run.grounding
 
 
+def test_usage_trend_of_an_account_without_usage_rows_says_so(usage_tenant):
+    """With the as-of date moved two years past the generated usage (2024-07 .. 2025-06), no
+    account has a usage row in either window: the answer says none is recorded and shows the
+    churn rule's full usage risk, never "0 vs 0"."""
+    usage_tenant.settings = {**usage_tenant.settings, "as_of_date": "2027-06-30"}
+    usage_tenant.save()
+    run = ask(usage_tenant, "usage trend for Acme Corporation")
+    md = run.answer_markdown
+    assert run.status == "succeeded", run.error
+    assert "No usage units recorded for Acme Corporation in the last 3 complete months or the 3 before" in md
+    assert "Usage risk 100/100" in md and " vs 0 " not in md and "| Month |" not in md
+    assert not run.grounding.get("unmatched"), run.grounding
+
+
 def test_usage_question_on_a_tenant_without_usage(demo):
     run = ask(demo.tenant, "usage trend for Acme Corporation")
     assert run.status == "succeeded"
