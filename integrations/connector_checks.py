@@ -37,7 +37,8 @@ from integrations.forms import stored_secret_keys
 from integrations.gong.client import DEFAULT_BASE_URL as GONG_BASE_URL
 from integrations.gong.client import GongClient, GongError
 from integrations.models import ConnectorCredential, ConnectorKind
-from integrations.salesforce.client import DEFAULT_API_VERSION, salesforce_client
+from integrations.salesforce.auth import SalesforceAuthError, salesforce_oauth_from, salesforce_token_request
+from integrations.salesforce.client import salesforce_client
 from integrations.slack.client import slack_client
 from integrations.warehouse.base import WarehouseError, WarehouseUnavailable
 from integrations.warehouse.selectors import warehouse_from_credential, warehouse_location
@@ -194,26 +195,61 @@ def _check_slack(credential: ConnectorCredential, config: dict, secrets: dict) -
 
 
 def _check_salesforce(credential: ConnectorCredential, config: dict, secrets: dict) -> CheckResult:
-    instance_url, token = str(config.get("instance_url") or ""), str(secrets.get("access_token") or "")
-    if not instance_url or not token:
-        return CheckResult(False, "The connector needs an instance URL and an access token.")
-    refused = _url_refused(credential, instance_url)
-    if refused is not None:
-        return refused
+    """The REST ``limits`` resource with the stored access token. When there is none, or
+    Salesforce answers 401 (an expired session), and the credential can renew (refresh token or
+    JWT bearer, :func:`integrations.salesforce.auth.salesforce_oauth_from`), a new access token is
+    requested once, as a sync would, and the call retried; the check does not store that token.
+    Every URL called (login host, and the instance URL Salesforce answers with) passes the SSRF
+    guard first."""
     try:
-        limits = salesforce_client(instance_url=instance_url, access_token=token, api_version=str(config.get("api_version") or DEFAULT_API_VERSION)).limits()
-    except SalesforceError as exc:
-        content = exc.content if isinstance(exc.content, list) else []
-        code = next((str(c.get("errorCode")) for c in content if isinstance(c, dict) and c.get("errorCode")), "")
-        return CheckResult(False, f"Salesforce answered HTTP {exc.status}{': ' + code if code else ''}.")
-    except requests.exceptions.SSLError:
-        return CheckResult(False, f"TLS verification of {instance_url} failed.")
-    except requests.RequestException as exc:
-        return CheckResult(False, f"Cannot reach {instance_url} ({type(exc).__name__}).")
+        oauth = salesforce_oauth_from(credential_id=credential.pk, config=config, secrets=secrets)
+    except SalesforceAuthError as exc:
+        return CheckResult(False, f"The connector is incomplete: {exc}.")
+    renewable = oauth.flow in ("refresh_token", "jwt_bearer")
+    token, instance_url, renewed = oauth.access_token, oauth.instance_url, False
+
+    def renew() -> CheckResult | None:
+        nonlocal token, instance_url, renewed
+        refused = _url_refused(credential, oauth.login_url)
+        if refused is not None:
+            return refused
+        try:
+            token, instance_url = salesforce_token_request(oauth)
+        except SalesforceAuthError as exc:
+            return CheckResult(False, f"No new access token: {exc}.")
+        renewed = True
+        return None
+
+    if not token or not instance_url:
+        failed = renew()
+        if failed is not None:
+            return failed
+    while True:
+        refused = _url_refused(credential, instance_url)
+        if refused is not None:
+            return refused
+        try:
+            limits = salesforce_client(instance_url=instance_url, access_token=token, api_version=oauth.api_version).limits()
+            break
+        except SalesforceError as exc:
+            if exc.status == 401 and renewable and not renewed:
+                failed = renew()
+                if failed is not None:
+                    return failed
+                continue
+            content = exc.content if isinstance(exc.content, list) else []
+            code = next((str(c.get("errorCode")) for c in content if isinstance(c, dict) and c.get("errorCode")), "")
+            hint = " The access token was rejected and the connector has no refresh token or JWT key to renew it." if exc.status == 401 and not renewable else ""
+            return CheckResult(False, f"Salesforce answered HTTP {exc.status}{': ' + code if code else ''}.{hint}")
+        except requests.exceptions.SSLError:
+            return CheckResult(False, f"TLS verification of {instance_url} failed.")
+        except requests.RequestException as exc:
+            return CheckResult(False, f"Cannot reach {instance_url} ({type(exc).__name__}).")
+    how = f" (with a new access token from the {oauth.flow.replace('_', ' ')} grant)" if renewed else ""
     daily = limits.get("DailyApiRequests") if isinstance(limits, dict) else None
     if isinstance(daily, dict) and "Remaining" in daily:
-        return CheckResult(True, f"Salesforce answered: {daily['Remaining']} of {daily.get('Max', '?')} daily API requests left.")
-    return CheckResult(True, "Salesforce answered the limits call.")
+        return CheckResult(True, f"Salesforce answered{how}: {daily['Remaining']} of {daily.get('Max', '?')} daily API requests left.")
+    return CheckResult(True, f"Salesforce answered the limits call{how}.")
 
 
 #: Test connection of a Gong connector: attempts, per-request timeout and longest Retry-After wait

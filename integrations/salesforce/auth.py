@@ -68,18 +68,30 @@ def salesforce_oauth_get(*, tenant) -> SalesforceOAuth:
     first one).
 
     Raises:
-        SalesforceAuthError: no credential, undecryptable secrets, or neither a refresh token
-            (with client id), a JWT private key (with client id and username) nor an access token.
+        SalesforceAuthError: no credential, undecryptable secrets, or an incomplete credential
+            (see :func:`salesforce_oauth_from`).
     """
     qs = ConnectorCredential.objects.for_tenant(tenant).filter(kind=ConnectorKind.SALESFORCE)
     credential = qs.filter(name="default").first() or qs.order_by("pk").first()
     if credential is None:
         raise SalesforceAuthError("no Salesforce connector is configured for this tenant")
-    config = credential.config or {}
     try:
         secrets = credential.secrets()
     except SecretDecryptError:
         raise SalesforceAuthError("the Salesforce connector's secrets cannot be decrypted") from None
+    return salesforce_oauth_from(credential_id=credential.pk, config=credential.config or {}, secrets=secrets)
+
+
+def salesforce_oauth_from(*, credential_id: int, config: dict, secrets: dict) -> SalesforceOAuth:
+    """The OAuth settings in one ``salesforce`` credential's ``config`` and decrypted ``secrets``.
+
+    The flow is the first the credential supports: a ``refresh_token`` secret with a
+    ``client_id``; a ``private_key`` secret with ``client_id`` and ``username`` (JWT bearer); an
+    ``access_token`` secret (a fixed session, which needs ``instance_url``).
+
+    Raises:
+        SalesforceAuthError: none of those is complete (the message names what is missing).
+    """
     client_id = str(config.get("client_id") or "")
     username = str(config.get("username") or "")
     if secrets.get("refresh_token") and client_id:
@@ -97,7 +109,7 @@ def salesforce_oauth_get(*, tenant) -> SalesforceOAuth:
     if not instance_url and flow == "access_token":
         raise SalesforceAuthError("the Salesforce connector is missing config key 'instance_url'")
     return SalesforceOAuth(
-        credential_id=credential.pk,
+        credential_id=credential_id,
         instance_url=instance_url,
         api_version=str(config.get("api_version") or DEFAULT_API_VERSION),
         login_url=str(config.get("login_url") or DEFAULT_LOGIN_URL).rstrip("/"),

@@ -9,6 +9,9 @@ Endpoints:
   against ``jwt_public_key``, issuer and subject); issues a new access token.
 - ``GET /services/data/vXX.X/query?q=SOQL`` and ``/queryAll?q=SOQL``, with ``nextRecordsUrl``
   pagination (``/query/<locator>-<offset>``) of ``page_size`` records.
+- ``GET /services/data/vXX.X/limits/``: ``DailyApiRequests`` with ``Max`` 15,000 and
+  ``Remaining`` 15,000 minus the GET requests received so far, this one included (what "Test
+  connection" reads).
 
 The SOQL it understands, implemented here: ``SELECT f1, f2 FROM Object [WHERE Field op literal
 [AND ...]] [ORDER BY Field [ASC|DESC], ...] [LIMIT n]`` with ``=, !=, <, <=, >, >=`` and
@@ -383,6 +386,9 @@ def _handler(state: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
             elif isinstance(action, int):
                 return self._reply(action, [{"errorCode": "SERVER_UNAVAILABLE" if action >= 500 else "REQUEST_LIMIT_EXCEEDED",
                                              "message": f"forced {action}"}])
+            if re.match(r"^/services/data/v[\d.]+/limits/?$", parts.path):
+                used = sum(1 for method, _ in state.requests if method == "GET")
+                return self._reply(200, {"DailyApiRequests": {"Max": 15000, "Remaining": 15000 - used}})
             m = re.match(r"^/services/data/v[\d.]+/(?P<kind>query|queryAll)(?:/(?P<cursor>[\w-]+))?/?$", parts.path)
             if not m:
                 return self._reply(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
