@@ -62,9 +62,12 @@ def gong_model_offer(*, tenant: Tenant) -> CallNotesOffer:
     return CallNotesOffer("updated", saved.title, saved.pk)
 
 
-def gong_sync_run(*, tenant: Tenant, install_model: bool = True, wait_scale: float = 1.0) -> tuple[GongSyncReport, CallNotesOffer | None]:
-    """:func:`integrations.gong.sync.gong_sync`, then (when it succeeded and ``install_model``)
+def gong_sync_run(
+    *, tenant: Tenant, full: bool = False, install_model: bool = True, wait_scale: float = 1.0,
+) -> tuple[GongSyncReport, CallNotesOffer | None]:
+    """:func:`integrations.gong.sync.gong_sync` (``full``: re-read from ``from_date`` and delete
+    calls Gong no longer lists), then (when it succeeded and ``install_model``)
     :func:`gong_model_offer`. Returns ``(report, offer or None)``."""
-    report = gong_sync(tenant=tenant, wait_scale=wait_scale)
+    report = gong_sync(tenant=tenant, full=full, wait_scale=wait_scale)
     offer = gong_model_offer(tenant=tenant) if report.ok and install_model else None
     return report, offer

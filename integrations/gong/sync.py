@@ -8,6 +8,13 @@ transaction together with the new watermark (the latest ``metaData.started`` com
 :class:`integrations.models.SyncState` ``gong / calls``). Calls sharing the watermark's instant
 are read again and upserted only when something changed, so nothing is skipped or counted twice.
 
+Deletions: Gong's calls list has no deleted-call feed, so an incremental run cannot see a call
+deleted in Gong. A **full** run (``full=True``; ``manage.py gong_sync --full``) reads every call
+from the credential's ``from_date`` and, once every page was read and written, deletes the rows
+started at or after ``from_date`` that Gong no longer lists (counted in ``rows_deleted``). Rows
+started before ``from_date`` are outside what Gong was asked for and are left alone. A run that
+fails on any page deletes nothing.
+
 One row per call (table ``gong_call`` in the schema from
 :func:`integrations.salesforce.sync.sync_target_ensure`)::
 
@@ -71,7 +78,8 @@ class GongSyncError(Exception):
 @dataclass
 class GongSyncReport:
     """One run: calls read, inserted or changed, pages committed, linked to an account (by CRM
-    id / by domain), the watermark reached, the schema, and the error (empty when it succeeded)."""
+    id / by domain), rows deleted because Gong no longer lists them (full runs only), the
+    watermark reached, the schema, and the error (empty when it succeeded)."""
 
     schema: str = ""
     fetched: int = 0
@@ -79,6 +87,7 @@ class GongSyncReport:
     batches: int = 0
     linked_crm: int = 0
     linked_domain: int = 0
+    deleted: int = 0
     watermark: dt.datetime | None = None
     error: str = ""
 
@@ -217,12 +226,14 @@ def _initial_from(credential: ConnectorCredential) -> dt.datetime:
     return timezone.now() - dt.timedelta(days=DEFAULT_HISTORY_DAYS)
 
 
-def gong_sync(*, tenant, wait_scale: float = 1.0) -> GongSyncReport:
+def gong_sync(*, tenant, full: bool = False, wait_scale: float = 1.0) -> GongSyncReport:
     """Sync the tenant's Gong calls (see the module docstring). Never raises for a Gong or
     credential problem: the report, the ``SyncState`` and the connector's health carry the error.
 
     Args:
         tenant: the tenant (credentials and state read with ``for_tenant``).
+        full: read every call from the credential's ``from_date`` (not the watermark) and delete
+            the rows of calls Gong no longer lists (see "Deletions" in the module docstring).
         wait_scale: multiplier of every retry wait, ``Retry-After`` included (tests pass 0).
     """
     report = GongSyncReport()
@@ -244,7 +255,8 @@ def gong_sync(*, tenant, wait_scale: float = 1.0) -> GongSyncReport:
         return report
     report.watermark = state.watermark
     try:
-        since = state.watermark or _initial_from(credential)
+        since = _initial_from(credential) if full or state.watermark is None else state.watermark
+        seen: set[str] = set()
         with transaction.atomic():
             connection.ensure_connection()
             with connection.connection.cursor() as cur:
@@ -263,6 +275,7 @@ def gong_sync(*, tenant, wait_scale: float = 1.0) -> GongSyncReport:
                     row, link = call_row(call, transcripts.get(str((call.get("metaData") or {}).get("id")), []), domains=domains)
                     rows.append(row)
                     links.append(link)
+                seen.update(str(r[0]) for r in rows)
                 with transaction.atomic():
                     with connection.connection.cursor() as cur:
                         changed = rows_upsert(cur, target=target, table=TABLE, columns=[c for c, _ in COLUMNS], rows=rows)
@@ -278,6 +291,10 @@ def gong_sync(*, tenant, wait_scale: float = 1.0) -> GongSyncReport:
                     )
                 if not cursor:
                     break
+        if full:
+            with transaction.atomic():
+                with connection.connection.cursor() as cur:
+                    report.deleted = _rows_delete_unlisted(cur, target=target, since=since, listed=seen)
     except (GongError, GongSyncError) as exc:
         report.error = str(exc)
         sync_state_fail(state, report.error)
@@ -290,9 +307,19 @@ def gong_sync(*, tenant, wait_scale: float = 1.0) -> GongSyncReport:
         return report
     now = timezone.now()
     SyncState.objects.for_tenant(tenant).filter(pk=state.pk).update(
-        status=SyncStatus.SUCCEEDED, last_success_at=now, last_error="", rows_upserted=report.upserted, rows_deleted=0,
+        status=SyncStatus.SUCCEEDED, last_success_at=now, last_error="", rows_upserted=report.upserted, rows_deleted=report.deleted,
         watermark=report.watermark, updated_at=now,
     )
     connector_record(credential, ok=True)
-    logger.info("gong sync for tenant %s: %s calls read, %s inserted or changed", tenant.slug, report.fetched, report.upserted)
+    logger.info("gong sync for tenant %s: %s calls read, %s inserted or changed, %s deleted", tenant.slug, report.fetched, report.upserted, report.deleted)
     return report
+
+
+def _rows_delete_unlisted(cur, *, target: SyncTarget, since: dt.datetime, listed: set[str]) -> int:
+    """Delete the ``gong_call`` rows started at or after ``since`` whose id is not in ``listed``
+    (the ids Gong returned for that window); how many were deleted."""
+    cur.execute(
+        pg_sql.SQL("DELETE FROM {} WHERE started_at >= %s AND NOT (id = ANY(%s))").format(pg_sql.Identifier(target.schema, TABLE)),
+        [since, sorted(listed)],
+    )
+    return cur.rowcount

@@ -7,6 +7,7 @@ call summaries and competitor mentions through the semantic model.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import time
 
 import pytest
@@ -164,6 +165,40 @@ def test_synced_calls_reach_the_copilot_summary_and_competitor_mentions(sf_tenan
     state = SyncState.objects.for_tenant(sf_tenant).get(source="gong", stream="calls")
     assert state.status == SyncStatus.SUCCEEDED and state.watermark == dt.datetime(2025, 6, 25, 10, tzinfo=dt.timezone.utc)
     assert gong_sync_run(tenant=sf_tenant, wait_scale=0)[1].action == "kept"
+
+
+def test_a_full_run_deletes_the_calls_gong_no_longer_lists(sf_tenant, fake_gong):
+    """Gong has no deleted-call feed: incremental runs keep a call deleted in Gong; a full run
+    (re-reading from from_date) deletes it, and the copilot stops quoting it. A full run that
+    fails on a page deletes nothing."""
+    _seed_calls(fake_gong)
+    fake_gong.page_size = 3
+    _gong_credential(sf_tenant, fake_gong)
+    first = gong_sync(tenant=sf_tenant, wait_scale=0)
+    assert first.ok and len(_calls(first.schema, "id")) == 7
+    fake_gong.calls = [c for c in fake_gong.calls if c["metaData"]["id"] != "88001"]  # deleted in Gong
+
+    incremental = gong_sync(tenant=sf_tenant, wait_scale=0)
+    assert incremental.ok and incremental.deleted == 0
+    assert ("88001",) in _calls(first.schema, "id")
+
+    fake_gong.plan = [None, None, None, 500, 500, 500, 500, 500]  # page 1 and the calls of page 2, then its transcripts fail
+    failed = gong_sync(tenant=sf_tenant, full=True, wait_scale=0)
+    assert not failed.ok and failed.deleted == 0
+    assert ("88001",) in _calls(first.schema, "id")
+
+    fake_gong.plan = []
+    full = gong_sync(tenant=sf_tenant, full=True, wait_scale=0)
+    assert full.ok and (full.fetched, full.deleted) == (6, 1), full
+    assert sorted(_calls(first.schema, "id")) == [("77001",), ("77002",), ("77003",), ("77004",), ("77005",), ("99001",)]
+    assert fake_gong.requests[-2][1]["filter"]["fromDateTime"].startswith("2025-01-01")  # from from_date, not the watermark
+    state = SyncState.objects.for_tenant(sf_tenant).get(source="gong", stream="calls")
+    assert state.status == SyncStatus.SUCCEEDED and state.rows_deleted == 1
+    assert "security review before the trial starts" not in _ask(sf_tenant, "Summarize the last 5 calls with Betasoloin")
+
+    out = io.StringIO()
+    call_command("gong_sync", "--tenant", sf_tenant.slug, "--full", "--no-model", stdout=out)
+    assert "6 call(s) read" in out.getvalue() and "0 deleted (no longer listed by Gong)" in out.getvalue()
 
 
 def test_retry_after_is_honoured_then_the_page_is_read(sf_tenant, fake_gong):
