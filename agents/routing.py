@@ -68,13 +68,18 @@ _COPILOT_WORDS = re.compile(
 _COPILOT_NOT = re.compile(r"\b(send|post|notify|alert|ping|slack)\b", re.I)
 
 # Forecast and gap to target: forecast, gap to quota/target, coverage, best case, deals closing in a
-# period. "Quota attainment" stays with the data agent (declined there: the eval set expects it).
+# period; and quota (target) attainment of one scope, which the forecast computes from the targets
+# document. Attainment broken down ("by rep", "per office", "each manager") stays with the data
+# agent, which declines it: the forecast answers one scope, and the company's attainment given to
+# "attainment by rep" would answer another question.
 _FORECAST_WORDS = re.compile(
     r"\bforecast\w*\b|\b(gap|shortfall)s?\b[^?.!]*\b(quota|target|plan)s?\b|\b(vs\.?|versus|against) (quota|target|plan)s?\b"
     r"|\bcoverage( ratio)?\b|\bbest[- ]case\b|\bdecides? the gap\b"
     r"|\b(deals?|opportunit(y|ies))\b[^?.!]*\b(closing|(expected|likely|set|due) to close)\b",
     re.I,
 )
+_ATTAINMENT_WORDS = re.compile(r"\b(quota|target|plan)s?\s+attainment\b|\battainment\b[^?.!]*\b(quota|target|plan)s?\b", re.I)
+_BREAKDOWN_WORDS = re.compile(r"\b(by|per|across|for each|each)\s+(?!the\s+end\b)\w+", re.I)
 
 # Customer health: churn risk (not "churn rate", a metric the data agent declines), expansion and
 # upsell, "how healthy is <account>" (not a deal's health), declining engagement, usage trends.
@@ -117,7 +122,8 @@ def classify(query: str) -> RouteDecision:
     3. research/news/website wording -> web search;
     3a. a schedule's analysis name (daily_brief, weekly_summary, alerts) or daily/weekly/executive brief,
         summary or digest wording -> brief;
-    3b. forecast, gap to quota/target, coverage, best case, deals closing in a period -> forecast;
+    3b. forecast, gap to quota/target, coverage, best case, deals closing in a period, quota
+        attainment not broken down ("by rep" stays with data, which declines it) -> forecast;
     3c. churn risk (not "churn rate"), expansion/upsell/cross-sell, "healthy" or customer health (not a
         deal's health), declining engagement, usage/consumption trends -> account health;
     4. deal/opportunity/status/MEDDPICC/probability/risk wording -> deal analysis;
@@ -144,6 +150,8 @@ def classify(query: str) -> RouteDecision:
         return RouteDecision([BRIEF], "a scheduled analysis: daily brief, weekly summary or alerts")
     if _FORECAST_WORDS.search(text):
         return RouteDecision([FORECAST], "forecast / gap to target wording")
+    if _ATTAINMENT_WORDS.search(text) and not _BREAKDOWN_WORDS.search(text):
+        return RouteDecision([FORECAST], "quota attainment of one scope (closed-won against the targets document)")
     if _ACCOUNT_HEALTH_WORDS.search(text) and not _DEAL_HEALTH.search(text):
         return RouteDecision([ACCOUNT_HEALTH], "customer health: churn risk, expansion, engagement or usage wording")
     if _DEAL_WORDS.search(text) and not _DATA_OVER_DEAL.search(text):

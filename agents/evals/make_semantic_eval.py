@@ -495,7 +495,8 @@ def build() -> dict:
     decline("Revenue by campaign source last quarter", ["campaign"])
     decline("How many marketing qualified leads did we get last quarter?", ["marketing qualified lead"])
     decline("What is our quota attainment by rep this quarter?", ["quota"])
-    decline("Quota attainment for the Central office", ["quota"])
+    # "Quota attainment for the Central office" (one scope) is answered by the forecast against the
+    # targets document since issue 11: agents/evals/forecast.yaml.
     decline("What's our NPS by sector?", ["NPS"])
     decline("What is our churn rate this year?", ["churn"])
     decline("Churn rate by product", ["churn"])

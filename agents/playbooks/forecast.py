@@ -58,6 +58,7 @@ SCOPE_DIMENSIONS = ("office", "manager", "owner")  # checked in the question, wh
 # Risk drivers in order of severity; the first one a deal has picks its suggested intervention.
 RISK_ORDER = ("stalled_in_stage", "past_cycle", "close_date_passed", "not_engaged", "no_account", "low_evidence")
 _NEXT = re.compile(r"\b(next|coming|upcoming)\s+(quarter|month|year)\b", re.I)
+_ATTAINMENT = re.compile(r"\battainment\b", re.I)
 _SCOPE_WORD = re.compile(r"\b(?:the\s+)?([A-Z][\w-]*)\s+(office|region|team)\b")
 _EPOCH = dt.date(1900, 1, 1)
 _ONE_DAY = dt.timedelta(days=1)
@@ -106,7 +107,9 @@ def resolve_period(query: str, *, as_of: dt.date, previous: dict) -> tuple[Perio
     """``(period, calendar end, note)`` named by ``query``: "next quarter/month/year", any period
     :mod:`agents.timeperiods` understands ("Q3 2025", "this quarter"), else the previous turn's
     forecast period, else this quarter, or the next quarter when this one ends on the as-of date
-    (no day left to forecast). ``note`` says which default was taken ('' when named)."""
+    (no day left to forecast) unless the question asks for attainment (closed-won against the
+    target: this quarter's is the one that means something). ``note`` says which default was
+    taken ('' when named)."""
     m = _NEXT.search(query)
     if m:
         unit = m.group(2).lower()
@@ -126,6 +129,8 @@ def resolve_period(query: str, *, as_of: dt.date, previous: dict) -> tuple[Perio
         return Period(prev["label"], start, end, True, prev.get("unit", "")), end, f"No period named: the previous question's {prev['label']}."
     this = current_period("quarter", as_of=as_of)
     end = _full_end(this)
+    if _ATTAINMENT.search(query):  # attainment of a quarter not yet started would be 0% by construction
+        return this, end, "No period named: this quarter."
     if end <= as_of:
         nxt = shift_period(Period(this.label, this.start, end, True, "quarter"), months=3)
         label = f"next quarter, Q{(nxt.start.month - 1) // 3 + 1} {nxt.start.year}"

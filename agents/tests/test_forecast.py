@@ -278,7 +278,7 @@ def test_the_forecast_and_the_figures_from_it_are_labelled_estimates_and_the_cha
     text = run.answer_markdown
     forecast = exp["won"] + exp["weighted"]
     assert f"**Forecast** (estimate: closed-won to date + the open pipeline weighted by stage probability): **{_usd(forecast)}**." in text
-    assert f"the forecast {100 * forecast / 3_300_000:.1f}% (estimate, from the forecast)" in text
+    assert f"the forecast is {100 * forecast / 3_300_000:.1f}% of it (estimate, from the forecast)" in text
     assert f"**Gap to target** (estimate: target - forecast): **{_usd(3_300_000 - forecast)} short**" in text
     # The chart's first bar is closed-won: its source is the run's citation of the won-deals query,
     # the one the closed-won line cites.

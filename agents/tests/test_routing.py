@@ -1,6 +1,6 @@
 import pytest
 
-from agents.routing import DATA, DEAL, EXECUTION, LEAD, WEB, classify
+from agents.routing import DATA, DEAL, EXECUTION, FORECAST, LEAD, WEB, classify
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,15 @@ from agents.routing import DATA, DEAL, EXECUTION, LEAD, WEB, classify
         ("How many marketing qualified leads did we get last quarter?", [DATA]),
         ("Average deal size by lead source", [DATA]),
         ("Is Paul Stokes a good lead?", [LEAD]),
+        # quota attainment of one scope is the forecast's (closed-won vs the targets document) ...
+        ("What is our quota attainment this quarter?", [FORECAST]),
+        ("Quota attainment for the Central office", [FORECAST]),
+        ("How is Darcel Schlecht's attainment against quota in Q3 2025?", [FORECAST]),
+        ("target attainment by the end of the quarter", [FORECAST]),
+        # ... broken down it stays with the data agent, which declines it (one scope, not a breakdown)
+        ("What is our quota attainment by rep this quarter?", [DATA]),
+        ("Quota attainment per office", [DATA]),
+        ("quota attainment for each manager", [DATA]),
     ],
 )
 def test_classify_routes(query, expected):
