@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000, help="most requests per endpoint (default 3000)")
     add_server_args(parser, seconds=20.0, warmup=200)
     parser.add_argument("--rounds", type=int, default=1, help="measure each endpoint this many times, report the median round (default 1)")
+    parser.add_argument("--broker-url", default="", help="Q_BROKER_URL for the server, e.g. redis://127.0.0.1:6379/0 (default: the ORM broker)")
     parser.add_argument(
         "--client", choices=["httpx", "ab"], default="httpx",
         help="load generator: httpx (Python asyncio, default; its own CPU use caps the figures on 2 cores) or ab "
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("concurrency 1-256, requests 1-100000, seconds 0-300, rounds 1-5")
 
     recreate_database(DATABASE)
-    env = server_env(DATABASE, **web_settings(args))
+    env = server_env(DATABASE, **web_settings(args), **({"Q_BROKER_URL": args.broker_url} if args.broker_url else {}))
     proc = None
     try:
         print(f"setting up database {DATABASE} (migrate, tenant, API key)...", flush=True)
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         intake, trivial, health = _median(intake_rounds), _median(trivial_rounds), _median(healthz_rounds)
 
         print(f"\nclient {args.client}, concurrency {args.concurrency}, gunicorn {args.web_workers} worker(s) x {args.web_threads} thread(s), "
-              f"{os.cpu_count()} CPU(s), median of {args.rounds} round(s)")
+              f"{'redis' if args.broker_url else 'ORM'} broker, {os.cpu_count()} CPU(s), median of {args.rounds} round(s)")
         print(intake.line())
         print(trivial.line())
         print(health.line())
