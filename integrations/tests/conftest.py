@@ -9,7 +9,9 @@ import time
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from actions.tests.fakes import Servers
 from integrations.slack.verification import slack_secret_cache_clear
+from integrations.tests.fake_salesforce import start_fake_salesforce
 from revops.tests.fixtures.slack import SECRET_A
 
 
@@ -45,3 +47,14 @@ def deliver(client, django_capture_on_commit_callbacks):
             return post_signed(client, slug, payload, secret=secret, **headers)
 
     return _deliver
+
+
+@pytest.fixture
+def fake_sf(tmp_path, settings):
+    """The local fake of the Salesforce REST API (``integrations/tests/fake_salesforce.py``, HTTPS
+    on 127.0.0.1 with a self-signed certificate the ``requests`` session trusts), not seeded."""
+    servers = Servers()
+    fake = start_fake_salesforce(servers, tmp_path)
+    settings.SALESFORCE_CA_BUNDLE = fake.ca_path
+    yield fake
+    servers.close()

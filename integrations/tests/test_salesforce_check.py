@@ -8,23 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from actions.tests.fakes import Servers
 from integrations.connector_checks import connector_check
 from integrations.models import ConnectorCredential
 from integrations.services import credential_set
-from integrations.tests.fake_salesforce import start_fake_salesforce
 from tenants.services import tenant_create
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def fake_sf(tmp_path, settings):
-    servers = Servers()
-    fake = start_fake_salesforce(servers, tmp_path)
-    settings.SALESFORCE_CA_BUNDLE = fake.ca_path
-    yield fake
-    servers.close()
 
 
 def _credential(fake, *, allowlist=("127.0.0.1/32",), secrets: dict | None = None, **config) -> ConnectorCredential:

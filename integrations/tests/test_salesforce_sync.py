@@ -24,13 +24,12 @@ from psycopg import sql as pg_sql
 
 from agents.evaluation import eval_run
 from agents.tests.sfdc_shape import sfdc_documents
-from actions.tests.fakes import Servers
 from integrations.models import ConnectorCredential, SyncState, SyncStatus
 from integrations.salesforce.services import salesforce_sync_run
 from integrations.salesforce.sync import SYNC_OBJECTS, salesforce_sync
 from integrations.services import credential_set
 from integrations.tasks import salesforce_sync_tenant
-from integrations.tests.fake_salesforce import CRM_DIR, demo_records, opportunity_sfid, start_fake_salesforce
+from integrations.tests.fake_salesforce import CRM_DIR, demo_records, opportunity_sfid
 from integrations.warehouse.loader import reader_role_name, warehouse_drop
 from integrations.warehouse.postgres import warehouse_connections_close
 from knowledge.models import DocumentStatus, KnowledgeDocument
@@ -51,15 +50,6 @@ def _date(value: str) -> dt.date | None:
         return None
     m, d, y = (int(x) for x in value.split("/"))
     return dt.date(y, m, d)
-
-
-@pytest.fixture
-def fake_sf(tmp_path, settings):
-    servers = Servers()
-    fake = start_fake_salesforce(servers, tmp_path)
-    settings.SALESFORCE_CA_BUNDLE = fake.ca_path
-    yield fake
-    servers.close()
 
 
 def _tenant(slug: str, fake, **config):
