@@ -79,7 +79,10 @@ _FORECAST_WORDS = re.compile(
     re.I,
 )
 _ATTAINMENT_WORDS = re.compile(r"\b(quota|target|plan)s?\s+attainment\b|\battainment\b[^?.!]*\b(quota|target|plan)s?\b", re.I)
-_BREAKDOWN_WORDS = re.compile(r"\b(by|per|across|for each|each)\s+(?!the\s+end\b)\w+", re.I)
+_BREAKDOWN_WORDS = re.compile(r"\b(by|per|across|for each|each|every|among)\s+(?!the\s+end\b)\w+", re.I)
+# A quota that is not closed-won revenue (meetings, MQLs, pipeline, activities): the targets
+# document holds revenue targets only, so these stay with the data agent, which declines them.
+_NON_REVENUE_QUOTA = re.compile(r"\b(meeting|mql|sql|activit(y|ies)|call|pipeline|sdr|bdr|lead|demo|opportunit(y|ies))s?\s+(quota|target)", re.I)
 
 # Customer health: churn risk (not "churn rate", a metric the data agent declines), expansion and
 # upsell, "how healthy is <account>" (not a deal's health), declining engagement, usage trends.
@@ -150,7 +153,7 @@ def classify(query: str) -> RouteDecision:
         return RouteDecision([BRIEF], "a scheduled analysis: daily brief, weekly summary or alerts")
     if _FORECAST_WORDS.search(text):
         return RouteDecision([FORECAST], "forecast / gap to target wording")
-    if _ATTAINMENT_WORDS.search(text) and not _BREAKDOWN_WORDS.search(text):
+    if _ATTAINMENT_WORDS.search(text) and not _BREAKDOWN_WORDS.search(text) and not _NON_REVENUE_QUOTA.search(text):
         return RouteDecision([FORECAST], "quota attainment of one scope (closed-won against the targets document)")
     if _ACCOUNT_HEALTH_WORDS.search(text) and not _DEAL_HEALTH.search(text):
         return RouteDecision([ACCOUNT_HEALTH], "customer health: churn risk, expansion, engagement or usage wording")

@@ -60,6 +60,27 @@ RISK_ORDER = ("stalled_in_stage", "past_cycle", "close_date_passed", "not_engage
 _NEXT = re.compile(r"\b(next|coming|upcoming)\s+(quarter|month|year)\b", re.I)
 _ATTAINMENT = re.compile(r"\battainment\b", re.I)
 _SCOPE_WORD = re.compile(r"\b(?:the\s+)?([A-Z][\w-]*)\s+(office|region|team)\b")
+# A scope the question names with a noun the semantic model may not have ("the Enterprise
+# segment", "EMEA territory"), and a capitalised name after "for" ("for EMEA", "for Acme
+# Corporation"): when it is no known office, manager or owner, the company figure would answer
+# another question, so the forecast declines it.
+_SCOPE_NOUN = re.compile(r"\b(?:the\s+)?([\w-]+)\s+(segment|territory|division|vertical|business unit|geo)\b", re.I)
+_FOR_NAME = re.compile(r"\bfor\s+(?:the\s+)?([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)")
+_PERIOD_NAME = re.compile(
+    r"^(Q[1-4]|H[12]|FY\w*|\d{4}|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|January|February|March|April|June|July|August"
+    r"|September|October|November|December|This|Next|Last|Current|Coming)\b", re.I,
+)
+# Several scopes in one question: a breakdown ("by office", "per rep", "each manager"), plural
+# roles ("reps", "offices"), a ranking or a comparison. The forecast answers one scope; the
+# company's figure given to "forecast by office" would answer another question.
+_SPLIT = re.compile(
+    r"\b(by|per|across|among|each|every)\s+(?!the\s+end\b)(?!(?:q[1-4]|h[12]|fy|\d{4}|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|end|then|now)\w*\b)"
+    r"|\bper-\w|\b\w+-level\b"
+    r"|\b(reps|agents|owners|managers|offices|regions|teams|segments|sellers|salespeople|territories)\b"
+    r"|\b(rank\w*|highest|lowest|worst|compar\w*|distribution|individual|trend\w*)\b|\bover time\b|\bbest\b(?![- ]case)|\btop\s+\d"
+    r"|\b(vs\.?|versus)\s+(q[1-4]|h[12]|fy|last|prior|previous|the previous|\d{4})\b",
+    re.I,
+)
 _EPOCH = dt.date(1900, 1, 1)
 _ONE_DAY = dt.timedelta(days=1)
 
@@ -149,7 +170,9 @@ def _whole_words(name: str, text: str) -> bool:
 def resolve_scope(ctx: RunContext, query: str, *, dims: list[str], previous: dict) -> tuple[str, str | None, str]:
     """``(dimension, value, unknown)``: the office, manager or agent named in ``query`` (whole
     words; person names also fuzzily), ``("company", None, "")`` when none. ``unknown`` is a
-    "<word> office" phrase naming no known value (the caller declines it)."""
+    scope the question names that is no known value, which the caller declines: a "<word>
+    office/region/team" or "<word> segment/territory/division/vertical" phrase, or a capitalised
+    name after "for" that is not a period ("for EMEA", "for Acme Corporation")."""
     values = ctx.dimension_values(agent=AGENT) if dims else {}
     best: tuple[str, str] | None = None
     for dim in dims:
@@ -165,9 +188,16 @@ def resolve_scope(ctx: RunContext, query: str, *, dims: list[str], previous: dic
                 break
     if best:
         return best[0], best[1], ""
+    skip = {"the", "our", "each", "every", "per", "by", "which", "what", "whole", "this", "that", "my", "a", "an"}
     m = _SCOPE_WORD.search(query)
-    if m and m.group(1).lower() not in {"the", "our", "each", "every", "per", "by", "which", "what", "whole"}:
+    if m and m.group(1).lower() not in skip:
         return COMPANY, None, f"{m.group(1)} {m.group(2)}"
+    m = _SCOPE_NOUN.search(query)
+    if m and m.group(1).lower() not in skip:
+        return COMPANY, None, f"{m.group(1)} {m.group(2)}"
+    m = _FOR_NAME.search(query)
+    if m and not _PERIOD_NAME.match(m.group(1)) and m.group(1).lower() not in {"the", "our", "us", "we"}:
+        return COMPANY, None, m.group(1)
     if previous.get("forecast_scope") and re.search(r"\b(same|that|this|those|these|it)\b", query, re.I):
         prev = previous["forecast_scope"]
         if prev.get("dimension") in dims:
@@ -242,6 +272,8 @@ def answer(ctx: RunContext, query: str, *, previous: dict) -> SpecialistAnswer:
         except TargetsInvalid as exc:
             targets_error = "; ".join(exc.errors)
     dims = [d for d in dict.fromkeys([*SCOPE_DIMENSIONS, *(targets.scopes() if targets else ())]) if sm.has_dimension(d)]
+    if _SPLIT.search(query):
+        return SpecialistAnswer(AGENT, render_answer("forecast_missing", {"split": True, "scopes": [sm.dimension_label(d) for d in dims]}))
     scope_dim, scope_value, unknown = resolve_scope(ctx, query, dims=dims, previous=previous)
     if unknown:
         values = ctx.dimension_values(agent=AGENT)

@@ -295,3 +295,43 @@ def test_a_period_that_is_over_is_not_called_an_estimate(demo):
     exp = expected_forecast(dt.date(2025, 4, 1), dt.date(2025, 6, 30))
     run = ask(demo.tenant, "What's our forecast vs target this quarter?")
     assert f"**Forecast** (closed-won to date; the period is over, so not an estimate): **{_usd(exp['won'])}**." in run.answer_markdown
+
+
+@pytest.mark.parametrize("question", [
+    "forecast by office for Q3 2025",
+    "Quota attainment for all reps",
+    "Which rep has the highest quota attainment?",
+    "Who has the best quota attainment?",
+    "Rank reps on quota attainment",
+    "Quota attainment per-rep",
+    "Rep-level quota attainment",
+    "Quota attainment of the reps in the Central office",
+    "Compare quota attainment of Central and East offices",
+    "How many reps hit 100% quota attainment?",
+    "Quota attainment trend over the last 4 quarters",
+    "Quota attainment for Q3 2025 vs Q2 2025",
+    "Attainment against quota by rep",
+    "Attainment vs quota per office",
+])
+def test_several_scopes_are_declined_not_answered_for_the_company(demo, question):
+    """The forecast covers one scope; a breakdown, ranking or comparison reaching it is declined
+    with nothing computed, never answered with the company's figure."""
+    run = ask(demo.tenant, question)
+    assert run.status == "succeeded", run.error
+    assert run.route == ["forecast"], run.route
+    assert "I computed no forecast" in run.answer_markdown and "cover one scope at a time" in run.answer_markdown
+    assert "the whole company" in run.answer_markdown and "Closed-won to date" not in run.answer_markdown
+    assert not run.steps.filter(name="warehouse_sql").exists()
+
+
+@pytest.mark.parametrize("question, scope", [
+    ("Quota attainment for EMEA", "EMEA"),
+    ("Quota attainment for the Enterprise segment", "Enterprise segment"),
+    ("What's the forecast for Acme Corporation?", "Acme Corporation"),
+])
+def test_a_scope_that_is_no_office_manager_or_owner_is_declined(demo, question, scope):
+    run = ask(demo.tenant, question)
+    assert run.route == ["forecast"], run.route
+    assert f"I found no {scope} among the values of your warehouse" in run.answer_markdown
+    assert "Closed-won to date" not in run.answer_markdown
+    assert not run.steps.filter(name="warehouse_sql").exists()

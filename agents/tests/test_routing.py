@@ -39,6 +39,11 @@ from agents.routing import DATA, DEAL, EXECUTION, FORECAST, LEAD, WEB, classify
         ("What is our quota attainment by rep this quarter?", [DATA]),
         ("Quota attainment per office", [DATA]),
         ("quota attainment for each manager", [DATA]),
+        ("Quota attainment among managers", [DATA]),
+        # ... and so does a quota that is not closed-won revenue (the targets are revenue targets)
+        ("SDR meeting quota attainment", [DATA]),
+        ("What's our MQL target attainment?", [DATA]),
+        ("Pipeline target attainment", [DATA]),
     ],
 )
 def test_classify_routes(query, expected):
