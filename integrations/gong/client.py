@@ -140,7 +140,9 @@ class GongClient:
         except ValueError:
             raise GongError(f"Gong at {self.host} answered {what} with a response that is not valid JSON") from None
         if response.status_code == 404 and isinstance(data, dict) and "calls" not in data and "callTranscripts" not in data:
-            return {"records": {}, "calls": [], "callTranscripts": []}  # Gong: "No calls found corresponding to the provided filters"
+            # Gong: "No calls found corresponding to the provided filters". Marked, so that a 404 on a
+            # cursor page (where it cannot mean "no calls") is an error, not the end of the listing.
+            return {"records": {}, "calls": [], "callTranscripts": [], "not_found": True}
         if response.status_code != 200:
             errors = data.get("errors") if isinstance(data, dict) else None
             detail = "; ".join(str(e) for e in errors)[:300] if isinstance(errors, list) else "no detail"
@@ -159,6 +161,8 @@ class GongClient:
         if cursor:
             body["cursor"] = cursor
         data = self.post("/v2/calls/extensive", body, what="the calls request")
+        if cursor and data.get("not_found"):
+            raise GongError(f"Gong at {self.host} answered the next page of the calls request with HTTP 404 (the cursor was not accepted)")
         calls = data.get("calls", [])
         if not isinstance(calls, list):
             raise GongError(f"Gong at {self.host} answered the calls request without a 'calls' list")

@@ -11,9 +11,11 @@ are read again and upserted only when something changed, so nothing is skipped o
 Deletions: Gong's calls list has no deleted-call feed, so an incremental run cannot see a call
 deleted in Gong. A **full** run (``full=True``; ``manage.py gong_sync --full``) reads every call
 from the credential's ``from_date`` and, once every page was read and written, deletes the rows
-started at or after ``from_date`` that Gong no longer lists (counted in ``rows_deleted``). Rows
-started before ``from_date`` are outside what Gong was asked for and are left alone. A run that
-fails on any page deletes nothing.
+started between ``from_date`` and the latest call Gong lists that Gong no longer lists (counted in
+``rows_deleted``). Rows started before ``from_date`` are outside what Gong was asked for and are
+left alone. A run that fails on any page (a 404 on a cursor page included) deletes nothing, and so
+does a listing with no call at all while rows are stored: that is an error, most likely a wrong
+``base_url`` or another workspace's key.
 
 One row per call (table ``gong_call`` in the schema from
 :func:`integrations.salesforce.sync.sync_target_ensure`)::
@@ -257,6 +259,7 @@ def gong_sync(*, tenant, full: bool = False, wait_scale: float = 1.0) -> GongSyn
     try:
         since = _initial_from(credential) if full or state.watermark is None else state.watermark
         seen: set[str] = set()
+        last_started: dt.datetime | None = None  # the latest call start Gong listed in this run
         with transaction.atomic():
             connection.ensure_connection()
             with connection.connection.cursor() as cur:
@@ -276,6 +279,7 @@ def gong_sync(*, tenant, full: bool = False, wait_scale: float = 1.0) -> GongSyn
                     rows.append(row)
                     links.append(link)
                 seen.update(str(r[0]) for r in rows)
+                last_started = max([w for w in (last_started, *(r[1] for r in rows)) if w is not None], default=None)
                 with transaction.atomic():
                     with connection.connection.cursor() as cur:
                         changed = rows_upsert(cur, target=target, table=TABLE, columns=[c for c, _ in COLUMNS], rows=rows)
@@ -294,7 +298,7 @@ def gong_sync(*, tenant, full: bool = False, wait_scale: float = 1.0) -> GongSyn
         if full:
             with transaction.atomic():
                 with connection.connection.cursor() as cur:
-                    report.deleted = _rows_delete_unlisted(cur, target=target, since=since, listed=seen)
+                    report.deleted = _rows_delete_unlisted(cur, target=target, since=since, until=last_started, listed=seen)
     except (GongError, GongSyncError) as exc:
         report.error = str(exc)
         sync_state_fail(state, report.error)
@@ -315,11 +319,28 @@ def gong_sync(*, tenant, full: bool = False, wait_scale: float = 1.0) -> GongSyn
     return report
 
 
-def _rows_delete_unlisted(cur, *, target: SyncTarget, since: dt.datetime, listed: set[str]) -> int:
-    """Delete the ``gong_call`` rows started at or after ``since`` whose id is not in ``listed``
-    (the ids Gong returned for that window); how many were deleted."""
+def _rows_delete_unlisted(cur, *, target: SyncTarget, since: dt.datetime, until: dt.datetime | None, listed: set[str]) -> int:
+    """Delete the ``gong_call`` rows started from ``since`` to ``until`` (the latest start Gong
+    listed; both inclusive) whose id is not in ``listed`` (the ids Gong returned for that window);
+    how many were deleted. Rows started after ``until`` are kept: a run that overlapped this one
+    may have written them after the listing passed, and a call deleted in Gong after the last one
+    it lists is removed by the next full run.
+
+    Raises GongSyncError, deleting nothing, when Gong listed no call at all while rows exist from
+    ``since`` on: an empty listing is far more likely a wrong ``base_url`` or another workspace's
+    key than every call deleted (delete the rows by hand, or the schema, to start over)."""
+    table = pg_sql.Identifier(target.schema, TABLE)
+    if until is None:
+        cur.execute(pg_sql.SQL("SELECT count(*) FROM {} WHERE started_at >= %s").format(table), [since])
+        stored = cur.fetchone()[0]
+        if stored:
+            raise GongSyncError(
+                f"Gong listed no call since {since.date().isoformat()} while {stored} are stored; nothing was deleted "
+                "(check the connector's base_url and that the access key belongs to the right workspace)"
+            )
+        return 0
     cur.execute(
-        pg_sql.SQL("DELETE FROM {} WHERE started_at >= %s AND NOT (id = ANY(%s))").format(pg_sql.Identifier(target.schema, TABLE)),
-        [since, sorted(listed)],
+        pg_sql.SQL("DELETE FROM {} WHERE started_at >= %s AND started_at <= %s AND NOT (id = ANY(%s))").format(table),
+        [since, until, sorted(listed)],
     )
     return cur.rowcount

@@ -187,10 +187,25 @@ def test_a_full_run_deletes_the_calls_gong_no_longer_lists(sf_tenant, fake_gong)
     assert not failed.ok and failed.deleted == 0
     assert ("88001",) in _calls(first.schema, "id")
 
+    fake_gong.plan = [None, None, 404]  # page 1, then a 404 on the cursor page: an error, not the end of the listing
+    failed = gong_sync(tenant=sf_tenant, full=True, wait_scale=0)
+    assert not failed.ok and "next page of the calls request with HTTP 404" in failed.error and failed.deleted == 0
+    assert ("88001",) in _calls(first.schema, "id")
+
+    listed, fake_gong.calls = fake_gong.calls, []  # Gong lists nothing (as with another workspace's key)
+    failed = gong_sync(tenant=sf_tenant, full=True, wait_scale=0)
+    assert not failed.ok and "Gong listed no call since 2025-01-01 while 7 are stored; nothing was deleted" in failed.error
+    assert len(_calls(first.schema, "id")) == 7
+    fake_gong.calls = listed
+
+    # A row started after the latest call Gong lists (as a run overlapping this one could write)
+    # is outside what the listing covers, so it is kept.
+    with connection.cursor() as cur:
+        cur.execute(pg_sql.SQL("INSERT INTO {} (id, started_at) VALUES ('late-1', '2025-06-29T10:00:00+00:00')").format(pg_sql.Identifier(first.schema, "gong_call")))
     fake_gong.plan = []
     full = gong_sync(tenant=sf_tenant, full=True, wait_scale=0)
     assert full.ok and (full.fetched, full.deleted) == (6, 1), full
-    assert sorted(_calls(first.schema, "id")) == [("77001",), ("77002",), ("77003",), ("77004",), ("77005",), ("99001",)]
+    assert sorted(_calls(first.schema, "id")) == [("77001",), ("77002",), ("77003",), ("77004",), ("77005",), ("99001",), ("late-1",)]
     assert fake_gong.requests[-2][1]["filter"]["fromDateTime"].startswith("2025-01-01")  # from from_date, not the watermark
     state = SyncState.objects.for_tenant(sf_tenant).get(source="gong", stream="calls")
     assert state.status == SyncStatus.SUCCEEDED and state.rows_deleted == 1
