@@ -198,9 +198,10 @@ def _check_salesforce(credential: ConnectorCredential, config: dict, secrets: di
     """The REST ``limits`` resource with the stored access token. When there is none, or
     Salesforce answers 401 (an expired session), and the credential can renew (refresh token or
     JWT bearer, :func:`integrations.salesforce.auth.salesforce_oauth_from`), a new access token is
-    requested once, as a sync would, and the call retried; the check does not store that token.
-    Every URL called (login host, and the instance URL Salesforce answers with) passes the SSRF
-    guard first."""
+    requested once with the same grant the sync uses, and the call retried; the check does not
+    store that token. Every URL called (the login host, and the instance URL Salesforce answers
+    with) passes the SSRF guard first (a name check before the request: the request resolves the
+    host again)."""
     try:
         oauth = salesforce_oauth_from(credential_id=credential.pk, config=config, secrets=secrets)
     except SalesforceAuthError as exc:

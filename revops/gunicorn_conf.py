@@ -37,9 +37,16 @@ def post_worker_init(worker) -> None:
     among the frozen start-up objects is never freed, hence the ``gc.collect()`` first.
     """
     import gc
+    import logging
 
-    from django.urls import get_resolver
+    from django.apps import apps
 
-    get_resolver().url_patterns  # noqa: B018 - imports every view module now, not on the first request
+    if apps.ready:  # not when the application failed to load (gunicorn then serves its error app)
+        from django.urls import get_resolver
+
+        try:
+            get_resolver().url_patterns  # noqa: B018 - imports every view module now, not on the first request
+        except Exception:  # noqa: BLE001 - a broken view module fails its requests (500), as before, not the boot
+            logging.getLogger("revops.gunicorn").exception("importing the URLconf at worker start failed")
     gc.collect()
     gc.freeze()
