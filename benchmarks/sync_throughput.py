@@ -47,6 +47,7 @@ DATABASE = "revops_bench_sync"
 os.environ["DATABASE_NAME_OVERRIDE"] = DATABASE
 os.environ["DJANGO_SETTINGS_MODULE"] = "revops.settings"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["ALLOW_HTTP_LOOPBACK_CALLBACKS"] = "1"  # the Gong fake is plain http on loopback (the outbound guard refuses that otherwise)
 django.setup()
 
 from django.conf import settings  # noqa: E402
@@ -88,7 +89,7 @@ def salesforce_bench(servers: Servers, directory: Path, *, slug: str, factor: in
     fake: FakeSalesforce = start_fake_salesforce(servers, directory)
     settings.SALESFORCE_CA_BUNDLE = fake.ca_path
     fake.seed(scaled(demo_records(), factor))
-    tenant = tenant_create(slug=slug, name=slug, settings={"llm_provider": "offline"})
+    tenant = tenant_create(slug=slug, name=slug, settings={"llm_provider": "offline", "actions": {"outbound_allowlist": ["127.0.0.1/32"]}})  # the fakes are on loopback
     credential_set(
         tenant=tenant, kind="salesforce",
         config={"instance_url": fake.instance_url, "login_url": fake.instance_url, "client_id": fake.client_id, "api_version": "59.0"},

@@ -50,6 +50,7 @@ from integrations.crypto import SecretDecryptError
 from integrations.gong.client import DEFAULT_BASE_URL, MAX_RETRY_AFTER_SECONDS, TIMEOUT_SECONDS, GongClient, GongError
 from integrations.health import connector_record
 from integrations.models import ConnectorCredential, ConnectorKind, SyncSource, SyncState, SyncStatus
+from integrations.outbound import outbound_allowlist_get, outbound_check
 from integrations.salesforce.sync import (
     SalesforceSyncError,
     SyncTarget,
@@ -59,6 +60,7 @@ from integrations.salesforce.sync import (
     sync_table_ensure,
     sync_target_ensure,
 )
+from revops.lib.urls import UnsafeURL
 
 logger = logging.getLogger(__name__)
 
@@ -210,8 +212,13 @@ def _client(credential: ConnectorCredential, *, wait_scale: float) -> GongClient
         except (TypeError, ValueError):
             return default
 
+    base_url = str(config.get("base_url") or DEFAULT_BASE_URL)
+    try:  # the same SSRF guard as "Test connection" and action delivery (DESIGN.md §5)
+        outbound_check(base_url, allowlist=outbound_allowlist_get(tenant=credential.tenant))
+    except UnsafeURL as exc:
+        raise GongSyncError(f"the Gong connector's base_url was refused: {exc}") from None
     return GongClient(
-        base_url=str(config.get("base_url") or DEFAULT_BASE_URL), access_key=str(secrets["access_key"]),
+        base_url=base_url, access_key=str(secrets["access_key"]),
         access_key_secret=str(secrets["access_key_secret"]), timeout=number("timeout_seconds", TIMEOUT_SECONDS, 0.1, 120),
         max_retry_after=number("max_retry_after_seconds", MAX_RETRY_AFTER_SECONDS, 0, 600), wait_scale=wait_scale,
     )

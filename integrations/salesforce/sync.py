@@ -61,6 +61,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from integrations.health import connector_record, error_redact
 from integrations.models import ConnectorCredential, ConnectorKind, SyncSource, SyncState, SyncStatus
+from integrations.outbound import outbound_allowlist_get, outbound_check
 from integrations.salesforce.auth import (
     SalesforceAuthError,
     SalesforceOAuth,
@@ -72,6 +73,7 @@ from integrations.salesforce.client import SALESFORCE_TIMEOUT_SECONDS
 from integrations.services import credential_set
 from integrations.warehouse.loader import reader_role_name
 from integrations.warehouse.roles import check_identifier, login_role_upsert, tenant_schema_name
+from revops.lib.urls import UnsafeURL
 
 logger = logging.getLogger(__name__)
 
@@ -449,11 +451,21 @@ class SalesforceReader:
         """The Salesforce instance's host (``acme.my.salesforce.com``), for error messages."""
         return urlsplit(self.oauth.instance_url).netloc or self.oauth.instance_url
 
+    def _guard(self, url: str, what: str) -> None:
+        """The outbound SSRF guard of "Test connection" and action delivery (DESIGN.md §5) on a
+        URL the sync is about to call or store. Raises SalesforceSyncError when refused."""
+        try:
+            outbound_check(url, allowlist=outbound_allowlist_get(tenant=self.tenant))
+        except UnsafeURL as exc:
+            raise SalesforceSyncError(f"the Salesforce {what} was refused: {exc}") from None
+
     def _renew(self) -> None:
+        self._guard(self.oauth.login_url, "login URL")
         try:
             token, instance_url = salesforce_token_request(self.oauth)
         except SalesforceAuthError as exc:
             raise SalesforceSyncError(str(exc)) from None
+        self._guard(instance_url, "instance URL in the token answer")  # before it is stored and used
         self.oauth = salesforce_token_store(tenant=self.tenant, oauth=self.oauth, access_token=token, instance_url=instance_url)
         self.renewed = True
         self._client = None
@@ -461,6 +473,7 @@ class SalesforceReader:
     def client(self) -> Salesforce:
         """The simple-salesforce client for the current token."""
         if self._client is None:
+            self._guard(self.oauth.instance_url, "instance URL")
             session = _TimedSession(self.timeout)
             session.verify = getattr(settings, "SALESFORCE_CA_BUNDLE", None) or True
             parts = urlsplit(self.oauth.instance_url)

@@ -280,6 +280,7 @@ class FakeSalesforce:
     refresh_token: str = "5Aep861fake.refresh"
     username: str = "integration@hardware.example"
     jwt_public_key: str = ""
+    token_instance_url: str = ""  # what the token answer names as the instance (default: this fake)
     page_size: int = 2000
     slow_seconds: float = 3.0
     records: dict[str, dict[str, dict]] = field(default_factory=dict)
@@ -367,7 +368,7 @@ def _handler(state: FakeSalesforce) -> type[BaseHTTPRequestHandler]:
                     ok = False
             if not ok:
                 return self._reply(400, {"error": "invalid_grant", "error_description": "authentication failure"})
-            return self._reply(200, {"access_token": state.issue_token(), "instance_url": state.instance_url, "token_type": "Bearer",
+            return self._reply(200, {"access_token": state.issue_token(), "instance_url": state.token_instance_url or state.instance_url, "token_type": "Bearer",
                                      "issued_at": str(int(time.time() * 1000)), "id": f"{state.instance_url}/id/00D/005"})
 
         def do_GET(self):

@@ -96,7 +96,7 @@ def sf_tenant(tmp_path, settings, servers, made_schemas):
     records = demo_records()
     fake_sf.seed({"Account": records["Account"], "User": records["User"], "Opportunity": records["Opportunity"][:200]})
     tenant = tenant_create(slug="gongco", name="Gong Co", time_zone="America/New_York",
-                           settings={"as_of_date": "2025-06-30", "llm_provider": "offline"})
+                           settings={"as_of_date": "2025-06-30", "llm_provider": "offline", "actions": {"outbound_allowlist": ["127.0.0.1/32"]}})
     credential_set(tenant=tenant, kind="salesforce",
                    config={"instance_url": fake_sf.instance_url, "login_url": fake_sf.instance_url, "client_id": fake_sf.client_id},
                    secrets={"refresh_token": fake_sf.refresh_token, "client_secret": fake_sf.client_secret})
@@ -289,3 +289,14 @@ def test_domain_of():
     assert domain_of("paul@acme.com") == "acme.com"
     assert domain_of("acme.com") == "acme.com"
     assert domain_of("") == ""
+
+
+def test_a_base_url_the_outbound_guard_refuses_is_a_clear_error(sf_tenant, fake_gong, settings):
+    settings.ALLOW_HTTP_LOOPBACK_CALLBACKS = False  # the test settings let plain-http loopback fakes through
+    _seed_calls(fake_gong)
+    _gong_credential(sf_tenant, fake_gong)
+    sf_tenant.settings = {**sf_tenant.settings, "actions": {"outbound_allowlist": []}}
+    sf_tenant.save(update_fields=["settings"])
+    report = gong_sync(tenant=sf_tenant, wait_scale=0)
+    assert not report.ok and "the Gong connector's base_url was refused" in report.error, report.error
+    assert fake_gong.requests == []

@@ -81,3 +81,10 @@ def test_the_login_host_passes_the_outbound_guard_before_any_request(fake_sf):
     result = connector_check(credential=_credential(fake_sf, allowlist=()))
     assert not result.ok and "URL refused:" in result.message, result.message
     assert fake_sf.requests == []
+
+
+def test_an_instance_url_from_the_token_answer_passes_the_guard_too(fake_sf):
+    fake_sf.token_instance_url = "https://10.20.30.40"  # a token endpoint pointing the check inside the network
+    result = connector_check(credential=_credential(fake_sf))
+    assert not result.ok and "URL refused:" in result.message, result.message
+    assert _paths(fake_sf) == [("POST", "/services/oauth2/token")]  # nothing was sent to 10.20.30.40

@@ -54,7 +54,7 @@ def _date(value: str) -> dt.date | None:
 
 def _tenant(slug: str, fake, **config):
     tenant = tenant_create(slug=slug, name=slug.title(), time_zone="America/New_York",
-                           settings={"as_of_date": "2025-06-30", "llm_provider": "offline"})
+                           settings={"as_of_date": "2025-06-30", "llm_provider": "offline", "actions": {"outbound_allowlist": ["127.0.0.1/32"]}})
     credential_set(
         tenant=tenant, kind="salesforce",
         config={"instance_url": fake.instance_url, "login_url": fake.instance_url, "client_id": fake.client_id,
@@ -398,3 +398,24 @@ def test_jwt_bearer_flow(fake_sf, made_schemas):
     assert report.ok, report.error
     assert fake_sf.token_requests == 1 and report.objects[0].upserted == len(_csv("accounts"))
     assert ConnectorCredential.objects.for_tenant(tenant).get(kind="salesforce").last_success_at is not None
+
+
+def test_the_sync_calls_only_urls_the_outbound_guard_allows(fake_sf, made_schemas):
+    """The sync applies the SSRF guard of "Test connection": the login URL and instance URL of the
+    credential, and an instance URL a token answer names, are checked before any call; a refused
+    one is a clear error and nothing is stored."""
+    tenant = _tenant("guarded", fake_sf)
+    tenant.settings = {**tenant.settings, "actions": {"outbound_allowlist": []}}
+    tenant.save(update_fields=["settings"])
+    report, _ = salesforce_sync_run(tenant=tenant, retry_wait=0)
+    assert not report.ok and "the Salesforce login URL was refused" in report.error, report.error
+    assert fake_sf.requests == []
+
+    tenant.settings = {**tenant.settings, "actions": {"outbound_allowlist": ["127.0.0.1/32"]}}
+    tenant.save(update_fields=["settings"])
+    fake_sf.token_instance_url = "https://10.20.30.40"
+    report, _ = salesforce_sync_run(tenant=tenant, retry_wait=0)
+    assert not report.ok and "instance URL in the token answer was refused" in report.error, report.error
+    assert [p for _, p in fake_sf.requests] == ["/services/oauth2/token"]
+    credential = ConnectorCredential.objects.for_tenant(tenant).get(kind="salesforce")
+    assert credential.config["instance_url"] == fake_sf.instance_url and "access_token" not in credential.secrets()
