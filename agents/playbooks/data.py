@@ -59,13 +59,13 @@ def answer(ctx: RunContext, query: str, *, previous: dict | None = None) -> Spec
         c = parsed.query.compare
         ctx.computed("comparison period", [c.start, c.end], c.label)
     if parsed.unmapped or parsed.query is None or not (parsed.query.metrics or parsed.query.fields):
-        return decline(ctx, model, values, parsed)
+        return decline(ctx, model, values, parsed, question=query)
     if unsupported:
-        return decline(ctx, model, values, parsed, reason=unsupported)
+        return decline(ctx, model, values, parsed, reason=unsupported, question=query)
     try:
         return compute(ctx, model, parsed)
     except SemanticQueryError as exc:
-        return decline(ctx, model, values, parsed, reason=str(exc))
+        return decline(ctx, model, values, parsed, reason=str(exc), question=query)
 
 
 def _unsupported(query: SemanticQuery | None) -> str:
@@ -137,10 +137,21 @@ def _interpretation(status: str, parsed: ParseResult, query: SemanticQuery | Non
 
 
 # -- declining -------------------------------------------------------------------------------------
-def decline(ctx: RunContext, model: SemanticModelSpec, values: dict, parsed: ParseResult, *, reason: str = "") -> SpecialistAnswer:
+# A period after the as-of date ("next quarter", "the coming month"): the semantic layer has no
+# future periods (results are counted up to the as-of date), so such a question is declined; the
+# decline says why and points to the forecast, which estimates what is expected to close.
+_FUTURE_PERIOD = re.compile(r"\b(next|coming|upcoming)\s+(week|month|quarter|half|year)\b", re.I)
+
+
+def decline(ctx: RunContext, model: SemanticModelSpec, values: dict, parsed: ParseResult, *, reason: str = "", question: str = "") -> SpecialistAnswer:
     """Say which part of the question could not be mapped and what exists; compute nothing
-    (layout ``answers/data_decline.md``)."""
+    (layout ``answers/data_decline.md``). ``question`` (the asker's text) lets the decline say
+    when a part is a period after the as-of date ("next quarter") and point to the forecast."""
+    future = _FUTURE_PERIOD.search(question or "")
     context = {
+        "future": future.group(0) if future else "",
+        "future_unit": future.group(2).lower() if future else "",
+        "as_of": ctx.as_of.isoformat(),
         "unmapped": list(parsed.unmapped),
         "closest": [
             {"text": u, "values": [{"value": v, "dimension": model.dimension_label(d)} for d, v in close]}
