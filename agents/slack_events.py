@@ -163,7 +163,7 @@ def slack_question_accept(*, tenant_id: int, question: SlackQuestion) -> str:
             "agents.slack_events.slack_question_process",
             tenant_id,
             asdict(question),
-            task_name=f"slack-{tenant_id}-{question.event_id}"[:100],
+            task_name=f"slack-{tenant_id}-{question.event_id}",
         )
     return "queued"
 

@@ -73,3 +73,27 @@ def drop_call_notes(params: dict) -> None:
     params["metrics"].pop("call_notes")
     for name in [d for d, spec in params["dimensions"].items() if spec["entity"] == "call_notes"]:
         params["dimensions"].pop(name)
+
+
+def drop_measures_where(params: dict, predicate: Callable[[dict], bool]) -> None:
+    """A ``semantic_model_edit`` helper: remove the measures for which ``predicate(spec)`` is
+    true and every metric built on one of them (as measure, numerator or denominator)."""
+    dropped = {name for name, m in params["measures"].items() if predicate(m)}
+    for name in dropped:
+        params["measures"].pop(name)
+    for name, m in list(params["metrics"].items()):
+        if {m.get("measure"), m.get("numerator"), m.get("denominator")} & dropped:
+            params["metrics"].pop(name)
+
+
+def null_amounts_of(opportunity_ids: list[str]) -> Callable[[dict], None]:
+    """A ``semantic_model_edit`` edit: the ``amount`` dimension reads NULL for ``opportunity_ids``
+    (deals whose amount the CRM lacks) and ``close_value`` for every other opportunity."""
+    ids = ", ".join(f"'{i}'" for i in opportunity_ids)
+
+    def edit(params: dict) -> None:
+        amount = params["dimensions"]["amount"]
+        amount.pop("column")
+        amount["sql"] = f"CASE WHEN opportunity_id IN ({ids}) THEN NULL ELSE close_value END"
+
+    return edit

@@ -14,7 +14,7 @@ import pytest
 
 from agents.routing import classify
 from agents.tests.conftest import read_csv
-from agents.tests.runs import ask, ask_timed, semantic_model_edit
+from agents.tests.runs import ask, ask_timed, drop_measures_where, null_amounts_of, semantic_model_edit
 from knowledge.frontmatter import split_front_matter
 from knowledge.models import KnowledgeDocument
 from knowledge.targets import parse_targets, targets_errors
@@ -215,12 +215,7 @@ def test_without_a_targets_document_the_forecast_has_no_gap_and_says_how_to_add_
 def test_a_model_without_stage_semantics_gets_a_statement_of_what_is_missing(demo):
     def drop_stages(params):
         params.pop("stages")
-        dropped = {name for name, m in params["measures"].items() if m.get("stage_group")}
-        for name in dropped:
-            params["measures"].pop(name)
-        for name, m in list(params["metrics"].items()):
-            if {m.get("measure"), m.get("numerator"), m.get("denominator")} & dropped:
-                params["metrics"].pop(name)
+        drop_measures_where(params, lambda m: m.get("stage_group"))
 
     semantic_model_edit(demo.tenant, drop_stages)
     run = ask(demo.tenant, "gap to quota for Q3 2025")
@@ -249,14 +244,7 @@ def test_won_deals_without_an_amount_are_counted_and_said_to_be_left_out(demo):
         key=lambda r: r["opportunity_id"],
     )
     blank = [r["opportunity_id"] for r in won[:3]]
-    ids = ", ".join(f"'{i}'" for i in blank)
-
-    def null_some_amounts(params):
-        amount = params["dimensions"]["amount"]
-        amount.pop("column")
-        amount["sql"] = f"CASE WHEN opportunity_id IN ({ids}) THEN NULL ELSE close_value END"
-
-    semantic_model_edit(demo.tenant, null_some_amounts)
+    semantic_model_edit(demo.tenant, null_amounts_of(blank))
     total = sum(float(r["close_value"]) for r in won if r["opportunity_id"] not in blank)
     run = ask(demo.tenant, "What's our forecast vs target this quarter?")
     text = run.answer_markdown

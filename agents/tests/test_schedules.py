@@ -28,7 +28,7 @@ from agents.models import AlertState, AnalysisSchedule, Run, RunStatus
 from agents.scheduled.services import analysis_schedule_sync
 from agents.scheduled.tasks import analysis_schedule_fire
 from agents.tests.conftest import read_csv
-from agents.tests.runs import ask, ask_timed, semantic_model_edit
+from agents.tests.runs import ask, ask_timed, drop_measures_where, null_amounts_of, semantic_model_edit
 from integrations.services import credential_set
 from integrations.tests.fake_slack import fake_slack  # noqa: F401
 from tenants.context import tenant_context
@@ -177,12 +177,7 @@ def _closed_on_as_of() -> tuple[list[dict], list[dict]]:
 def test_brief_without_an_amount_dimension_gives_no_won_total_and_says_why(demo):
     def drop_amount(params):
         params["dimensions"].pop("amount")
-        dropped = {name for name, m in params["measures"].items() if m.get("dimension") == "amount"}
-        for name in dropped:
-            params["measures"].pop(name)
-        for name, m in list(params["metrics"].items()):
-            if {m.get("measure"), m.get("numerator"), m.get("denominator")} & dropped:
-                params["metrics"].pop(name)
+        drop_measures_where(params, lambda m: m.get("dimension") == "amount")
 
     semantic_model_edit(demo.tenant, drop_amount)
     won, lost = _closed_on_as_of()
@@ -198,14 +193,7 @@ def test_brief_without_an_amount_dimension_gives_no_won_total_and_says_why(demo)
 def test_brief_counts_wins_without_an_amount_apart_from_the_won_total(demo):
     won, lost = _closed_on_as_of()
     blank = [r["opportunity_id"] for r in won[:3]]
-    ids = ", ".join(f"'{i}'" for i in blank)
-
-    def null_some_amounts(params):
-        amount = params["dimensions"]["amount"]
-        amount.pop("column")
-        amount["sql"] = f"CASE WHEN opportunity_id IN ({ids}) THEN NULL ELSE close_value END"
-
-    semantic_model_edit(demo.tenant, null_some_amounts)
+    semantic_model_edit(demo.tenant, null_amounts_of(blank))
     total = sum(float(r["close_value"]) for r in won if r["opportunity_id"] not in blank)
     run = ask(demo.tenant, "daily_brief", channel="schedule")
     assert run.status == RunStatus.SUCCEEDED, run.error
